@@ -85,8 +85,10 @@ def _padded(seqs: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, t
 
 
 def _shifted_logprobs(model, ids, mask) -> torch.Tensor:
-    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-    return F.log_softmax(logits, dim=-1)
+    logits = model(input_ids=ids, attention_mask=mask).logits
+    # Prompt learning (prompt/prefix/p-tuning) prepends virtual-token positions: keep the real ones.
+    logits = logits[:, logits.shape[1] - ids.shape[1] :]
+    return F.log_softmax(logits[:, :-1].float(), dim=-1)
 
 
 @torch.no_grad()

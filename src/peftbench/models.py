@@ -98,11 +98,23 @@ def load_tokenizer(location: str):
     return tokenizer
 
 
+def quiet_transformers() -> None:
+    """peftbench draws its own progress bars; the library's per-load bars and notices are noise."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+
+
 def load_model(cfg, device):
     """Base model and tokenizer for a TrainConfig; errors a user can fix become UserError."""
     import torch
     from transformers import AutoModelForCausalLM
 
+    quiet_transformers()
     location, info = resolve_model(cfg.model_id)
     kwargs = {"dtype": getattr(torch, cfg.dtype)}
     if cfg.attn_implementation:

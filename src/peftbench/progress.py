@@ -35,6 +35,8 @@ class Reporter:
         return self
 
     def __exit__(self, *exc) -> None:
+        if not self.bar.tasks:
+            self.bar.live.transient = True  # nothing was shown: leave no blank line behind
         self.bar.stop()
 
     @contextlib.contextmanager

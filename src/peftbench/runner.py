@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from peftbench import __version__, environment
-from peftbench.adapters import build_optimizer, build_scheduler, wrap_model
+from peftbench.adapters import build_optimizer, build_peft_config, build_scheduler, wrap_model
 from peftbench.baseline import base_cross_entropy
 from peftbench.data import encode_all, format_prompt
 from peftbench.errors import UserError
@@ -79,6 +79,8 @@ def plan_run(
     cfg = experiment.train_config(task.default_params(), extra)
     if cfg.max_steps < cfg.eval_steps:
         cfg = cfg.model_copy(update={"eval_steps": cfg.max_steps})  # a short run still validates once
+    if experiment.peft_config is not None:  # fail on a bad adapter config before loading any model
+        build_peft_config(experiment.peft_config, str(experiment.path / ADAPTER_FILE))
     digest = config_hash(experiment.task, cfg, experiment.peft_config, cfg.seed)
     return Run(experiment=experiment, task=task, cfg=cfg, seed=cfg.seed, config_hash=digest)
 
@@ -120,8 +122,8 @@ def _run_all(run: Run, reporter: Reporter) -> None:
     source = str(run.experiment.path / ADAPTER_FILE)
     model = wrap_model(model, run.experiment.peft_config, source, cfg.autocast_adapter_dtype)
     run.peft_config = _peft_config_dict(model, run.experiment.peft_config)
-    run.params = count_parameters(model)
     optimizer = build_optimizer(model, cfg.optimizer_type, cfg.optimizer_kwargs, getattr(model, "peft_config", None))
+    run.params = count_parameters(model)  # after the optimizer: LoRA-FA freezes the A matrices
     scheduler = build_scheduler(optimizer, cfg.lr_scheduler, cfg.max_steps, cfg.warmup_ratio)
     if cfg.compile:
         model.compile()

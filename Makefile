@@ -1,0 +1,15 @@
+# The two entry points of the README. Both set up .venv on first use (scripts/setup.sh).
+.PHONY: demo test setup smoke
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	.venv/bin/peftbench demo
+
+test: setup
+	.venv/bin/python -m pytest -q
+
+# Every shipped minimath experiment for 2 steps on the real offline model (~1 min each).
+smoke: setup
+	.venv/bin/peftbench smoke --task minimath

@@ -1,0 +1,75 @@
+"""Bad input to the real `peftbench` command: exit code 2, one line naming the culprit, no traceback,
+nothing written. Each case spawns a Python process (a few seconds: it imports torch)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+LORA = {"peft_type": "LORA", "r": 4, "target_modules": ["q_proj", "v_proj"]}
+EXP = "experiments/minimath/lora/t"
+
+
+def cli(args, cwd, **env):
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **env}
+    assert full_env.get("PEFTBENCH_CACHE"), "the autouse fixture isolates the cache"
+    return subprocess.run([sys.executable, "-m", "peftbench", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def assert_clean_failure(proc, tmp_path, *expected):
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output
+    assert "Traceback" not in output
+    message = proc.stderr.strip()
+    assert message and "\n" not in message, f"expected one line on stderr, got:\n{proc.stderr}"
+    for part in expected:
+        assert part in message, f"{part!r} not in {message!r}"
+    for folder in ("results", "cancelled_results"):
+        written = [p for p in (tmp_path / folder).rglob("*") if p.is_file()]
+        assert written == [], written
+
+
+TINY = "tiny"  # training_params.json = the tiny model's fast parameters (the run gets past set-up)
+
+# name -> (adapter_config.json: dict, raw text or None; training_params.json: dict, TINY or None;
+#          parts the one-line message must contain)
+CASES = {
+    "missing folder": (None, None, ["experiments/minimath/lora/missing", "not found"]),
+    "malformed adapter config": ('{\n  "peft_type": "LORA",\n}\n', None, ["adapter_config.json", "line 3"]),
+    "unknown peft_type": ({"peft_type": "NOPE"}, TINY, ["adapter_config.json", "peft_type", "NOPE"]),
+    "unknown parameter": (LORA, {"batch_sise": 4}, ["training_params.json", "batch_sise"]),
+    "mistyped parameter": (LORA, {"batch_size": "eight"}, ["training_params.json", "batch_size", "eight"]),
+    "max_steps 0": (LORA, {"max_steps": 0}, ["training_params.json", "max_steps", "0"]),
+    "negative lr": (LORA, {"optimizer_kwargs": {"lr": -0.001}}, ["training_params.json", "lr", "-0.001"]),
+    "missing target module": (
+        {**LORA, "target_modules": ["nonexistent_proj"]}, TINY,
+        ["adapter_config.json", "target_modules", "nonexistent_proj"],
+    ),
+    "model not found offline": (
+        LORA, {"model_id": "no-such-org/no-such-model"}, ["model_id", "no-such-org/no-such-model"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_run_bad_input(case, tmp_path, make_experiment, request):
+    adapter, params, expected = CASES[case]
+    if case == "missing folder":
+        target = "experiments/minimath/lora/missing"
+        (tmp_path / "experiments" / "minimath" / "lora").mkdir(parents=True)
+    else:
+        if params == TINY:
+            params = request.getfixturevalue("tiny_params")
+        folder = make_experiment(adapter=None if isinstance(adapter, str) else adapter, params=params)
+        if isinstance(adapter, str):
+            (folder / "adapter_config.json").write_text(adapter)
+        target = EXP
+    proc = cli(["run", target], cwd=tmp_path)
+    assert_clean_failure(proc, tmp_path, *expected)
+
+
+def test_list_missing_experiments_dir(tmp_path):
+    proc = cli(["list", "--experiments-dir", "nowhere"], cwd=tmp_path)
+    assert_clean_failure(proc, tmp_path, "nowhere")
