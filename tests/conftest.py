@@ -46,7 +46,7 @@ def _isolated_cache(_session_cache, monkeypatch):
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
-    """A 2-layer Llama (hidden 32) with SmolLM2's tokenizer, saved as a local model folder."""
+    """A 2-layer Llama (hidden 64) with SmolLM2's tokenizer, saved as a local model folder."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
@@ -61,8 +61,8 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
     config = LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
+        hidden_size=64,  # big enough for shipped configs (FourierFT n_frequency 1000 <= 64*32)
+        intermediate_size=128,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,

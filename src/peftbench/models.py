@@ -131,7 +131,13 @@ def load_model(cfg, device):
             f"model_id '{cfg.model_id}': not found as a local folder or on the Hub{hint}: {str(err).splitlines()[0]}"
         ) from None
     info["revision"] = getattr(model.config, "_commit_hash", None)
-    if not cfg.quantization:
+    if cfg.quantization:
+        # Quantized weights are placed by bitsandbytes; norms go to fp32 and inputs get grads, as
+        # adapters on a k-bit model need.
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.use_gc)
+    else:
         model.to(device)
     if cfg.use_gc:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

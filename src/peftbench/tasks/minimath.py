@@ -22,14 +22,14 @@ DEFAULTS = {
     "grad_norm_clip": 1.0,
     "loss_on": "answer",
     "query_template": "Question: {query}\nAnswer:",
-    "generation_kwargs": {"max_new_tokens": 96, "max_length": 384},
+    "generation_kwargs": {"max_new_tokens": 64, "max_length": 320},
     "data": {
         "train_size": 4000,
         "valid_size": 16,
         "test_size": 100,
         "gsm8k_test_size": 50,
         "forgetting_size": 16,
-        "forgetting_max_tokens": 256,
+        "forgetting_max_tokens": 128,
     },
 }
 
