@@ -30,7 +30,7 @@ def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
 
 
 def train_tokens_per_second(model, cfg, data, pad_id, steps: int, warmup: int = 2) -> float:
-    optimizer = build_optimizer(model, cfg.optimizer_type, cfg.optimizer_kwargs, None)
+    optimizer = build_optimizer(model, cfg.optimizer_type, cfg.optimizer_kwargs)
     scheduler = build_scheduler(optimizer, cfg.lr_scheduler, cfg.max_steps, cfg.warmup_ratio)
     batches = endless_batches([len(d.input_ids) for d in data], cfg.batch_size, cfg.seed)
     model.train()

@@ -52,7 +52,7 @@ def wrap_model(model, raw: dict | None, source: str, autocast_adapter_dtype: boo
         raise UserError(f"{source}: cannot apply {config.peft_type.value} to this model: {message}") from None
 
 
-def build_optimizer(model, optimizer_type: str, kwargs: dict, peft_config) -> torch.optim.Optimizer:
+def build_optimizer(model, optimizer_type: str, kwargs: dict) -> torch.optim.Optimizer:
     """Any torch.optim optimizer by name, or peft's LoRA+ / LoRA-FA optimizers."""
     kwargs = dict(kwargs)
     name = optimizer_type.lower()
@@ -60,17 +60,25 @@ def build_optimizer(model, optimizer_type: str, kwargs: dict, peft_config) -> to
         from peft.optimizers import create_loraplus_optimizer
 
         cls = getattr(torch.optim, kwargs.pop("optimizer", "AdamW"))
-        return create_loraplus_optimizer(model, cls, **kwargs)
+        return _checked(create_loraplus_optimizer, model, cls, **kwargs)
     if name == "lora-fa":
         from peft.optimizers import create_lorafa_optimizer
 
-        return create_lorafa_optimizer(model, **kwargs)
+        return _checked(create_lorafa_optimizer, model, **kwargs)
     cls = getattr(torch.optim, optimizer_type, None)
     if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
         raise UserError(f"optimizer_type '{optimizer_type}': not a torch.optim optimizer, 'lora+' or 'lora-fa'")
     params = [p for p in model.parameters() if p.requires_grad]
     try:
         return cls(params, **kwargs)
+    except TypeError as err:
+        raise UserError(f"optimizer_kwargs: {err}") from None
+
+
+def _checked(factory, *args, **kwargs):
+    """peft's optimizer factories report wrong kwargs as TypeError; name the config key instead."""
+    try:
+        return factory(*args, **kwargs)
     except TypeError as err:
         raise UserError(f"optimizer_kwargs: {err}") from None
 

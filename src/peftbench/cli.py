@@ -86,8 +86,8 @@ def list_experiments(
 # The demo shortens every run (fewer steps, smaller test sets) so three methods fit in a few minutes on
 # a 2-core laptop; its results go to their own folder and never mix with full-length runs.
 DEMO_SETTINGS = [
-    "--max-steps", "30", "--set", "data.valid_size=8", "--set", "data.test_size=60",
-    "--set", "data.gsm8k_test_size=20", "--set", "data.forgetting_size=8",
+    "--max-steps", "30", "--set", "data.valid_size=8", "--set", "data.test_size=50",
+    "--set", "data.gsm8k_test_size=10", "--set", "data.forgetting_size=8",
 ]
 
 
@@ -96,7 +96,7 @@ def demo(
     output_dir: Path = typer.Option(Path("demo_results"), help="Results folder of the demo runs."),
     experiments_dir: Path = typer.Option(Path("experiments"), help="Where experiment folders live."),
 ) -> None:
-    """Run LoRA, IA3 and LN tuning on `minimath` (shortened: 30 steps, 60 test problems, 20 GSM8K
+    """Run LoRA, IA3 and LN tuning on `minimath` (shortened: 30 steps, 50 test problems, 10 GSM8K
     problems), each in its own process, then print a comparison table."""
     from peftbench.analysis.table import comparison_table
     from peftbench.results import result_path

@@ -122,7 +122,7 @@ def _run_all(run: Run, reporter: Reporter) -> None:
     source = str(run.experiment.path / ADAPTER_FILE)
     model = wrap_model(model, run.experiment.peft_config, source, cfg.autocast_adapter_dtype)
     run.peft_config = _peft_config_dict(model, run.experiment.peft_config)
-    optimizer = build_optimizer(model, cfg.optimizer_type, cfg.optimizer_kwargs, getattr(model, "peft_config", None))
+    optimizer = build_optimizer(model, cfg.optimizer_type, cfg.optimizer_kwargs)
     run.params = count_parameters(model)  # after the optimizer: LoRA-FA freezes the A matrices
     scheduler = build_scheduler(optimizer, cfg.lr_scheduler, cfg.max_steps, cfg.warmup_ratio)
     if cfg.compile:
@@ -143,19 +143,19 @@ def _run_all(run: Run, reporter: Reporter) -> None:
     with reporter.training(cfg.max_steps) as on_step, memory:
         train(model, optimizer, scheduler, train_data, cfg, device, tokenizer.pad_token_id, memory, run.state, validate, on_step)
     run.train_memory = memory.summary()
-    del optimizer  # free optimizer state before evaluation, so the eval peak is the model's own
+    del optimizer, scheduler  # free optimizer state before evaluation, so the eval peak is the model's own
 
-    eval_memory = MemorySampler(device)
-    with eval_memory:
+    # Evaluation memory covers test generation; the forgetting pass below is left out because for
+    # full fine-tuning it holds a second (base) model, which says nothing about serving the tuned one.
+    with MemorySampler(device) as eval_memory:
         for test in test_sets:
             metric = f"test {task.metric}" + (f" {test.name}" if test.name else "")
             accuracy, rows = accuracy_on(test.examples, metric)
             run.final[metric] = accuracy
             run.predictions += [{**row, "test_set": test.name or task.name} for row in rows]
-        with reporter.status("forgetting and drift"):
-            tuned_ce, drift = _forgetting_pass(model, cfg, corpus, tokenizer.pad_token_id, corpus_batch, device)
-        eval_memory.sample()
     run.eval_memory = eval_memory.summary()
+    with reporter.status("forgetting and drift"):
+        tuned_ce, drift = _forgetting_pass(model, cfg, corpus, tokenizer.pad_token_id, corpus_batch, device)
     run.final.update({"forgetting": tuned_ce - base_ce, "drift": drift, "base cross entropy": base_ce, "tuned cross entropy": tuned_ce})
     run.file_size = _saved_size(model)
 
