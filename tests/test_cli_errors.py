@@ -73,3 +73,28 @@ def test_run_bad_input(case, tmp_path, make_experiment, request):
 def test_list_missing_experiments_dir(tmp_path):
     proc = cli(["list", "--experiments-dir", "nowhere"], cwd=tmp_path)
     assert_clean_failure(proc, tmp_path, "nowhere")
+
+
+def test_sigterm_mid_run_leaves_a_cancelled_record(tmp_path, make_experiment, tiny_model_dir):
+    """A scheduler's SIGTERM during a run: exit 143, a cancelled record, nothing among the results."""
+    import json
+    import signal
+    import time
+
+    from conftest import TINY_PARAMS
+
+    params = {**TINY_PARAMS(tiny_model_dir), "max_steps": 100000, "eval_steps": 100000}
+    exp = make_experiment(adapter=LORA, params=params)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "peftbench", "run", str(exp), "--quiet"], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    header = proc.stdout.readline()  # printed once the run is planned and the handler installed
+    assert "lora/t" in header, proc.stderr.read()
+    time.sleep(3)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    data = json.loads((tmp_path / "cancelled_results" / "minimath" / "lora--t.json").read_text())
+    assert data["train_info"]["status"] == "cancelled"
+    assert data["run_info"]["error_msg"] == "terminated by SIGTERM"
+    assert not (tmp_path / "results" / "minimath").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -43,7 +44,12 @@ def run(
     """Train and evaluate one experiment; write its result record and predictions."""
     from peftbench.config import parse_overrides
     from peftbench.progress import Reporter
-    from peftbench.runner import execute, plan_run
+    from peftbench.runner import Terminated, execute, plan_run
+
+    def on_sigterm(signum, frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
 
     try:
         planned = plan_run(experiment_dir, max_steps=max_steps, seed=seed, overrides=parse_overrides(set_))
@@ -54,7 +60,8 @@ def run(
         _fail(err)
     if outcome.status != "success":
         err_console.print(f"[red]{outcome.status}:[/red] {outcome.record['run_info']['error_msg']} -> {outcome.path}")
-        raise typer.Exit(130 if isinstance(outcome.error, KeyboardInterrupt) else 1)
+        codes = {KeyboardInterrupt: 130, Terminated: 143}
+        raise typer.Exit(codes.get(type(outcome.error), 1))
     from peftbench.analysis.table import comparison_table
 
     console.print(comparison_table([outcome.path]))

@@ -33,6 +33,10 @@ from peftbench.tasks import get_task
 from peftbench.train import TrainState, train
 
 
+class Terminated(BaseException):
+    """SIGTERM (a scheduler's preemption, `kill`): handled like Ctrl-C, so the run leaves a record."""
+
+
 @dataclass
 class RunOutcome:
     status: str
@@ -97,7 +101,7 @@ def execute(run: Run, output_dir: Path, reporter: Reporter | None = None) -> Run
         raise
     except BaseException as err:  # KeyboardInterrupt and OOM included: the partial record still matters
         status, error = "cancelled", err
-        if not isinstance(err, (KeyboardInterrupt, torch.OutOfMemoryError)):
+        if not isinstance(err, (KeyboardInterrupt, Terminated, torch.OutOfMemoryError)):
             traceback.print_exc()
     record = build_record(run, status, error)
     path = write_run(record, run.predictions, output_dir, run.experiment.task, run.experiment.result_stem(run.seed))
@@ -231,6 +235,8 @@ def build_record(run: Run, status: str, error: BaseException | None) -> dict:
 def _describe(error: BaseException) -> str:
     if isinstance(error, KeyboardInterrupt):
         return "interrupted by the user (Ctrl-C)"
+    if isinstance(error, Terminated):
+        return "terminated by SIGTERM"
     if isinstance(error, torch.OutOfMemoryError):
         return f"out of memory: {str(error).splitlines()[0]}"
     return f"{type(error).__name__}: {error}"
