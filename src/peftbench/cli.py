@@ -94,7 +94,7 @@ def list_experiments(
 # a 2-core laptop; its results go to their own folder and never mix with full-length runs.
 DEMO_SETTINGS = [
     "--max-steps", "30", "--set", "data.valid_size=8", "--set", "data.test_size=50",
-    "--set", "data.gsm8k_test_size=10", "--set", "data.forgetting_size=8",
+    "--set", "data.gsm8k_test_size=0", "--set", "data.forgetting_size=8",
 ]
 
 
@@ -103,7 +103,7 @@ def demo(
     output_dir: Path = typer.Option(Path("demo_results"), help="Results folder of the demo runs."),
     experiments_dir: Path = typer.Option(Path("experiments"), help="Where experiment folders live."),
 ) -> None:
-    """Run LoRA, IA3 and LN tuning on `minimath` (shortened: 30 steps, 50 test problems, 10 GSM8K
+    """Run LoRA, IA3 and LN tuning on `minimath` (shortened: 30 steps, 50 test problems, no GSM8K
     problems), each in its own process, then print a comparison table."""
     from peftbench.analysis.table import comparison_table
     from peftbench.results import result_path
