@@ -35,7 +35,7 @@ class DataConfig(_Strict):
     valid_size: int = Field(default=50, gt=0)
     test_size: int | None = Field(default=None, gt=0)
     gsm8k_test_size: int | None = Field(
-        default=200, ge=0, description="real GSM8K items scored as `test accuracy gsm8k`; 0 disables"
+        default=0, ge=0, description="real GSM8K items scored as `test accuracy gsm8k`; 0 disables, null = all"
     )
     forgetting_size: int = Field(default=100, gt=0, description="texts in the forgetting sample")
     forgetting_max_tokens: int = Field(default=256, gt=0, description="tokens kept per forgetting text")

@@ -22,7 +22,6 @@ def generate_answers(model, tokenizer, cfg, examples: list[Example], progress=No
     """Batched greedy generation; the prompt is left-padded so every row continues at the right end."""
     model.eval()
     gen = cfg.generation_kwargs
-    answers: list[str] = []
     device = next(model.parameters()).device
     # Longest prompts first: each batch holds similar lengths, so little padding is wasted.
     order = sorted(range(len(examples)), key=lambda i: -len(examples[i].question))
@@ -45,8 +44,7 @@ def generate_answers(model, tokenizer, cfg, examples: list[Example], progress=No
         by_index.update(zip(idx, texts))
         if progress:
             progress(len(idx))
-    answers = [by_index[i] for i in range(len(examples))]
-    return answers
+    return [by_index[i] for i in range(len(examples))]
 
 
 def score_answers(
