@@ -9,7 +9,6 @@ times). Existing results in the output folder are rerun, so every figure comes f
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,8 +16,8 @@ from pathlib import Path
 from rich.console import Console
 
 from peftbench.analysis.table import comparison_table
+from peftbench.cli import run_in_subprocess
 from peftbench.environment import system_info
-from peftbench.results import result_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,11 +30,7 @@ def main() -> None:
 
     paths, started = [], time.perf_counter()
     for name in args.experiments:
-        cmd = [sys.executable, "-m", "peftbench", "run", str(ROOT / "experiments/minimath" / name),
-               "--output-dir", str(args.output_dir), "--quiet"]
-        code = subprocess.call(cmd)
-        method, exp_name = name.split("/")
-        path = result_path(args.output_dir, "minimath", f"{method}--{exp_name}", "success")
+        code, path = run_in_subprocess(ROOT / "experiments/minimath" / name, args.output_dir, "--quiet")
         if code == 0:
             paths.append(path)
         else:

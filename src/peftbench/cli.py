@@ -82,12 +82,25 @@ def list_experiments(
         found = discover(experiments_dir, task)
     except UserError as err:
         _fail(err)
+    done = find_results(results_dir)  # keys "<task>/<stem>"; one scan for all experiments
     table = Table("task", "experiment", "peft type", "result")
     for exp in found:
-        done = find_results(results_dir, exp.task)
         kind = (exp.peft_config or {}).get("peft_type", "full fine-tuning")
-        table.add_row(exp.task, exp.full_name, kind, "yes" if exp.result_stem(0) in done else "")
+        has_result = f"{exp.task}/{exp.result_stem(0)}" in done
+        table.add_row(exp.task, exp.full_name, kind, "yes" if has_result else "")
     console.print(table)
+
+
+def run_in_subprocess(exp_dir: Path, output_dir: Path | str, *extra: str, **popen) -> tuple[int, Path]:
+    """`peftbench run` in its own process (so one run's memory never shows in another's figures);
+    returns the exit code and where a successful result lands."""
+    from peftbench.experiment import load_experiment
+    from peftbench.results import result_path
+
+    exp = load_experiment(exp_dir)
+    args = [sys.executable, "-m", "peftbench", "run", str(exp_dir), "--output-dir", str(output_dir), *extra]
+    code = subprocess.run(args, **popen).returncode
+    return code, result_path(output_dir, exp.task, exp.result_stem(0), "success")
 
 
 # The demo shortens every run (fewer steps, smaller test sets) so three methods fit in a few minutes on
@@ -106,19 +119,16 @@ def demo(
     """Run LoRA, IA3 and LN tuning on `minimath` (shortened: 30 steps, 50 test problems, no GSM8K
     problems), each in its own process, then print a comparison table."""
     from peftbench.analysis.table import comparison_table
-    from peftbench.results import result_path
 
     console.print(f"[bold]peftbench demo[/bold]: {', '.join(DEMO_EXPERIMENTS)} with {' '.join(DEMO_SETTINGS)}")
     paths = []
     for name in DEMO_EXPERIMENTS:
-        args = [sys.executable, "-m", "peftbench", "run", str(experiments_dir / name),
-                "--output-dir", str(output_dir), *DEMO_SETTINGS]
-        # One process per run, so one run's memory never shows in another's figures.
-        code = subprocess.call(args)
+        try:
+            code, path = run_in_subprocess(experiments_dir / name, output_dir, *DEMO_SETTINGS)
+        except UserError as err:
+            _fail(err)
         if code == 2:
             raise typer.Exit(2)
-        task, method, exp_name = name.split("/")
-        path = result_path(output_dir, task, f"{method}--{exp_name}", "success")
         if code == 0 and path.exists():
             paths.append(path)
     if not paths:
@@ -155,13 +165,14 @@ def smoke(
     failed = 0
     with tempfile.TemporaryDirectory(prefix="peftbench-smoke-") as out:
         for exp in found:
-            args = [sys.executable, "-m", "peftbench", "run", str(exp.path), "--output-dir", out,
-                    "--max-steps", str(max_steps), "--quiet", *SMOKE_SIZES]
-            proc = subprocess.run(args, capture_output=True, text=True)
-            last = (proc.stderr.strip().splitlines() or [""])[-1]
-            failed += proc.returncode != 0
-            table.add_row(exp.full_name, "ok" if proc.returncode == 0 else f"[red]exit {proc.returncode}[/red] {last}")
-            console.print(f"{exp.full_name}: {'ok' if proc.returncode == 0 else 'FAILED'}")
+            with tempfile.TemporaryFile("w+") as log:
+                code, _ = run_in_subprocess(exp.path, out, "--max-steps", str(max_steps), "--quiet", *SMOKE_SIZES,
+                                            stdout=subprocess.DEVNULL, stderr=log)
+                log.seek(0)
+                last = (log.read().strip().splitlines() or [""])[-1]
+            failed += code != 0
+            table.add_row(exp.full_name, "ok" if code == 0 else f"[red]exit {code}[/red] {last}")
+            console.print(f"{exp.full_name}: {'ok' if code == 0 else 'FAILED'}")
     console.print(table)
     if failed:
         raise typer.Exit(1)
