@@ -7,7 +7,8 @@ setup:
 demo: setup
 	.venv/bin/peftbench demo
 
-test: setup
+test:
+	bash scripts/setup.sh --browser
 	.venv/bin/python -m pytest -q
 
 # Every shipped minimath experiment for 2 steps on the real offline model (~1 min each).

@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Create .venv and install peftbench with everything it needs, offline default included.
+# `--browser` also installs Debian's chromium + chromedriver (the dashboard's browser test needs them).
 # Idempotent: reruns are instant unless pyproject.toml or this script changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--browser" ] && ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; }; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 
 PY=${PYTHON:-python3}
 VENV=.venv

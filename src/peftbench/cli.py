@@ -178,6 +178,11 @@ def smoke(
         raise typer.Exit(1)
 
 
+# Commands defined in their own modules (sweep, report, dashboard, ...) are registered here, one line each.
+# --- registered commands ---
+# --- end registered commands ---
+
+
 def main() -> None:
     app()
 
