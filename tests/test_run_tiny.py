@@ -115,8 +115,9 @@ def test_other_methods(make_experiment, tiny_params, out, method, adapter):
     assert len(read_predictions(outcome.path)) == 5
 
 
-@pytest.mark.parametrize("error, message", [(RuntimeError("boom"), "boom"), (KeyboardInterrupt(), "interrupted")])
-def test_failure_during_training_is_cancelled(make_experiment, tiny_params, out, monkeypatch, error, message):
+@pytest.mark.parametrize("error, message, status", [
+    (RuntimeError("boom"), "boom", "failed"), (KeyboardInterrupt(), "interrupted", "cancelled")])
+def test_failure_during_training_is_recorded_apart(make_experiment, tiny_params, out, monkeypatch, error, message, status):
     def failing_train(model, optimizer, scheduler, data, cfg, device, pad_id, memory, state, validate, on_step=None):
         state.step = 1
         state.metrics.append({"step": 1, "train loss": 1.0})
@@ -125,12 +126,12 @@ def test_failure_during_training_is_cancelled(make_experiment, tiny_params, out,
     monkeypatch.setattr(runner, "train", failing_train)
     folder = make_experiment(adapter=LORA)
     outcome = run_experiment(folder, out, tiny_params)
-    assert outcome.status == "cancelled"
+    assert outcome.status == status
     assert outcome.error is error
     cancelled = out.parent / "cancelled_results" / "minimath" / "lora--t.json"
     assert outcome.path == cancelled and cancelled.is_file()
     record = json.loads(cancelled.read_text())
-    assert record["train_info"]["status"] == "cancelled"
+    assert record["train_info"]["status"] == status
     assert message in record["run_info"]["error_msg"]
     assert record["train_info"]["metrics"] == [{"step": 1, "train loss": 1.0}]
     assert files_under(out) == []

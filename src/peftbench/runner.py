@@ -100,7 +100,9 @@ def execute(run: Run, output_dir: Path, reporter: Reporter | None = None) -> Run
     except UserError:
         raise
     except BaseException as err:  # KeyboardInterrupt and OOM included: the partial record still matters
-        status, error = "cancelled", err
+        # "cancelled" = stopped from outside (Ctrl-C, SIGTERM): a sweep reruns it. "failed" = the run
+        # itself broke (OOM, NaN, a bug): a sweep leaves it alone unless asked to --retry-failed.
+        status, error = ("cancelled" if isinstance(err, (KeyboardInterrupt, Terminated)) else "failed"), err
         if not isinstance(err, (KeyboardInterrupt, Terminated, torch.OutOfMemoryError)):
             traceback.print_exc()
     record = build_record(run, status, error)
