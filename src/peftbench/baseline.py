@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+from filelock import FileLock
+
 from peftbench.evaluate import corpus_cross_entropy
 from peftbench.models import cache_dir
 from peftbench.results import atomic_write_json
@@ -27,6 +29,13 @@ def baseline_key(model_info: dict, corpus_info: dict, cfg) -> str:
 
 def base_cross_entropy(model, corpus, pad_id: int, batch_size: int, model_info: dict, corpus_info: dict, cfg) -> float:
     path = cache_dir() / "baselines" / f"{baseline_key(model_info, corpus_info, cfg)}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Concurrent runs of a sweep wait for the first one's pass instead of each computing their own.
+    with FileLock(str(path.with_suffix(".lock"))):
+        return _cached_or_computed(path, model, corpus, pad_id, batch_size, model_info, corpus_info)
+
+
+def _cached_or_computed(path, model, corpus, pad_id, batch_size, model_info, corpus_info) -> float:
     if path.exists():
         try:
             return float(json.loads(path.read_text())["cross_entropy"])

@@ -14,6 +14,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from filelock import FileLock
+
 from peftbench.errors import UserError
 
 EMBEDDED_PREFIX = "embedded:"
@@ -51,7 +53,11 @@ def embedded_model_dir(name: str) -> tuple[Path, dict]:
     target = cache_dir() / "models" / f"{name}-{sha[:12]}"
     info = {"model_id": EMBEDDED_PREFIX + name, "source": str(gguf.name), "sha256": sha}
     if not (target / "config.json").exists():
-        _convert_gguf(gguf, target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Parallel first runs of a sweep: one converts, the others wait and reuse its folder.
+        with FileLock(str(target) + ".lock"):
+            if not (target / "config.json").exists():
+                _convert_gguf(gguf, target)
     return target, info
 
 

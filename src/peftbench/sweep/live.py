@@ -1,0 +1,73 @@
+"""The status table of a sweep, drawn from the files on disk (results, cancelled records,
+heartbeats), so the sweep itself and `peftbench status` in another terminal show the same thing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+
+from peftbench.results import SUCCESS, result_path
+from peftbench.sweep.outcome import Outcome
+from peftbench.sweep.state import heartbeat_file, pid_alive, read_state
+
+STYLE = {"done": "green", "running": "cyan", "queued": "dim", "failed": "red", "cancelled": "yellow",
+         "skipped": "dim", "interrupted": "yellow"}
+
+
+def _main_metric(record: dict) -> str:
+    metrics = (record.get("train_info") or {}).get("metrics") or []
+    final = metrics[-1] if metrics else {}
+    for key, value in final.items():
+        if key.startswith("test ") and isinstance(value, (int, float)):
+            return f"{key} {value:.3f}" if "accuracy" not in key else f"{key} {value:.1%}"
+    return ""
+
+
+def _running(beat: dict) -> str:
+    phase = beat.get("phase", "")
+    if phase == "train" and beat.get("max_steps"):
+        loss = f" loss {beat['loss']:.3f}" if isinstance(beat.get("loss"), (int, float)) else ""
+        eta = f" ETA {beat['eta']:.0f}s" if isinstance(beat.get("eta"), (int, float)) else ""
+        return f"step {beat.get('step', 0)}/{beat['max_steps']}{loss}{eta}"
+    return phase
+
+
+def run_row(run: dict, output_dir: Path, outcome: Outcome | None, driver_alive: bool) -> tuple[str, str]:
+    """(state, detail) of one planned run (a PlannedRun.to_dict())."""
+    task, stem, digest = run["task"], run["stem"], run["config_hash"]
+    done = read_state(result_path(output_dir, task, stem, SUCCESS))
+    if done and done.get("run_info", {}).get("config_hash") == digest:
+        return "done", _main_metric(done)
+    if outcome is not None and outcome.state != "done":
+        return outcome.state, outcome.reason
+    if run["action"] == "skip":
+        return "skipped", run["reason"]
+    beat = read_state(heartbeat_file(output_dir, task, stem))
+    if beat:
+        alive = pid_alive(beat.get("pid"), beat.get("host"))
+        if alive is not False:
+            return "running", _running(beat) + (f" on {beat['host']}" if alive is None else "")
+        return "interrupted", f"process {beat.get('pid')} is gone (at {_running(beat)})"
+    stopped = read_state(result_path(output_dir, task, stem, "failed"))
+    if stopped and stopped.get("run_info", {}).get("config_hash") == digest:
+        status = stopped.get("train_info", {}).get("status", "failed")
+        return ("failed" if status == "failed" else "cancelled"), stopped.get("run_info", {}).get("error_msg", "")
+    return ("queued", "") if driver_alive else ("not run", "sweep stopped before it")
+
+
+def status_table(runs: list[dict], output_dir: Path, outcomes: dict[str, Outcome] | None = None,
+                 driver_alive: bool = True, title: str = "") -> tuple[Table, dict[str, int]]:
+    table = Table("experiment", "seed", "state", "detail", title=title, title_justify="left")
+    counts: dict[str, int] = {}
+    for run in runs:
+        state, detail = run_row(run, output_dir, (outcomes or {}).get(run["key"]), driver_alive)
+        counts[state] = counts.get(state, 0) + 1
+        table.add_row(f"{run['task']}/{run['experiment']}", str(run["seed"]),
+                      f"[{STYLE.get(state, '')}]{state}[/]", detail)
+    return table, counts
+
+
+def summary_line(counts: dict[str, int]) -> str:
+    order = ["done", "running", "queued", "skipped", "failed", "cancelled", "interrupted", "not run"]
+    return ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k))

@@ -1,0 +1,73 @@
+"""What became of a run, from the worker's exit code, and the record left for a run that could not
+leave its own (killed by a signal, its Ray worker died)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from peftbench import __version__
+from peftbench.results import find_results, write_run
+from peftbench.sweep.plan import PlannedRun, existing_hash
+from peftbench.sweep.state import heartbeat_file, read_state
+from peftbench.sweep.worker import EXIT_DONE_ELSEWHERE, EXIT_LOCKED
+
+
+@dataclass
+class Outcome:
+    state: str  # done | failed | cancelled | skipped
+    reason: str = ""
+    seconds: float = 0.0
+    host: str = ""
+
+
+def from_exit_code(code: int, planned: PlannedRun, output_dir: Path, seconds: float, host: str = "") -> Outcome:
+    if code == 0:
+        return Outcome("done", "", seconds, host)
+    if code == EXIT_LOCKED:
+        return Outcome("skipped", "running in another process", seconds, host)
+    if code == EXIT_DONE_ELSEWHERE:
+        return Outcome("skipped", "done by another process", seconds, host)
+    if code < 0 and is_done(planned, output_dir):  # killed after its result was safely written
+        return Outcome("done", "", seconds, host)
+    if code < 0:  # killed by a signal: the run could not write its own record
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        message = f"killed by signal {-code} ({name})"
+        record_crash(planned, output_dir, message)
+        return Outcome("cancelled", message, seconds, host)
+    state = "cancelled" if code in (130, 143) else "failed"
+    return Outcome(state, _error_of(planned, output_dir) or f"exit code {code}", seconds, host)
+
+
+def _error_of(planned: PlannedRun, output_dir: Path) -> str:
+    from peftbench.results import cancelled_dir
+
+    path = cancelled_dir(output_dir) / planned.task / f"{planned.stem}.json"
+    state = read_state(path) or {}
+    return state.get("run_info", {}).get("error_msg", "")
+
+
+def record_crash(planned: PlannedRun, output_dir: Path, message: str) -> None:
+    """A `cancelled` record for a run that died without writing one, with the last heartbeat's step
+    and loss, so the status table and the report can say what happened. A later sweep reruns it."""
+    beat_path = heartbeat_file(output_dir, planned.task, planned.stem)
+    beat = read_state(beat_path) or {}
+    metrics = [{"step": beat["step"], "train loss": beat.get("loss")}] if beat.get("step") else []
+    record = {
+        "run_info": {
+            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "experiment_name": planned.experiment, "task": planned.task, "seed": planned.seed,
+            "config_hash": planned.config_hash, "peftbench_version": __version__, "error_msg": message,
+        },
+        "train_info": {"status": "cancelled", "metrics": metrics},
+        "meta_info": {"recorded_by": "sweep driver (the run could not write its own record)"},
+    }
+    write_run(record, [], output_dir, planned.task, planned.stem)
+    beat_path.unlink(missing_ok=True)
+
+
+def is_done(planned: PlannedRun, output_dir: Path) -> bool:
+    path = find_results(output_dir, planned.task).get(planned.stem)
+    return path is not None and existing_hash(path) == planned.config_hash

@@ -1,0 +1,117 @@
+"""What a sweep runs: experiments × seeds, minus what is already done with the same config.
+
+A run is skipped when its result exists with the same config hash; a changed config, an interrupted
+run (record says `cancelled`, or no record at all) or, with --retry-failed, a failed one runs again.
+Every config is validated here, before anything starts, so a typo fails the sweep in a second rather
+than an hour in.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from peftbench.errors import UserError
+from peftbench.experiment import ADAPTER_FILE, PARAMS_FILE, Experiment, discover, load_experiment
+from peftbench.results import SUCCESS, result_path
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    path: Path
+    task: str
+    experiment: str  # <method>/<name>
+    seed: int
+    stem: str
+    config_hash: str
+    action: str  # "run" | "skip"
+    reason: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.task}/{self.stem}"
+
+    def to_dict(self) -> dict:
+        return {**self.__dict__, "path": str(self.path), "key": self.key}
+
+
+def existing_hash(path: Path) -> str | None:
+    record = _read_record(path)
+    return (record or {}).get("run_info", {}).get("config_hash")
+
+
+def _read_record(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # missing, or damaged by hand: not a result, so the run is due
+    return data if isinstance(data, dict) else None
+
+
+def parse_list(text: str | None, what: str, cast=str) -> list | None:
+    if text is None:
+        return None
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    try:
+        values = [cast(item) for item in items]
+    except ValueError:
+        raise UserError(f"--{what}: expected a comma-separated list of {cast.__name__}s, got '{text}'") from None
+    if not values:
+        raise UserError(f"--{what}: empty list")
+    return values
+
+
+def find_experiments(dirs: list[Path], task: str | None, methods: list[str] | None) -> list[Experiment]:
+    """Experiment folders given directly, or discovered under experiment roots (default experiments/)."""
+    found: list[Experiment] = []
+    for folder in dirs or [Path("experiments")]:
+        if (folder / ADAPTER_FILE).exists() or (folder / PARAMS_FILE).exists():
+            found.append(load_experiment(folder))
+        else:
+            found.extend(discover(folder, task))
+    if task:
+        found = [e for e in found if e.task == task]
+    if methods:
+        known = sorted({e.method for e in found})
+        unknown = [m for m in methods if m not in known]
+        if unknown:
+            raise UserError(f"--methods: no experiments for {', '.join(unknown)} (available: {', '.join(known)})")
+        found = [e for e in found if e.method in methods]
+    if not found:
+        raise UserError("no experiments to run (check the folders, --task and --methods)")
+    return found
+
+
+def decide(output_dir: Path, task: str, stem: str, digest: str, retry_failed: bool) -> tuple[str, str]:
+    done = _read_record(result_path(output_dir, task, stem, SUCCESS))
+    if done is not None:
+        old = done.get("run_info", {}).get("config_hash")
+        if old == digest:
+            return "skip", "done"
+        return "run", f"config changed (result has {old})"
+    other = _read_record(result_path(output_dir, task, stem, "failed"))
+    if other is None:
+        return "run", "new"
+    status = other.get("train_info", {}).get("status")
+    if other.get("run_info", {}).get("config_hash") != digest:
+        return "run", "config changed since it stopped"
+    if status == "failed" and not retry_failed:
+        return "skip", "failed earlier (--retry-failed reruns it)"
+    return "run", "retry failed" if status == "failed" else "interrupted earlier"
+
+
+def plan_sweep(
+    experiments: list[Experiment], seeds: list[int] | None, output_dir: Path,
+    max_steps: int | None = None, overrides: dict | None = None, retry_failed: bool = False,
+) -> list[PlannedRun]:
+    from peftbench.runner import plan_run  # imports torch: only when actually planning
+
+    planned = []
+    for exp in experiments:
+        for seed in seeds or [None]:
+            run = plan_run(exp.path, max_steps=max_steps, seed=seed, overrides=overrides)
+            stem = exp.result_stem(run.seed)
+            action, reason = decide(output_dir, exp.task, stem, run.config_hash, retry_failed)
+            planned.append(PlannedRun(exp.path, exp.task, exp.full_name, run.seed, stem, run.config_hash, action, reason))
+    return planned

@@ -1,0 +1,99 @@
+"""The Ray executor: each run is a Ray task holding the resources it asked for (1 GPU, or CPUs on a
+CPU cluster); Ray places it on any node with those free.
+
+Results are written by the run itself, on the node that ran it, straight into the results folder
+the user gave — which therefore must be a shared filesystem (NFS, Lustre, a cloud bucket mounted on
+every node). Why not send records back to the driver: a run's result is its JSON, predictions
+sidecar and sample images, written atomically by the process that produced them; if the driver
+dies, finished runs are already safe, and the run lock and heartbeat live in the same folder, so
+`peftbench status` and a second sweep see them from any node. The driver checks that each
+successful run's result is visible to it and says so when it is not (folder not shared).
+
+Each Ray task starts the same worker process as the local executor (so a run's memory figures are its
+own) and kills it with SIGTERM if the Ray worker dies; the driver then records the run as failed and
+goes on with the others.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+from typing import Callable
+
+from peftbench.errors import UserError
+from peftbench.sweep.launch import worker_args
+from peftbench.sweep.outcome import Outcome, from_exit_code, is_done, record_crash
+from peftbench.sweep.plan import PlannedRun
+from peftbench.sweep.state import log_file
+
+
+def _run_worker(args: list[str], env: dict[str, str], log: str) -> tuple[int, str]:
+    """Runs on a Ray worker: the worker process, with this node's Python."""
+    from peftbench.sweep.launch import start_worker
+
+    proc = start_worker(args, env, Path(log))
+    return proc.wait(), socket.gethostname()
+
+
+def connect(address: str | None, cpus: int | None):
+    import ray
+
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False, include_dashboard=False)
+        else:  # a private Ray instance on this machine, gone when the sweep ends
+            ray.init(num_cpus=cpus, log_to_driver=False, include_dashboard=False)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        raise UserError(f"--ray-address {address or '(local)'}: cannot start or join Ray ({str(err).splitlines()[0]})") from None
+    return ray
+
+
+def run_ray(
+    runs: list[PlannedRun], output_dir: Path, max_steps: int | None, sets: list[str],
+    on_change: Callable[[dict[str, Outcome], set[str]], None], address: str | None,
+    jobs: int | None, cpus_per_run: int | None, gpus_per_run: float | None, poll: float = 0.5,
+) -> dict[str, Outcome]:
+    ray = connect(address, None)
+    try:
+        has_gpus = ray.cluster_resources().get("GPU", 0) > 0
+        gpus = gpus_per_run if gpus_per_run is not None else (1 if has_gpus else 0)
+        cpus = cpus_per_run or (1 if gpus else 2)
+        env = {} if gpus else {"PEFTBENCH_THREADS": str(cpus), "OMP_NUM_THREADS": str(cpus), "MKL_NUM_THREADS": str(cpus)}
+        task = ray.remote(_run_worker).options(num_cpus=cpus, num_gpus=gpus, max_retries=0)
+        return _drive(ray, task, runs, output_dir, max_steps, sets, env, on_change, jobs, poll)
+    finally:
+        ray.shutdown()
+
+
+def _drive(ray, task, runs, output_dir, max_steps, sets, env, on_change, jobs, poll) -> dict[str, Outcome]:
+    queue = list(runs)
+    pending: dict = {}  # ObjectRef -> (planned, started)
+    outcomes: dict[str, Outcome] = {}
+    while queue or pending:
+        while queue and (not jobs or len(pending) < jobs):
+            planned = queue.pop(0)
+            log = str(log_file(output_dir, planned.task, planned.stem).resolve())
+            ref = task.remote(worker_args(planned, output_dir, max_steps, sets), env, log)
+            pending[ref] = (planned, time.perf_counter())
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=poll)
+        for ref in ready:
+            planned, started = pending.pop(ref)
+            outcomes[planned.key] = _collect(ray, ref, planned, output_dir, time.perf_counter() - started)
+        on_change(outcomes, {p.key for p, _ in pending.values()})
+    return outcomes
+
+
+def _collect(ray, ref, planned: PlannedRun, output_dir: Path, seconds: float) -> Outcome:
+    try:
+        code, host = ray.get(ref)
+    except ray.exceptions.RayError as err:  # the Ray worker or its node died
+        message = f"Ray worker died: {type(err).__name__}"
+        if not is_done(planned, output_dir):
+            record_crash(planned, output_dir, message)
+        return Outcome("failed", message, seconds)
+    outcome = from_exit_code(code, planned, output_dir, seconds, host)
+    if outcome.state == "done" and not is_done(planned, output_dir):
+        return Outcome("failed", f"finished on {host}, but its result is not in {output_dir} here: "
+                                 "the results folder must be shared by all nodes", seconds, host)
+    return outcome

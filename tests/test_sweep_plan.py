@@ -1,0 +1,186 @@
+"""Sweep planning, outcomes, status and slots: fast, no processes started."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from peftbench.errors import UserError
+from peftbench.results import atomic_write_json
+from peftbench.sweep import local
+from peftbench.sweep.heartbeat import HeartbeatReporter
+from peftbench.sweep.live import run_row, status_table
+from peftbench.sweep.outcome import Outcome, from_exit_code
+from peftbench.sweep.plan import PlannedRun, decide, find_experiments, parse_list
+from peftbench.sweep.state import heartbeat_file, is_locked, read_state, run_lock, write_state
+
+LORA = {"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"}
+
+
+def record(status: str, digest: str, **run_info) -> dict:
+    final = [{"step": 2, "test accuracy": 0.25}] if status == "success" else []
+    return {"run_info": {"config_hash": digest, "error_msg": "", **run_info},
+            "train_info": {"status": status, "metrics": final}}
+
+
+def put(out: Path, status: str, digest: str, stem: str = "lora--t", **run_info) -> Path:
+    folder = out if status == "success" else out.with_name("cancelled_" + out.name)
+    path = folder / "minimath" / f"{stem}.json"
+    atomic_write_json(path, record(status, digest, **run_info))
+    return path
+
+
+@pytest.fixture
+def out(tmp_path) -> Path:
+    return tmp_path / "results"
+
+
+def test_new_run_is_planned(out):
+    assert decide(out, "minimath", "lora--t", "h1", False) == ("run", "new")
+
+
+def test_done_with_same_hash_is_skipped_and_changed_hash_reruns(out):
+    put(out, "success", "h1")
+    assert decide(out, "minimath", "lora--t", "h1", False) == ("skip", "done")
+    action, reason = decide(out, "minimath", "lora--t", "h2", False)
+    assert action == "run" and "config changed" in reason
+
+
+def test_failed_run_is_skipped_unless_retry_failed(out):
+    put(out, "failed", "h1", error_msg="boom")
+    assert decide(out, "minimath", "lora--t", "h1", False)[0] == "skip"
+    assert decide(out, "minimath", "lora--t", "h1", True) == ("run", "retry failed")
+
+
+def test_interrupted_run_always_reruns(out):
+    put(out, "cancelled", "h1")
+    assert decide(out, "minimath", "lora--t", "h1", False) == ("run", "interrupted earlier")
+
+
+def test_damaged_result_file_counts_as_missing(out):
+    path = out / "minimath" / "lora--t.json"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"run_info": {"config_h')
+    assert decide(out, "minimath", "lora--t", "h1", False) == ("run", "new")
+
+
+@pytest.mark.parametrize("text, what, cast, message", [
+    ("0,x", "seeds", int, "--seeds: expected a comma-separated list of ints, got '0,x'"),
+    (" , ", "methods", str, "--methods: empty list"),
+])
+def test_bad_lists_are_user_errors(text, what, cast, message):
+    with pytest.raises(UserError, match=message):
+        parse_list(text, what, cast)
+
+
+def test_parse_list_values():
+    assert parse_list("0, 1,2", "seeds", int) == [0, 1, 2]
+    assert parse_list(None, "seeds", int) is None
+
+
+def test_find_experiments_filters_methods_and_names_unknown_ones(make_experiment, tmp_path):
+    make_experiment(method="lora", adapter=LORA)
+    make_experiment(method="ia3", adapter={"peft_type": "IA3", "task_type": "CAUSAL_LM"})
+    root = tmp_path / "experiments"
+    assert [e.method for e in find_experiments([root], None, ["lora"])] == ["lora"]
+    assert len(find_experiments([root], "minimath", None)) == 2
+    with pytest.raises(UserError, match=r"--methods: no experiments for loha \(available: ia3, lora\)"):
+        find_experiments([root], None, ["lora", "loha"])
+    with pytest.raises(UserError, match="no experiments to run"):
+        find_experiments([root / "minimath" / "lora" / "t"], "other", None)
+
+
+def planned(stem: str = "lora--t", action: str = "run", reason: str = "new") -> PlannedRun:
+    return PlannedRun(Path("experiments/minimath/lora/t"), "minimath", "lora/t", 0, stem, "h1", action, reason)
+
+
+def test_killed_run_gets_a_cancelled_record_from_the_driver(out):
+    beat = heartbeat_file(out, "minimath", "lora--t")
+    write_state(beat, {"phase": "train", "step": 7, "loss": 2.5, "pid": 1})
+    outcome = from_exit_code(-9, planned(), out, 3.0)
+    assert outcome.state == "cancelled" and outcome.reason == "killed by signal 9 (SIGKILL)"
+    data = json.loads((out.parent / "cancelled_results" / "minimath" / "lora--t.json").read_text())
+    assert data["train_info"] == {"status": "cancelled", "metrics": [{"step": 7, "train loss": 2.5}]}
+    assert data["run_info"]["config_hash"] == "h1" and "SIGKILL" in data["run_info"]["error_msg"]
+    assert not beat.exists()
+    assert decide(out, "minimath", "lora--t", "h1", False) == ("run", "interrupted earlier")
+
+
+def test_exit_codes_map_to_states(out):
+    put(out, "failed", "h1", error_msg="ValueError: bad")
+    assert from_exit_code(1, planned(), out, 1.0) == Outcome("failed", "ValueError: bad", 1.0)
+    assert from_exit_code(143, planned(), out, 1.0).state == "cancelled"
+    assert from_exit_code(75, planned(), out, 1.0) == Outcome("skipped", "running in another process", 1.0)
+    assert from_exit_code(0, planned(), out, 1.0).state == "done"
+
+
+def test_status_rows_from_disk(out):
+    run = planned().to_dict()
+    assert run_row(run, out, None, driver_alive=True) == ("queued", "")
+    assert run_row(run, out, None, driver_alive=False)[0] == "not run"
+    beat = heartbeat_file(out, "minimath", "lora--t")
+    write_state(beat, {"phase": "train", "step": 3, "max_steps": 10, "loss": 1.25, "eta": 12.0,
+                       "pid": 2**22 + 12345, "host": __import__("socket").gethostname()})
+    state, detail = run_row(run, out, None, True)
+    assert state == "interrupted" and "step 3/10 loss 1.250" in detail
+    write_state(beat, {**read_state(beat), "pid": __import__("os").getpid()})
+    assert run_row(run, out, None, True) == ("running", "step 3/10 loss 1.250 ETA 12s")
+    put(out, "success", "h1")
+    assert run_row(run, out, None, True) == ("done", "test accuracy 25.0%")
+    table, counts = status_table([run], out)
+    assert counts == {"done": 1} and table.row_count == 1
+
+
+def test_heartbeat_reports_step_loss_and_eta(tmp_path):
+    path = tmp_path / "hb.status"
+    reporter = HeartbeatReporter(path, every=0.0, experiment="lora/t")
+    assert read_state(path)["phase"] == "loading"
+
+    class State:
+        step, last_loss = 0, 0.0
+
+    with reporter.training(4) as on_step:
+        for step in (1, 2):
+            State.step, State.last_loss = step, 1.0 / step
+            time.sleep(0.01)
+            on_step(State)
+    beat = read_state(path)
+    assert (beat["phase"], beat["step"], beat["max_steps"], beat["loss"]) == ("train", 2, 4, 0.5)
+    assert beat["eta"] > 0 and beat["pid"] > 0 and beat["experiment"] == "lora/t"
+
+
+def test_run_lock_is_exclusive_and_released(out):
+    lock = run_lock(out, "minimath", "lora--t")
+    lock.acquire()
+    try:
+        assert is_locked(out, "minimath", "lora--t")
+    finally:
+        lock.release()
+    assert not is_locked(out, "minimath", "lora--t")
+
+
+def test_cpu_slots_split_the_cores(monkeypatch):
+    monkeypatch.setattr(local, "visible_gpus", lambda: [])
+    monkeypatch.setattr(local, "cpu_cores", lambda: 8)
+    assert local.make_slots(4, 1) == [local.Slot(None, 2)] * 4
+    assert local.make_slots(None, 1) == [local.Slot(None, 8)]
+    assert local.make_slots(16, 1)[0].threads == 1
+    assert local.Slot(None, 2).env() == {"PEFTBENCH_THREADS": "2", "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
+
+
+def test_gpu_slots_one_run_per_gpu_or_several(monkeypatch):
+    monkeypatch.setattr(local, "visible_gpus", lambda: ["0", "3"])
+    assert [s.gpu for s in local.make_slots(None, 1)] == ["0", "3"]
+    assert [s.gpu for s in local.make_slots(None, 2)] == ["0", "0", "3", "3"]
+    assert [s.gpu for s in local.make_slots(1, 2)] == ["0"]
+    assert local.Slot("3", None).env() == {"CUDA_VISIBLE_DEVICES": "3"}
+
+
+def test_visible_gpus_follow_cuda_visible_devices(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
+    assert local.visible_gpus() == ["2", "5"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert local.visible_gpus() == []
