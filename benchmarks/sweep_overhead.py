@@ -4,9 +4,10 @@ Usage: python benchmarks/sweep_overhead.py [--runs K] [--steps N]
 
 1. Overhead: K tiny-model experiments, first each with `peftbench run` one after another, then all
    with `peftbench sweep --jobs 1` into a fresh folder; prints both wall times and their ratio.
-2. Shared work: on the offline default model (SmolLM2-135M, minimath's forgetting sample), the base
-   model's cross-entropy pass that every run needs, computed (cold cache) vs read from the cache
-   (every later run of a sweep); the difference is the seconds each run saves.
+2. Shared work: on the offline default model (SmolLM2-135M, minimath defaults), the base model's
+   cross-entropy pass on the forgetting sample and the tokenised training data, which every run
+   needs: computed (cold cache) vs read from the cache (every later run of a sweep); the difference
+   is the seconds each run saves.
 Run it on an otherwise idle machine: concurrent load distorts both measurements.
 """
 
@@ -64,6 +65,7 @@ def shared_baseline(work: Path) -> None:
     import torch
 
     from peftbench.baseline import base_cross_entropy
+    from peftbench.data import encode_all
     from peftbench.evaluate import encode_corpus
     from peftbench.models import load_model
     from peftbench.runner import plan_run
@@ -81,6 +83,13 @@ def shared_baseline(work: Path) -> None:
     print(f"shared work: base cross-entropy on {len(texts)} texts x {run.cfg.data.forgetting_max_tokens} tokens, "
           f"{model_info['model_id']}")
     print(f"  computed: {times[0]:.2f} s, from cache: {times[1]:.4f} s -> {times[0] - times[1]:.2f} s saved per run")
+    examples, times = run.task.train_examples(run.cfg), []
+    for _ in range(2):
+        started = time.perf_counter()
+        encode_all(tokenizer, run.cfg.query_template, examples, run.cfg.max_seq_length, run.cfg.loss_on)
+        times.append(time.perf_counter() - started)
+    print(f"shared work: tokenising {len(examples)} training examples")
+    print(f"  computed: {times[0]:.2f} s, from cache: {times[1]:.2f} s -> {times[0] - times[1]:.2f} s saved per run")
 
 
 def main() -> None:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 from dataclasses import dataclass
 
 import torch
 
+from peftbench.models import cache_dir
+from peftbench.results import atomic_write_json
 from peftbench.tasks.base import Example
+
+# Bump when encode_example changes what it produces, so old cache entries are not reused.
+ENCODING_VERSION = "1"
 
 IGNORE_INDEX = -100
 
@@ -36,7 +43,27 @@ def encode_example(tokenizer, template: str, example: Example, max_len: int, los
 
 
 def encode_all(tokenizer, template: str, examples: list[Example], max_len: int, loss_on: str) -> list[Encoded]:
-    return [encode_example(tokenizer, template, ex, max_len, loss_on) for ex in examples]
+    """Tokenised training data, cached on disk by content: every run of a sweep on the same task,
+    model and template reuses the first one's (seconds per run on CPU for a few thousand examples)."""
+    path = cache_dir() / "tokenised" / f"{_encoding_key(tokenizer, template, examples, max_len, loss_on)}.json"
+    try:
+        return [Encoded(ids, labels) for ids, labels in json.loads(path.read_text())]
+    except (OSError, ValueError, TypeError):
+        pass  # not cached yet, or damaged: recompute, never trust
+    encoded = [encode_example(tokenizer, template, ex, max_len, loss_on) for ex in examples]
+    atomic_write_json(path, [[e.input_ids, e.labels] for e in encoded])
+    return encoded
+
+
+def _encoding_key(tokenizer, template: str, examples: list[Example], max_len: int, loss_on: str) -> str:
+    digest = hashlib.sha256()
+    backend = getattr(tokenizer, "backend_tokenizer", None)  # a fast tokenizer's full definition
+    fingerprint = backend.to_str() if backend is not None else f"{tokenizer.name_or_path}:{len(tokenizer)}"
+    for part in (ENCODING_VERSION, fingerprint, str(tokenizer.eos_token_id), template, str(max_len), loss_on):
+        digest.update(part.encode() + b"\0")
+    for ex in examples:
+        digest.update(f"{ex.question}\0{ex.target}\0".encode())
+    return digest.hexdigest()[:24]
 
 
 def bucketed_batches(lengths: list[int], batch_size: int, rng: random.Random, pool: int = 64):
