@@ -82,15 +82,22 @@ def test_parse_list_values():
 
 
 def test_find_experiments_filters_methods_and_names_unknown_ones(make_experiment, tmp_path):
-    make_experiment(method="lora", adapter=LORA)
-    make_experiment(method="ia3", adapter={"peft_type": "IA3", "task_type": "CAUSAL_LM"})
+    make_experiment(method="lora", name="default", adapter=LORA)
+    make_experiment(method="lora", name="dora", adapter={**LORA, "use_dora": True})
+    make_experiment(method="ia3", name="t", adapter={"peft_type": "IA3", "task_type": "CAUSAL_LM"})
     root = tmp_path / "experiments"
-    assert [e.method for e in find_experiments([root], None, ["lora"])] == ["lora"]
-    assert len(find_experiments([root], "minimath", None)) == 2
-    with pytest.raises(UserError, match=r"--methods: no experiments for loha \(available: ia3, lora\)"):
-        find_experiments([root], None, ["lora", "loha"])
+
+    def names(methods):
+        return [e.full_name for e in find_experiments([root], None, methods)]
+
+    assert names(["lora"]) == ["lora/default"]  # a method = its default configuration
+    assert names(["lora/*"]) == ["lora/default", "lora/dora"]
+    assert names(["lora/dora", "ia3"]) == ["ia3/t", "lora/dora"]  # no default: all of the method
+    assert len(find_experiments([root], "minimath", None)) == 3
+    with pytest.raises(UserError, match=r"--methods: no experiments for loha, lora/x \(expected METHOD"):
+        find_experiments([root], None, ["lora", "loha", "lora/x"])
     with pytest.raises(UserError, match="no experiments to run"):
-        find_experiments([root / "minimath" / "lora" / "t"], "other", None)
+        find_experiments([root / "minimath" / "lora" / "default"], "other", None)
 
 
 def planned(stem: str = "lora--t", action: str = "run", reason: str = "new") -> PlannedRun:

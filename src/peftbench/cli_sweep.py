@@ -17,7 +17,7 @@ EXECUTORS = ("local", "ray")
 def sweep(
     experiment_dirs: list[Path] = typer.Argument(None, help="Experiment folders, or roots to discover them under (default: experiments/)."),
     task: Optional[str] = typer.Option(None, help="Only experiments of this task."),
-    methods: Optional[str] = typer.Option(None, help="Only these methods, comma-separated (e.g. lora,ia3,loha)."),
+    methods: Optional[str] = typer.Option(None, help="Only these, comma-separated: METHOD (its 'default' experiment, or all if it has none), METHOD/NAME, or METHOD/* (e.g. lora,ia3,lora/dora)."),
     seeds: Optional[str] = typer.Option(None, help="Seeds, comma-separated (e.g. 0,1,2); default: each experiment's own seed."),
     jobs: Optional[int] = typer.Option(None, min=1, help="Runs at a time. Local default: one per visible GPU (x --runs-per-gpu), 1 on CPU. Ray: no limit but the cluster's resources."),
     executor: str = typer.Option("local", help="local (processes on this machine) or ray (tasks on a Ray cluster)."),

@@ -73,14 +73,27 @@ def find_experiments(dirs: list[Path], task: str | None, methods: list[str] | No
     if task:
         found = [e for e in found if e.task == task]
     if methods:
-        known = sorted({e.method for e in found})
-        unknown = [m for m in methods if m not in known]
+        found = [e for e in found if any(_selects(item, e, found) for item in methods)]
+        unknown = [m for m in methods if not any(_selects(m, e, found) for e in found)]
         if unknown:
-            raise UserError(f"--methods: no experiments for {', '.join(unknown)} (available: {', '.join(known)})")
-        found = [e for e in found if e.method in methods]
+            raise UserError(f"--methods: no experiments for {', '.join(unknown)} "
+                            "(expected METHOD, METHOD/NAME or METHOD/*; `peftbench list` shows them)")
     if not found:
         raise UserError("no experiments to run (check the folders, --task and --methods)")
     return found
+
+
+def _selects(item: str, exp: Experiment, pool: list[Experiment]) -> bool:
+    """`lora` = the method's `default` experiment (all of them if it has none), `lora/dora` = that
+    one, `lora/*` = every experiment of the method. A method means its default configuration, as in
+    a leaderboard; variants such as DoRA or rsLoRA are named explicitly."""
+    method, _, name = item.partition("/")
+    if exp.method != method:
+        return False
+    if name:
+        return name in ("*", exp.name)
+    has_default = any(e.method == method and e.name == "default" and e.task == exp.task for e in pool)
+    return exp.name == "default" or not has_default
 
 
 def decide(output_dir: Path, task: str, stem: str, digest: str, retry_failed: bool) -> tuple[str, str]:
