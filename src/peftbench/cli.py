@@ -180,6 +180,17 @@ def smoke(
 
 # Commands defined in their own modules (sweep, report, dashboard, ...) are registered here, one line each.
 # --- registered commands ---
+from peftbench import cli_sweep  # noqa: E402
+
+app.command("sweep")(cli_sweep.sweep)
+app.command("status")(cli_sweep.status)
+from peftbench import cli_dashboard  # noqa: E402
+
+app.command("dashboard")(cli_dashboard.dashboard)
+from peftbench import cli_report  # noqa: E402
+
+app.command("report")(cli_report.report)
+app.command("import")(cli_report.import_results)
 # --- end registered commands ---
 
 

@@ -33,7 +33,7 @@ class HeartbeatReporter(Reporter):
     @contextlib.contextmanager
     def training(self, total_steps: int):
         started = time.monotonic()
-        self.beat(force=True, phase="train", step=0, max_steps=total_steps)
+        self.beat(force=True, phase="train", step=0, max_steps=total_steps, total=None)
         with super().training(total_steps) as on_step:
 
             def on_step_and_beat(state) -> None:
@@ -52,6 +52,6 @@ class HeartbeatReporter(Reporter):
 
     @contextlib.contextmanager
     def status(self, message: str):
-        self.beat(force=True, phase=message)
+        self.beat(force=True, phase=message, total=None)
         with super().status(message):
             yield

@@ -30,6 +30,8 @@ def _running(beat: dict) -> str:
         loss = f" loss {beat['loss']:.3f}" if isinstance(beat.get("loss"), (int, float)) else ""
         eta = f" ETA {beat['eta']:.0f}s" if isinstance(beat.get("eta"), (int, float)) else ""
         return f"step {beat.get('step', 0)}/{beat['max_steps']}{loss}{eta}"
+    if isinstance(beat.get("total"), int) and phase not in ("loading",):
+        return f"{phase} ({beat['total']} items)"
     return phase
 
 

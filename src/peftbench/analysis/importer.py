@@ -1,0 +1,94 @@
+"""`peftbench import`: copy result files of the reference schema into a results store, tagged.
+
+Imported files land in `<store>/<task>/<source>/<file>` — a subfolder, so `peftbench list` and a
+sweep's "already done" check (which look at `<store>/<task>/*.json`) never mistake them for runs of
+ours — with `run_info.source` and `run_info.task` set, which is all `load_runs` needs to label them.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from peftbench.analysis.load import Warn, default_warn, read_record, result_files, task_of
+from peftbench.errors import UserError
+from peftbench.results import SUCCESS, _finite_or_none, atomic_write_json, load_result
+
+TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+SIDECAR_SUFFIXES = (".predictions.jsonl", ".samples.png")
+
+
+@dataclass
+class ImportOutcome:
+    written: list[Path] = field(default_factory=list)
+    unchanged: list[Path] = field(default_factory=list)  # already imported with the same content
+    skipped: list[Path] = field(default_factory=list)  # not a result record, or not a successful run
+
+
+def _check(source: str, task: str | None) -> None:
+    if not TAG.fullmatch(source) or source == "peftbench":
+        raise UserError(f"--source {source!r}: expected a folder-safe tag (letters, digits, '_', '.', '-') other than 'peftbench'")
+    if task is not None and not TAG.fullmatch(task):
+        raise UserError(f"--task {task!r}: expected a task name (letters, digits, '_', '.', '-')")
+
+
+def tagged(record: dict, path: Path, source: str, task: str | None) -> dict:
+    """The record as it is stored after import: provenance in run_info, everything else untouched."""
+    info = dict(record["run_info"])
+    info.update(source=source, task=task or task_of(record, path), imported_from=str(path))
+    return {**record, "run_info": info}
+
+
+def _copy_sidecars(source_json: Path, target_json: Path) -> None:
+    for suffix in SIDECAR_SUFFIXES:
+        sidecar = source_json.with_name(source_json.stem + suffix)
+        if sidecar.is_file():
+            shutil.copyfile(sidecar, target_json.with_name(target_json.stem + suffix))
+
+
+def import_files(paths: list[Path], store: Path, source: str = "hf-method-comparison", task: str | None = None,
+                 warn: Warn | None = None) -> ImportOutcome:
+    """Import every result file under `paths` into `store`; UserError when a path does not exist or
+    holds no result file at all."""
+    warn = warn or default_warn
+    _check(source, task)
+    for path in paths:
+        if not Path(path).exists():
+            raise UserError(f"{path}: no such file or folder")
+    files = result_files(paths)
+    if not files:
+        raise UserError(f"no result files (*.json) under {', '.join(map(str, paths))}")
+    outcome = ImportOutcome()
+    for path in files:
+        record = read_record(path, warn)
+        if record is None:
+            outcome.skipped.append(path)
+            continue
+        status = record["train_info"].get("status")
+        if status != SUCCESS:
+            warn(f"skipped {path}: status {status!r}, only successful runs are imported")
+            outcome.skipped.append(path)
+            continue
+        record = tagged(record, path, source, task)
+        target = Path(store) / record["run_info"]["task"] / source / path.name
+        if target.is_file() and _same(target, record):
+            outcome.unchanged.append(target)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _copy_sidecars(path, target)
+        atomic_write_json(target, record)  # after the sidecars: a result file implies complete sidecars
+        outcome.written.append(target)
+    if not outcome.written and not outcome.unchanged:
+        raise UserError(f"none of the {len(files)} files under {', '.join(map(str, paths))} is a successful result record")
+    return outcome
+
+
+def _same(target: Path, record: dict) -> bool:
+    """Whether `target` holds `record` as atomic_write_json stored it (NaN as null: one reference
+    file has a NaN drift, and NaN != NaN would make every re-import rewrite it)."""
+    try:
+        return load_result(target) == _finite_or_none(record)
+    except ValueError:
+        return False

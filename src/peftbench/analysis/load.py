@@ -1,0 +1,236 @@
+"""Result files -> tables: one row per run, per-step curves, per-item predictions.
+
+Reads our records and the reference suite's (huggingface/peft `method_comparison`) alike: ours are a
+superset of its schema. A file that is not a result record is skipped with a warning naming it, never
+a crash. Missing values are NaN, never 0. Reader side: pandas and the stdlib only, no torch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from peftbench.analysis.metrics import METRICS
+from peftbench.results import PREDICTIONS_SUFFIX, load_result, predictions_path
+
+Warn = Callable[[str], None]
+
+# Experiment configuration files live next to results in the reference layout (`configs/`): they are
+# the benchmark's own inputs, not foreign data, so skipping them needs no warning.
+CONFIG_FILES = {"adapter_config.json", "training_params.json", "default_training_params.json"}
+# The reference calls its DINOv2 image similarity `dino_similarity`; ours is `similarity`.
+ALIASES = {"dino_similarity": "similarity"}
+# Keys of the final metrics row that describe the trained model (the rest are training counters).
+FINAL_KEYS = ("forgetting", "drift")
+TRAIN_INFO_KEYS = [m.column for m in METRICS if m.column not in FINAL_KEYS and not m.column.startswith("test ")]
+ID_COLUMNS = ["source", "task", "model", "method", "experiment", "seed", "status", "created_at", "path",
+              "predictions_path", "config_hash", "run"]
+
+
+class ResultFileWarning(UserWarning):
+    """A file among the results that is not a readable result record."""
+
+
+def default_warn(message: str) -> None:
+    warnings.warn(message, ResultFileWarning, stacklevel=3)
+
+
+def result_files(sources: Path | str | Iterable[Path | str]) -> list[Path]:
+    """Every result JSON under the given folders (recursively) and files, each once, in order."""
+    if isinstance(sources, (str, Path)):
+        sources = [sources]
+    found: dict[Path, None] = {}
+    for source in map(Path, sources):
+        paths = sorted(source.rglob("*.json")) if source.is_dir() else [source]
+        for path in paths:
+            # Hidden names are temp files of an atomic write in progress (results.py).
+            if path.name.startswith(".") or path.name in CONFIG_FILES:
+                continue
+            found.setdefault(path.resolve(), None)
+    return list(found)
+
+
+def _alias(key: str) -> str:
+    head, _, metric = key.partition(" ")
+    return f"{head} {ALIASES[metric]}" if metric in ALIASES else key
+
+
+def _number(value) -> float:
+    """A metric value as float; None, text and non-finite values become NaN (never a made-up 0)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return math.nan
+    return float(value) if math.isfinite(value) else math.nan
+
+
+def _method(peft_config) -> str:
+    if not peft_config:
+        return "full-finetuning"
+    return str(peft_config.get("peft_type") or "unknown").lower()
+
+
+def task_of(record: dict, path: Path) -> str:
+    """Our records name their task; the reference's are named by their folder (`MetaMathQA/x.json`,
+    upstream also `MetaMathQA/results/x.json`)."""
+    task = record["run_info"].get("task")
+    if task:
+        return str(task)
+    folder = path.parent.name if path.parent.name != "results" else path.parent.parent.name
+    return folder.lower()
+
+
+def _source(record: dict) -> str:
+    info = record["run_info"]
+    if info.get("source"):  # set by `peftbench import`
+        return str(info["source"])
+    return "peftbench" if "peftbench_version" in info else "reference"
+
+
+def _metrics_rows(record: dict) -> list[dict]:
+    rows = record["train_info"].get("metrics") or []
+    return [{_alias(k): v for k, v in row.items()} for row in rows if isinstance(row, dict)]
+
+
+def _final_row(rows: list[dict]) -> dict:
+    """The row with test metrics (the last one of a finished run); {} for a run that never got there."""
+    for row in reversed(rows):
+        if any(key.startswith("test ") for key in row):
+            return row
+    return {}
+
+
+def run_row(record: dict, path: Path) -> dict:
+    """One flat row of a result record: identity columns and every metric the record has."""
+    info, train = record["run_info"], record["train_info"]
+    train_config = info.get("train_config") or {}
+    seed = info.get("seed", train_config.get("seed"))
+    sidecar = predictions_path(path)
+    row = {
+        "source": _source(record),
+        "task": task_of(record, path),
+        "model": train_config.get("model_id"),
+        "method": _method(info.get("peft_config")),
+        "experiment": info.get("experiment_name") or path.stem.replace("--", "/", 1),
+        "seed": seed if isinstance(seed, int) else None,
+        "status": train.get("status"),
+        "created_at": info.get("created_at"),
+        "path": str(path),
+        "predictions_path": str(sidecar) if sidecar.is_file() else None,
+        "config_hash": info.get("config_hash"),
+        "run": path.stem,
+        "memory_kind": train.get("memory_kind"),
+    }
+    rows = _metrics_rows(record)
+    final = _final_row(rows)
+    for key, value in final.items():
+        if key.startswith("test ") or key in FINAL_KEYS:
+            row[key] = _number(value)
+    for key in TRAIN_INFO_KEYS:
+        if key in train:
+            row[key] = _number(train[key])
+    if "total_time" not in train and "total_time" in info:  # the reference keeps it in run_info only
+        row["total_time"] = _number(info["total_time"])
+    speeds = [_number(r["tokens / sec"]) for r in rows if "tokens / sec" in r]
+    speeds = [s for s in speeds if not math.isnan(s)]
+    if speeds:  # mean over the logging windows, as the terminal table shows it
+        row["tokens / sec"] = sum(speeds) / len(speeds)
+    return row
+
+
+def read_record(path: Path, warn: Warn) -> dict | None:
+    """The record in `path`, or None after `warn("skipped <path>: why")` when it is not one."""
+    try:
+        record = load_result(path)
+        if not isinstance(record["run_info"], dict) or not isinstance(record["train_info"], dict):
+            raise ValueError(f"{path}: run_info and train_info must be JSON objects")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+        warn(f"skipped {message}")
+        return None
+    return record
+
+
+def load_runs(sources: Path | str | Iterable[Path | str], task: str | None = None,
+              warn: Warn | None = None) -> pd.DataFrame:
+    """One row per run from result folders (searched recursively) and files, ours or the reference's.
+
+    Columns: `ID_COLUMNS`, `memory_kind`, and each metric the records have (final `test …`,
+    `forgetting`, `drift`; `train_info` figures; mean `tokens / sec`). Missing values are NaN.
+    Files that are not result records are skipped with `warn(message naming the file)`.
+    """
+    warn = warn or default_warn
+    rows = []
+    for path in result_files(sources):
+        record = read_record(path, warn)
+        if record is None:
+            continue
+        try:
+            row = run_row(record, path)
+        except (AttributeError, TypeError, KeyError) as exc:  # a field of the wrong JSON type
+            warn(f"skipped {path}: unexpected record layout ({type(exc).__name__}: {exc})")
+            continue
+        if task is None or row["task"] == task:
+            rows.append(row)
+    frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=ID_COLUMNS + ["memory_kind"])
+    frame["seed"] = frame["seed"].astype("Int64")
+    return frame
+
+
+def load_curves(paths: Iterable[Path | str], warn: Warn | None = None) -> pd.DataFrame:
+    """Per-step metrics of each run: `path`, `run`, `experiment`, `seed`, `step` and every per-step
+    key (`train loss`, `valid <metric>`, `tokens / sec`, …). The final test row is left out."""
+    warn = warn or default_warn
+    frames = []
+    for path in map(Path, paths):
+        record = read_record(path, warn)
+        if record is None:
+            continue
+        info = record["run_info"]
+        seed = info.get("seed", (info.get("train_config") or {}).get("seed"))
+        steps = [r for r in _metrics_rows(record) if "step" in r and not any(k.startswith("test ") for k in r)]
+        if not steps:
+            continue
+        frame = pd.DataFrame(steps)
+        frame = frame[[c for c in frame.columns if frame[c].map(_is_number_or_none).all()]]
+        frame.insert(0, "path", str(path))
+        frame.insert(1, "run", path.stem)
+        frame.insert(2, "experiment", info.get("experiment_name") or path.stem)
+        frame.insert(3, "seed", seed if isinstance(seed, int) else None)
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=["path", "run", "experiment", "seed", "step"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _is_number_or_none(value) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+PREDICTION_COLUMNS = ["id", "prompt", "gold", "prediction", "extracted", "correct"]
+
+
+def load_predictions(path: Path | str) -> pd.DataFrame:
+    """A predictions sidecar (`<stem>.predictions.jsonl`, or the result JSON next to it) as a table,
+    one row per test item; ValueError naming the file when it is unreadable."""
+    path = Path(path)
+    if not path.name.endswith(PREDICTIONS_SUFFIX):
+        path = predictions_path(path)
+    rows = []
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if line.strip():
+                    rows.append(json.loads(line))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: line {number} is not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read predictions ({exc.strerror})") from None
+    frame = pd.DataFrame(rows)
+    for column in PREDICTION_COLUMNS:
+        if column not in frame:
+            frame[column] = None
+    return frame

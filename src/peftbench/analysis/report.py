@@ -1,0 +1,142 @@
+"""`peftbench report`: runs -> a folder with `report.html` (interactive, offline), `summary.md`, and
+PNG figures in `figures/`; or the leaderboard as a terminal table."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+from rich.table import Table
+
+from peftbench.analysis import report_data, report_figures, report_html
+from peftbench.analysis.report_data import TaskReport, label, leaderboard
+from peftbench.errors import UserError
+from peftbench.results import _atomic_write_text
+
+MAIN_FIGURE = "pareto"  # the figure the README shows: main metric vs every cost
+TERMINAL_HEADERS = {"forgetting (Δ cross-entropy)": "forgetting", "train time (s)": "train s",
+                    "train memory peak": "train mem", "trainable parameters": "trainable", "Pareto front vs": "front vs"}
+MIN_WIDTHS = {"experiment": 28, "Pareto front vs": 20}
+
+
+@dataclass
+class ReportFiles:
+    html: Path
+    markdown: Path
+    figures: dict[str, dict[str, Path]] = field(default_factory=dict)  # task -> kind -> PNG
+
+
+def build(runs: pd.DataFrame, reference: str = "lora", explicit_reference: bool = False,
+          n_resamples: int = 10_000, seed: int = 0) -> list[TaskReport]:
+    """The task reports of `runs`; UserError when there is nothing to report or a reference given
+    explicitly names no experiment or method."""
+    if runs.empty:
+        raise UserError("no result files found: expected <results>/<task>/<method>--<name>.json files")
+    reports = report_data.build(runs, reference, n_resamples, seed)
+    if not reports:
+        raise UserError(f"no successful run with a test metric among {len(runs)} result files")
+    if explicit_reference and all(r.reference is None for r in reports):
+        known = sorted(set(runs["experiment"]) | set(runs["method"]))
+        raise UserError(f"--reference {reference!r}: no such experiment or method; expected one of {', '.join(known[:12])}"
+                        + (", ..." if len(known) > 12 else ""))
+    return reports
+
+
+def note(report: TaskReport, n_resamples: int) -> str:
+    """What the reader must know to read the numbers right: data, statistics, what was left out."""
+    seeds = report.summary["n_runs"]
+    parts = [f"{len(report.summary)} experiments, {len(report.runs)} successful runs ({report.source}); "
+             f"model {report.model}; main metric {label(report.main)}. Intervals are 95% Student-t intervals "
+             f"over seeds ({int((seeds > 1).sum())} experiments have more than one seed; a single run has no interval; "
+             f"intervals of accuracies are clipped to 0-100%)."]
+    if report.comparisons:
+        items = max(d.n_items for d in report.comparisons.values())
+        better = [e for e, d in report.comparisons.items() if d.significant and d.diff > 0]
+        worse = [e for e, d in report.comparisons.items() if d.significant and d.diff < 0]
+        same = [e for e, d in report.comparisons.items() if not d.significant]
+        parts.append(f"Paired bootstrap against {report.reference} over the test items both answered (up to {items}; "
+                     f"{n_resamples:,} resamples, fixed seed): a difference counts only when its 95% interval excludes zero. "
+                     f"Higher than {report.reference}: {', '.join(better) or 'none'}. Lower: {', '.join(worse) or 'none'}. "
+                     f"Not distinguishable from it: {', '.join(same) or 'none'}.")
+    elif report.reference:
+        parts.append(f"No per-item predictions to pair with {report.reference}: differences were not tested for significance.")
+    else:
+        parts.append("No reference experiment (see --reference): differences were not tested for significance.")
+    kinds = sorted(report.runs["memory_kind"].dropna().unique()) if "memory_kind" in report.runs else []
+    if kinds:
+        parts.append(f"Memory figures are {', '.join(kinds)}.")
+    if report.source != report_data.OURS or not report.published.empty:
+        parts.append("The reference suite's train_time includes test-set generation, and its MetaMathQA memory "
+                     "peak includes evaluation: published figures are not measured like ours.")
+    if report.n_failed:
+        parts.append(f"{report.n_failed} failed or cancelled runs are left out.")
+    parts.append("Empty cells: the runs did not record that figure.")
+    return " ".join(parts)
+
+
+def _markdown(reports: list[TaskReport], figures: dict, notes: dict[str, str], intro: str, samples: dict) -> str:
+    lines = ["# peftbench report", "", intro, "", "Interactive version: [report.html](report.html).", ""]
+    for report in reports:
+        lines += [f"## Task {report.task}", "", notes[report.task], "", "### Leaderboard", "",
+                  leaderboard(report).to_markdown(index=False, disable_numparse=True), ""]
+        for kind, title in (("pareto", "Trade-offs (Pareto fronts)"), ("leaderboard", "Main metric with 95% CIs"),
+                            ("curves", "Learning curves")):
+            if kind in figures[report.task]:
+                lines += [f"### {title}", "", f"![{title}](figures/{figures[report.task][kind].name})", ""]
+        lines += ["### Best configuration per method", "", report_html._best_table(report).to_markdown(index=False, disable_numparse=True), ""]
+        if not report.published.empty:
+            lines += ["### Published reference numbers", "", report_html.published_note(report), "",
+                      report_html.published_table(report).to_markdown(index=False, disable_numparse=True), ""]
+            if "published" in figures[report.task]:
+                lines += [f"![ours vs reference](figures/{figures[report.task]['published'].name})", ""]
+        if samples.get(report.task):
+            lines += ["### Samples", ""] + [f"![{name}](figures/{path})" for name, path in samples[report.task]] + [""]
+    return "\n".join(lines)
+
+
+def _copy_samples(report: TaskReport, folder: Path) -> list[tuple[str, str]]:
+    """Sample grids copied next to the figures, so the Markdown's links survive moving the folder."""
+    copied = []
+    for name, source in report.samples:
+        target = folder / f"{report.task}-samples" / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        copied.append((name, f"{target.parent.name}/{target.name}"))
+    return copied
+
+
+def write(reports: list[TaskReport], out_dir: Path, sources: list[Path], n_resamples: int = 10_000) -> ReportFiles:
+    """Write `report.html`, `summary.md` and `figures/*.png` into `out_dir`."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir}: expected a folder, found a file")
+    figures_dir = out_dir / "figures"
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    intro = f"Generated {stamp} from {', '.join(map(str, sources))}."
+    notes = {r.task: note(r, n_resamples) for r in reports}
+    figures = {r.task: report_figures.write_all(r, figures_dir) for r in reports}
+    samples = {r.task: _copy_samples(r, figures_dir) for r in reports}
+    files = ReportFiles(out_dir / "report.html", out_dir / "summary.md", figures)
+    _atomic_write_text(files.html, report_html.render(reports, notes, intro))
+    _atomic_write_text(files.markdown, _markdown(reports, figures, notes, intro, samples) + "\n")
+    return files
+
+
+def rich_tables(reports: list[TaskReport]) -> list[Table]:
+    """The leaderboards for the terminal."""
+    tables = []
+    for report in reports:
+        board = leaderboard(report)
+        table = Table(title=f"{report.task} ({report.source}; model {report.model})", title_justify="left")
+        for column in board.columns:
+            # Intervals stay on one line; long names and front lists fold, but not to a sliver.
+            table.add_column(TERMINAL_HEADERS.get(column, column), no_wrap="95% CI" in column, overflow="fold",
+                             min_width=MIN_WIDTHS.get(column),
+                             justify="left" if column in ("experiment", "Pareto front vs") else "right")
+        for row in board.itertuples(index=False):
+            table.add_row(*row)
+        tables.append(table)
+    return tables

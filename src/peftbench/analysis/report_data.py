@@ -1,0 +1,231 @@
+"""What a report shows, computed once: per task, the leaderboard with CIs, paired comparisons, Pareto
+flags, best config per method, learning curves, reference numbers and sample images.
+
+The HTML, PNG, Markdown and terminal renderers all draw from a `TaskReport`, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from peftbench.analysis import stats
+from peftbench.analysis.load import load_curves
+from peftbench.analysis.metrics import BY_COLUMN, METRICS, direction
+from peftbench.analysis.pareto import pareto_front
+from peftbench.results import samples_path
+
+OURS = "peftbench"
+# Costs the main metric is traded against, in the order the report shows them. `drift` stands in for
+# forgetting on tasks that have no forgetting figure (image tasks).
+TRADE_OFFS = ["accelerator_memory_max", "train_time", "file_size", "forgetting"]
+FALLBACK = {"forgetting": "drift"}
+SHORT = {"accelerator_memory_max": "memory", "train_time": "time", "file_size": "size"}  # leaderboard cells
+
+
+@dataclass
+class TaskReport:
+    task: str
+    source: str  # whose runs the leaderboard shows: ours, or the reference's when there are none of ours
+    model: str
+    main: str  # the task's main metric column, e.g. "test accuracy"
+    metrics: list[str]  # metric columns present in these runs, in METRICS order
+    runs: pd.DataFrame  # successful runs of the task, one row each
+    summary: pd.DataFrame  # one row per experiment, best first: `<m> mean/std/ci_low/ci_high/n`
+    reference: str | None = None  # experiment the paired bootstrap compares against
+    comparisons: dict[str, stats.PairedDiff] = field(default_factory=dict)
+    trade_offs: list[str] = field(default_factory=list)  # x metrics of the Pareto plots
+    fronts: dict[str, pd.Series] = field(default_factory=dict)  # x metric -> on-front flag per summary row
+    best_per_method: pd.DataFrame = field(default_factory=pd.DataFrame)
+    curves: pd.DataFrame = field(default_factory=pd.DataFrame)
+    published: pd.DataFrame = field(default_factory=pd.DataFrame)  # reference side by side, per method
+    samples: list[tuple[str, Path]] = field(default_factory=list)  # (run, sample-grid PNG)
+    n_failed: int = 0
+
+    @property
+    def means(self) -> pd.DataFrame:
+        """The summary with `<m> mean` renamed to `<m>`: one point per experiment for the fronts and
+        plots. Rounded to 12 significant digits: means of equal results can differ in the last bit
+        ((0.2+0.4)/2 > (0.5+0.1)/2), which would put a dominated experiment on a front and make
+        plotly zoom into a 1e-17 wide axis."""
+        means = self.summary.rename(columns={f"{m} mean": m for m in self.metrics})
+        means[self.metrics] = means[self.metrics].map(lambda v: float(f"{v:.12g}"))
+        return means
+
+
+def main_metric(runs: pd.DataFrame) -> str | None:
+    """The task's main metric: the `test …` column most runs have; ties go to the shorter name
+    (`test accuracy` over `test accuracy gsm8k`)."""
+    candidates = [c for c in runs.columns if c.startswith("test ") and runs[c].notna().any()]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda c: (-runs[c].notna().sum(), len(c), c))
+
+
+def present_metrics(runs: pd.DataFrame) -> list[str]:
+    """Metric columns with at least one value: known metrics in METRICS order, then other `test …`."""
+    known = [m.column for m in METRICS if m.column in runs and runs[m.column].notna().any()]
+    extra = sorted(c for c in runs.columns if c.startswith("test ") and c not in known and runs[c].notna().any())
+    return known + extra
+
+
+def item_source(main: str, task: str) -> tuple[set[str], str]:
+    """Where a metric's per-item scores are in a predictions sidecar: the `test_set` labels and the
+    score column. `test accuracy` -> the task's own set (text tasks label it with the task name,
+    image tasks `test`), column `correct`; `test accuracy gsm8k` -> set `gsm8k`; `test similarity`
+    -> column `similarity`."""
+    parts = main.split(" ", 2)
+    sets = {parts[2]} if len(parts) == 3 else {task, "test"}
+    return sets, "correct" if parts[1] == "accuracy" else parts[1]
+
+
+def _clip_fractions(summary: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """Accuracies cannot leave [0, 1]; a t interval over 2-3 seeds can (t(0.975, 1) = 12.7), which
+    reads as a bug. The clipped interval is what the data allow; the note says so."""
+    for metric in filter(_is_fraction, metrics):
+        for end in ("ci_low", "ci_high"):
+            summary[f"{metric} {end}"] = summary[f"{metric} {end}"].clip(0, 1)
+    return summary
+
+
+def _best_first(summary: pd.DataFrame, main: str) -> pd.DataFrame:
+    ordered = summary.sort_values(f"{main} mean", ascending=not direction(main), na_position="last", kind="stable")
+    return ordered.reset_index(drop=True)
+
+
+def _best_per_method(summary: pd.DataFrame, main: str) -> pd.DataFrame:
+    # `summary` is already best first, so the first row of each method is its best configuration.
+    return summary.dropna(subset=[f"{main} mean"]).drop_duplicates("method").reset_index(drop=True)
+
+
+def _published(external: pd.DataFrame, main: str, methods: list[str]) -> pd.DataFrame:
+    """Reference runs with the same main metric, best per method of ours: method, experiment, model,
+    source, main metric and the trade-off figures."""
+    pool = external[external["method"].isin(methods)].dropna(subset=[main]) if main in external else external.iloc[:0]
+    if pool.empty:
+        return pd.DataFrame()
+    pool = pool.sort_values(main, ascending=not direction(main), kind="stable").drop_duplicates("method")
+    columns = ["method", "experiment", "model", "source", main] + [c for c in TRADE_OFFS + ["drift"] if c in pool]
+    return pool[columns].reset_index(drop=True)
+
+
+def _samples(runs: pd.DataFrame) -> list[tuple[str, Path]]:
+    found = []
+    for run, path in zip(runs["run"], runs["path"]):
+        grid = samples_path(path)
+        if grid.is_file():
+            found.append((run, grid))
+    return found
+
+
+def _trade_offs(summary: pd.DataFrame) -> list[str]:
+    chosen = []
+    for metric in TRADE_OFFS:
+        for candidate in (metric, FALLBACK.get(metric)):
+            if candidate and summary.get(f"{candidate} mean", pd.Series(dtype=float)).notna().any():
+                chosen.append(candidate)
+                break
+    return chosen
+
+
+def task_report(task: str, all_runs: pd.DataFrame, reference: str, n_resamples: int = 10_000,
+                seed: int = 0) -> TaskReport | None:
+    """Everything the report shows for one task; None when the task has no successful run with a
+    `test …` metric."""
+    of_task = all_runs[all_runs["task"] == task]
+    ok = of_task[of_task["status"] == "success"]
+    ours = ok[ok["source"] == OURS]
+    subject = ours if not ours.empty else ok
+    main = main_metric(subject)
+    if main is None:
+        return None
+    source = OURS if not ours.empty else ", ".join(sorted(subject["source"].unique()))
+    metrics = present_metrics(subject)
+    summary = _best_first(_clip_fractions(stats.summarize(subject, metrics), metrics), main)
+    report = TaskReport(task=task, source=source, model=", ".join(sorted(subject["model"].dropna().unique())),
+                        main=main, metrics=metrics, runs=subject, summary=summary,
+                        n_failed=int(len(of_task) - len(ok)))
+    report.reference = stats.pick_reference(subject, reference, main)
+    if report.reference is not None:
+        sets, score = item_source(main, task)
+        report.comparisons = stats.compare_to_reference(subject, report.reference, sets, score, n_resamples, seed)
+    report.trade_offs = _trade_offs(summary)
+    means = report.means
+    report.fronts = {x: pareto_front(means, x, main) for x in report.trade_offs}
+    report.best_per_method = _best_per_method(summary, main)
+    report.curves = load_curves(subject["path"], warn=lambda message: None)
+    if source == OURS:
+        external = all_runs[(all_runs["source"] != OURS) & (all_runs["status"] == "success")]
+        report.published = _published(external, main, sorted(summary["method"].unique()))
+    report.samples = _samples(subject)
+    return report
+
+
+def build(runs: pd.DataFrame, reference: str = "lora", n_resamples: int = 10_000,
+          seed: int = 0) -> list[TaskReport]:
+    """One `TaskReport` per task that has our runs, or, where none of ours exist anywhere, per task
+    of the loaded (reference) runs."""
+    ours = runs[runs["source"] == OURS]
+    tasks = sorted((ours if not ours.empty else runs)["task"].dropna().unique())
+    reports = [task_report(task, runs, reference, n_resamples, seed) for task in tasks]
+    return [r for r in reports if r is not None]
+
+
+def fmt(value, column: str) -> str:
+    """A metric value as the report writes it; missing -> empty (never a made-up number)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    metric = next((m for m in METRICS if m.column == column), None)
+    how = metric.fmt if metric else "{:.3g}"
+    if how == "mb":
+        return f"{value / 2**20:,.0f} MB"
+    if how == "kb":
+        return f"{value / 2**10:,.0f} KB"
+    return how.format(value)
+
+
+def _is_fraction(column: str) -> bool:
+    """Shown as a percentage (accuracies): differences then read as percentage points."""
+    return column in BY_COLUMN and "%" in BY_COLUMN[column].fmt
+
+
+def label(column: str) -> str:
+    metric = next((m for m in METRICS if m.column == column), None)
+    return metric.label if metric else column
+
+
+def main_cell(row: pd.Series, main: str) -> str:
+    """`mean [low, high]`, or the mean with "1 run, no CI" — never a ±0 for a single run."""
+    mean, low, high = row[f"{main} mean"], row[f"{main} ci_low"], row[f"{main} ci_high"]
+    if isinstance(mean, float) and math.isnan(mean):
+        return ""
+    if math.isnan(low):
+        return f"{fmt(mean, main)} ({int(row[f'{main} n'])} run, no CI)"
+    return f"{fmt(mean, main)} [{fmt(low, main)}, {fmt(high, main)}]"
+
+
+def leaderboard(report: TaskReport) -> pd.DataFrame:
+    """The leaderboard as text cells, best first: experiment, seeds, main metric with 95% CI, the
+    paired comparison with the reference experiment, costs, and the fronts each experiment is on."""
+    rows = []
+    for index, row in report.summary.iterrows():
+        name = row["experiment"]
+        cells = {"experiment": name, "runs": str(row["n_runs"]), label(report.main) + " (95% CI)": main_cell(row, report.main)}
+        if report.comparisons:
+            diff = report.comparisons.get(name)
+            cells[f"vs {report.reference} (paired)"] = ("reference" if name == report.reference
+                                                         else diff.describe(report.reference, _is_fraction(report.main))
+                                                         if diff else "")
+        for metric in report.metrics:
+            if metric != report.main and metric in LEADERBOARD_COLUMNS:
+                cells[label(metric)] = fmt(row[f"{metric} mean"], metric)
+        cells["Pareto front vs"] = ", ".join(SHORT.get(x, x) for x, front in report.fronts.items() if front.iloc[index])
+        rows.append(cells)
+    return pd.DataFrame(rows)
+
+
+LEADERBOARD_COLUMNS = ["test accuracy gsm8k", "forgetting", "drift", "accelerator_memory_max", "train_time",
+                     "file_size", "num_trainable_params"]

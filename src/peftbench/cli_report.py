@@ -1,0 +1,74 @@
+"""`peftbench report` and `peftbench import`: the reader side of the CLI (never imports torch)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from peftbench.errors import UserError
+
+
+class Format(str, Enum):
+    html = "html"
+    table = "table"
+
+
+def _warn(message: str) -> None:
+    from peftbench.cli import err_console
+
+    err_console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
+
+
+def report(
+    results: list[Path] = typer.Option([Path("results")], "--results", help="Results folder or file; repeat to combine several (e.g. your results and a reference folder)."),
+    task: Optional[str] = typer.Option(None, help="Only this task."),
+    out: Path = typer.Option(Path("report"), help="Folder for report.html, summary.md and figures/*.png."),
+    format: Format = typer.Option(Format.html, "--format", help="html: write the report folder; table: print the leaderboards in the terminal."),
+    reference: Optional[str] = typer.Option(None, help="Experiment (lora/default) or method (lora) the paired bootstrap compares against; a method means its <method>/default experiment, else its best. Default: lora."),
+    resamples: int = typer.Option(10_000, min=100, help="Bootstrap resamples over test items."),
+) -> None:
+    """Leaderboard with 95% CIs, paired significance tests, Pareto fronts, learning curves and published
+    reference numbers, as a self-contained HTML report plus PNGs and a Markdown summary."""
+    from peftbench.analysis import report as report_mod
+    from peftbench.analysis.load import load_runs
+    from peftbench.cli import _fail, console
+
+    try:
+        missing = [p for p in results if not p.exists()]
+        if missing:
+            raise UserError(f"--results {missing[0]}: no such file or folder")
+        runs = load_runs(results, task=task, warn=_warn)
+        if runs.empty and task is not None:
+            raise UserError(f"--task {task!r}: no result files of this task under {', '.join(map(str, results))}")
+        reports = report_mod.build(runs, reference or "lora", explicit_reference=reference is not None,
+                                   n_resamples=resamples)
+        if format is Format.table:
+            for table in report_mod.rich_tables(reports):
+                console.print(table)
+            return
+        files = report_mod.write(reports, out, results, resamples)
+    except UserError as err:
+        _fail(err)
+    console.print(f"report: {files.html}\nsummary: {files.markdown}\nfigures: {files.html.parent / 'figures'}")
+
+
+def import_results(
+    path: list[Path] = typer.Argument(..., help="Reference-schema result files, or folders searched recursively."),
+    output_dir: Path = typer.Option(Path("results"), help="Results store to import into: files land in <output-dir>/<task>/<source>/."),
+    source: str = typer.Option("hf-method-comparison", help="Tag recorded in each imported file (run_info.source) and used as folder name."),
+    task: Optional[str] = typer.Option(None, help="Task of the imported files; default: each file's task, or its folder's name (MetaMathQA -> metamathqa)."),
+) -> None:
+    """Copy result files of the reference schema (huggingface/peft method_comparison) into a results
+    store, tagged with their source, so reports show them next to your own runs."""
+    from peftbench.analysis.importer import import_files
+    from peftbench.cli import _fail, console
+
+    try:
+        outcome = import_files(path, output_dir, source, task, warn=_warn)
+    except UserError as err:
+        _fail(err)
+    console.print(f"imported {len(outcome.written)} files, {len(outcome.unchanged)} already there, "
+                  f"{len(outcome.skipped)} skipped -> {output_dir}")
