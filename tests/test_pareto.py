@@ -97,3 +97,8 @@ def test_best_under_budget_bad_input():
 def test_numeric_text_values_are_coerced_not_crashing():
     df = pd.DataFrame({ACC: ["0.5", "n/a", 0.7], MEM: [1, 1, np.nan]})
     assert pareto_front(df, MEM, ACC).tolist() == [True, False, False]
+
+
+def test_float_noise_in_means_does_not_decide_the_front():
+    df = pd.DataFrame({"test accuracy": [(0.2 + 0.4) / 2, (0.5 + 0.1) / 2], "file_size": [10.0, 10.0]})
+    assert pareto_front(df, "file_size", "test accuracy").tolist() == [True, True]  # a tie, both kept

@@ -24,6 +24,9 @@ def _oriented(df: pd.DataFrame, column: str) -> np.ndarray:
     """The column as floats where larger is better; non-numeric and non-finite values become NaN."""
     values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     values = np.where(np.isfinite(values), values, np.nan)
+    # 12 significant digits: means of equal results can differ in the last bit ((0.2+0.4)/2 >
+    # (0.5+0.1)/2), which would let float noise decide who is on a front.
+    values = np.array([float(f"{v:.12g}") for v in values], dtype=float)
     return values if direction(column) else -values
 
 
