@@ -10,7 +10,8 @@ import torch
 from peftbench.errors import UserError
 
 
-def build_peft_config(raw: dict, source: str):
+def build_peft_config(raw: dict, source: str, default_task_type: str | None = "CAUSAL_LM"):
+    """`default_task_type` fills a missing task_type: CAUSAL_LM for text models, None (plain PeftModel) for denoisers."""
     from peft import PEFT_TYPE_TO_CONFIG_MAPPING, PeftType
 
     peft_type = str(raw.get("peft_type", "")).upper()
@@ -25,16 +26,15 @@ def build_peft_config(raw: dict, source: str):
     unknown = sorted(set(kwargs) - set(config_cls.__dataclass_fields__))
     if unknown:
         raise UserError(f"{source}: key '{unknown[0]}' is not a {config_cls.__name__} field in this peft version")
-    kwargs.setdefault("task_type", "CAUSAL_LM")
-    if kwargs["task_type"] is None:
-        kwargs["task_type"] = "CAUSAL_LM"
+    if kwargs.get("task_type") is None:
+        kwargs["task_type"] = default_task_type
     try:
         return config_cls(**kwargs)
     except (TypeError, ValueError) as err:
         raise UserError(f"{source}: invalid {config_cls.__name__}: {str(err).splitlines()[0]}") from None
 
 
-def wrap_model(model, raw: dict | None, source: str, autocast_adapter_dtype: bool):
+def wrap_model(model, raw: dict | None, source: str, autocast_adapter_dtype: bool, default_task_type: str | None = "CAUSAL_LM"):
     """A PEFT model for `raw`, or the model itself (all parameters trainable) for full fine-tuning."""
     if raw is None:
         for p in model.parameters():
@@ -42,7 +42,7 @@ def wrap_model(model, raw: dict | None, source: str, autocast_adapter_dtype: boo
         return model
     from peft import get_peft_model
 
-    config = build_peft_config(raw, source)
+    config = build_peft_config(raw, source, default_task_type)
     try:
         return get_peft_model(model, config, autocast_adapter_dtype=autocast_adapter_dtype)
     except ValueError as err:

@@ -1,4 +1,4 @@
-"""TrainConfig: the validated training parameters of one run.
+"""The validated training parameters of one run: TrainConfig (text tasks), ImageTrainConfig (image tasks).
 
 A task's defaults are deep-merged with an experiment's `training_params.json` (a nested
 `optimizer_kwargs: {"lr": ...}` keeps the default weight decay, unlike the reference suite's shallow
@@ -44,19 +44,20 @@ class DataConfig(_Strict):
     )
 
 
-class TrainConfig(_Strict):
-    """Everything that decides how a run trains and evaluates (part of the config hash)."""
+class RunConfig(_Strict):
+    """Fields every task shares: model, precision, batch sizes, steps, optimizer (part of the config hash).
 
-    model_id: str = Field(description="Hub id, local folder, or embedded:SmolLM2-135M-Instruct")
+    A task validates its parameters with its own subclass (`Task.config_model`): text tasks use
+    TrainConfig, image tasks a subclass of ImageTrainConfig, so `extra="forbid"` still rejects a key
+    that means nothing to *this* task."""
+
+    model_id: str = Field(description="Hub id, local folder, or an embedded model (embedded:<name>)")
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    attn_implementation: str | None = None
-    quantization: Literal["4bit", "8bit"] | None = None
     compile: bool = False
     use_gc: bool = Field(default=False, description="gradient checkpointing")
     use_amp: bool = Field(default=False, description="bf16 autocast on CUDA")
     autocast_adapter_dtype: bool = True
 
-    max_seq_length: int = Field(gt=0)
     batch_size: int = Field(gt=0)
     batch_size_eval: int = Field(gt=0)
     max_steps: int = Field(gt=0)
@@ -68,13 +69,6 @@ class TrainConfig(_Strict):
     lr_scheduler: Literal["cosine", "constant"] = "cosine"
     warmup_ratio: float = Field(default=0.0, ge=0.0, lt=1.0)
     grad_norm_clip: float | None = Field(default=1.0, gt=0)
-    loss_on: Literal["answer", "all"] = Field(
-        default="answer", description="answer: prompt tokens masked from the loss; all: whole sequence"
-    )
-
-    query_template: str = "Question: {query} Think step by step.\nAnswer:"
-    generation_kwargs: GenerationConfig
-    data: DataConfig = Field(default_factory=DataConfig)
 
     @field_validator("optimizer_kwargs")
     @classmethod
@@ -84,12 +78,60 @@ class TrainConfig(_Strict):
             raise ValueError(f"lr must be a positive number, got {lr!r}")
         return kwargs
 
+
+class TrainConfig(RunConfig):
+    """A text task's parameters: the shared fields plus tokenisation, prompt, decoding and data sizes."""
+
+    attn_implementation: str | None = None
+    quantization: Literal["4bit", "8bit"] | None = None
+    max_seq_length: int = Field(gt=0)
+    loss_on: Literal["answer", "all"] = Field(
+        default="answer", description="answer: prompt tokens masked from the loss; all: whole sequence"
+    )
+
+    query_template: str = "Question: {query} Think step by step.\nAnswer:"
+    generation_kwargs: GenerationConfig
+    data: DataConfig = Field(default_factory=DataConfig)
+
     @field_validator("query_template")
     @classmethod
     def _has_query(cls, template: str) -> str:
         if "{query}" not in template:
             raise ValueError("must contain the placeholder {query}")
         return template
+
+
+class ImageConfig(_Strict):
+    """DreamBooth-style concept learning and sampling, shared by every image task."""
+
+    resolution: int = Field(gt=0, description="side of the square training and sample images, in pixels")
+    identifier: str = Field(min_length=1, description="the rare token that names the new concept, e.g. sks")
+    class_word: str = Field(min_length=1, description="the concept's class noun, e.g. 'digit', 'plushy'")
+    instance_prompt: str = Field(description="training prompt; {identifier} and {class_word} are filled in")
+    num_instance_images: int = Field(gt=0, description="instance images the concept is taught from")
+    prior_loss_weight: float = Field(default=0.0, ge=0.0, description="DreamBooth prior preservation; 0 disables")
+    num_inference_steps: int = Field(gt=0, description="sampler steps when generating")
+    guidance_scale: float = Field(default=1.0, ge=1.0, description="classifier-free guidance; 1 disables")
+    test_seeds: int = Field(gt=0, description="images generated per test prompt (seeds 0..n-1)")
+    valid_seeds: int = Field(gt=0, description="images generated per validation prompt")
+    drift_seeds: int = Field(gt=0, description="images per unrelated prompt for drift (adapter on vs off)")
+    grid_seeds: int = Field(default=4, gt=0, description="images per row of the sample grid")
+
+    @field_validator("instance_prompt")
+    @classmethod
+    def _has_identifier(cls, template: str) -> str:
+        if "{identifier}" not in template:
+            raise ValueError("must contain the placeholder {identifier}")
+        return template
+
+    def prompt(self, template: str) -> str:
+        return template.format(identifier=self.identifier, class_word=self.class_word)
+
+
+class ImageTrainConfig(RunConfig):
+    """An image task's parameters: the shared fields plus `image`; tasks subclass it for their own."""
+
+    image: ImageConfig
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -116,11 +158,14 @@ def read_json(path: Path) -> dict:
     return data
 
 
-def build_config(defaults: dict, overrides: dict, source: Path | str) -> TrainConfig:
-    """Validate defaults deep-merged with overrides; errors name `source` and the offending key."""
+def build_config(
+    defaults: dict, overrides: dict, source: Path | str, schema: type[RunConfig] = TrainConfig
+) -> RunConfig:
+    """Validate defaults deep-merged with overrides against `schema` (the task's config model);
+    errors name `source` and the offending key."""
     merged = deep_merge(defaults, overrides)
     try:
-        return TrainConfig.model_validate(merged)
+        return schema.model_validate(merged)
     except ValidationError as err:
         first = err.errors()[0]
         key = ".".join(str(part) for part in first["loc"]) or "(top level)"

@@ -37,11 +37,12 @@ class Experiment:
         stem = f"{self.method}--{self.name}"
         return stem if seed == 0 else f"{stem}--seed{seed}"
 
-    def train_config(self, defaults: dict, extra: dict | None = None) -> TrainConfig:
-        """Task defaults, deep-merged with training_params.json, then with command-line overrides."""
-        config = build_config(defaults, self.overrides, self.path / PARAMS_FILE)
+    def train_config(self, defaults: dict, extra: dict | None = None, schema: type = TrainConfig) -> TrainConfig:
+        """Task defaults, deep-merged with training_params.json, then with command-line overrides,
+        validated against `schema` (the task's config model)."""
+        config = build_config(defaults, self.overrides, self.path / PARAMS_FILE, schema)
         if extra:
-            config = build_config(config.model_dump(), extra, "command line")
+            config = build_config(config.model_dump(), extra, "command line", schema)
         return config
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 SUCCESS = "success"
 PREDICTIONS_SUFFIX = ".predictions.jsonl"
+SAMPLES_SUFFIX = ".samples.png"
 _TMP_SUFFIX = ".tmp"
 
 
@@ -98,6 +99,12 @@ def predictions_path(result_json_path: str | os.PathLike) -> Path:
     """The predictions sidecar next to a result file: `<stem>.predictions.jsonl`."""
     result_json_path = Path(result_json_path)
     return result_json_path.with_name(result_json_path.stem + PREDICTIONS_SUFFIX)
+
+
+def samples_path(result_json_path: str | os.PathLike) -> Path:
+    """The sample grid of an image run next to its result file: `<stem>.samples.png`."""
+    result_json_path = Path(result_json_path)
+    return result_json_path.with_name(result_json_path.stem + SAMPLES_SUFFIX)
 
 
 def write_run(

@@ -1,5 +1,8 @@
 """Run one experiment end to end: set up, train, evaluate, measure, write the result record.
 
+One runner for every task: text tasks take `_run_text` below, image tasks (`kind = "image"`)
+`peftbench.image.phase.run_image`; both use the same training loop, measurements and record.
+
 User mistakes found during set-up raise UserError before anything is written. Once a run has
 started, any failure (Ctrl-C, out of memory, NaN loss, a bug) still writes a `cancelled` record with
 the error and the metrics so far, in the cancelled folder, never among the results.
@@ -23,14 +26,16 @@ from peftbench.baseline import base_cross_entropy
 from peftbench.data import encode_all, format_prompt
 from peftbench.errors import UserError
 from peftbench.evaluate import cross_entropy_and_drift, encode_corpus, generate_answers, score_answers
+from peftbench.config import TrainConfig
 from peftbench.experiment import ADAPTER_FILE, Experiment, config_hash, load_experiment
 from peftbench.extract import EXTRACTOR_VERSION
 from peftbench.measure import MemorySampler, count_parameters, dir_size
 from peftbench.models import load_model
 from peftbench.progress import Reporter
-from peftbench.results import write_run
+from peftbench.results import result_path, samples_path, write_run
 from peftbench.tasks import get_task
-from peftbench.train import TrainState, train
+from peftbench.tasks.base import task_kind
+from peftbench.train import TrainState, causal_lm_loss, text_batches, train
 
 
 class Terminated(BaseException):
@@ -66,6 +71,7 @@ class Run:
     peft_config: dict | None = None
     model_info: dict = field(default_factory=dict)
     corpus_info: dict = field(default_factory=dict)
+    samples: list = field(default_factory=list)  # image tasks: (label, images) rows of the sample grid
 
 
 def plan_run(
@@ -80,11 +86,12 @@ def plan_run(
         extra["max_steps"] = max_steps
     if seed is not None:
         extra["seed"] = seed
-    cfg = experiment.train_config(task.default_params(), extra)
+    cfg = experiment.train_config(task.default_params(), extra, getattr(task, "config_model", TrainConfig))
     if cfg.max_steps < cfg.eval_steps:
         cfg = cfg.model_copy(update={"eval_steps": cfg.max_steps})  # a short run still validates once
     if experiment.peft_config is not None:  # fail on a bad adapter config before loading any model
-        build_peft_config(experiment.peft_config, str(experiment.path / ADAPTER_FILE))
+        default_type = "CAUSAL_LM" if task_kind(task) == "text" else None
+        build_peft_config(experiment.peft_config, str(experiment.path / ADAPTER_FILE), default_type)
     digest = config_hash(experiment.task, cfg, experiment.peft_config, cfg.seed)
     return Run(experiment=experiment, task=task, cfg=cfg, seed=cfg.seed, config_hash=digest)
 
@@ -106,16 +113,32 @@ def execute(run: Run, output_dir: Path, reporter: Reporter | None = None) -> Run
         if not isinstance(err, (KeyboardInterrupt, Terminated, torch.OutOfMemoryError)):
             traceback.print_exc()
     record = build_record(run, status, error)
-    path = write_run(record, run.predictions, output_dir, run.experiment.task, run.experiment.result_stem(run.seed))
+    task, stem = run.experiment.task, run.experiment.result_stem(run.seed)
+    if status == "success" and run.samples:
+        # Before the JSON, like the predictions sidecar: a result that exists has its samples.
+        from peftbench.image.grid import save_grid
+
+        save_grid(run.samples, samples_path(result_path(output_dir, task, stem, status)),
+                  title=f"{run.experiment.full_name} on {task} (seed {run.seed})")
+    path = write_run(record, run.predictions, output_dir, task, stem)
     return RunOutcome(status, path, record, error)
 
 
 def _run_all(run: Run, reporter: Reporter) -> None:
-    cfg, task = run.cfg, run.task
     from transformers import set_seed
 
-    set_seed(cfg.seed)
+    set_seed(run.cfg.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if task_kind(run.task) == "image":
+        from peftbench.image.phase import run_image
+
+        run_image(run, reporter, device)
+    else:
+        _run_text(run, reporter, device)
+
+
+def _run_text(run: Run, reporter: Reporter, device: torch.device) -> None:
+    cfg, task = run.cfg, run.task
     model, tokenizer, run.model_info = load_model(cfg, device)
     train_data = encode_all(tokenizer, cfg.query_template, task.train_examples(cfg), cfg.max_seq_length, cfg.loss_on)
     valid = task.valid_examples(cfg)
@@ -147,7 +170,8 @@ def _run_all(run: Run, reporter: Reporter) -> None:
         return {f"valid {task.metric}": accuracy}
 
     with reporter.training(cfg.max_steps) as on_step, memory:
-        train(model, optimizer, scheduler, train_data, cfg, device, tokenizer.pad_token_id, memory, run.state, validate, on_step)
+        batches = text_batches(train_data, cfg.batch_size, cfg.seed, tokenizer.pad_token_id, device)
+        train(model, optimizer, scheduler, batches, causal_lm_loss, cfg, device, memory, run.state, validate, on_step)
     run.train_memory = memory.summary()
     del optimizer, scheduler  # free optimizer state before evaluation, so the eval peak is the model's own
 
@@ -192,8 +216,9 @@ def _peft_config_dict(model, raw: dict | None) -> dict | None:
 
 def build_record(run: Run, status: str, error: BaseException | None) -> dict:
     total = time.perf_counter() - run.started
+    is_text = task_kind(run.task) == "text"
     final_row = {"step": run.state.step, **run.final, "train loss": run.state.last_loss,
-                 "train samples": run.state.samples, "train total tokens": run.state.tokens}
+                 "train samples": run.state.samples, **({"train total tokens": run.state.tokens} if is_text else {})}
     mem, emem = run.train_memory, run.eval_memory
     return {
         "run_info": {
@@ -206,7 +231,7 @@ def build_record(run: Run, status: str, error: BaseException | None) -> dict:
             "seed": run.seed,
             "config_hash": run.config_hash,
             "peftbench_version": __version__,
-            "extractor_version": EXTRACTOR_VERSION,
+            **({"extractor_version": EXTRACTOR_VERSION} if is_text else {}),
             "git": environment.git_info(),
             "error_msg": "" if error is None else _describe(error),
         },
@@ -226,7 +251,7 @@ def build_record(run: Run, status: str, error: BaseException | None) -> dict:
         },
         "meta_info": {
             "model_info": run.model_info,
-            "dataset_info": {**run.task.dataset_info(run.cfg), "forgetting": run.corpus_info},
+            "dataset_info": {**run.task.dataset_info(run.cfg), **({"forgetting": run.corpus_info} if is_text else {})},
             "package_info": environment.package_info(),
             "system_info": environment.system_info(),
             "pytorch_info": environment.pytorch_info(),

@@ -1,4 +1,4 @@
-"""THE training loop: one for every method, read top to bottom.
+"""THE training loop: one for every method and every task (text and image), read top to bottom.
 
 Only the training steps are timed (train_time); validation runs between windows, outside the clock.
 """
@@ -9,12 +9,13 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
 from peftbench.data import Encoded, collate, endless_batches
 from peftbench.measure import MemorySampler, Stopwatch
+from peftbench.tasks.base import Batch
 
 
 @dataclass
@@ -35,14 +36,28 @@ def _autocast(cfg, device: torch.device):
     return contextlib.nullcontext()
 
 
+def text_batches(data: list[Encoded], batch_size: int, seed: int, pad_id: int, device: torch.device) -> Iterator[Batch]:
+    """Endless padded batches of a text task, length-bucketed, in an order fixed by `seed`."""
+    lengths = [len(ex.input_ids) for ex in data]
+    for indices in endless_batches(lengths, batch_size, seed):
+        items = [data[i] for i in indices]
+        inputs = {k: v.to(device) for k, v in collate(items, pad_id).items()}
+        yield Batch(inputs, samples=len(items), tokens=sum(len(it.input_ids) for it in items))
+
+
+def causal_lm_loss(model, batch: Batch) -> torch.Tensor:
+    """A text task's loss: the model's own (labels are in the batch, masked prompt tokens included)."""
+    return model(**batch.inputs).loss
+
+
 def train(
     model,
     optimizer,
     scheduler,
-    data: list[Encoded],
+    batches: Iterator[Batch],
+    loss_fn: Callable[[object, Batch], torch.Tensor],
     cfg,
     device: torch.device,
-    pad_id: int,
     memory: MemorySampler,
     state: TrainState,
     validate: Callable[[], dict],
@@ -50,20 +65,19 @@ def train(
 ) -> TrainState:
     """Train for cfg.max_steps, validating every cfg.eval_steps and after the last step.
 
-    `state` is filled in place so the caller still holds the metrics if this raises (Ctrl-C, OOM)."""
-    lengths = [len(ex.input_ids) for ex in data]
-    batches = endless_batches(lengths, cfg.batch_size, cfg.seed)
+    The task supplies the data (`batches`) and the loss (`loss_fn(model, batch)`); everything else —
+    optimizer, clipping, schedule, timing, memory, validation windows — is the same for every task
+    and method. `state` is filled in place so the caller still holds the metrics if this raises."""
     # AdaLoRA and AdaMSS reallocate ranks as they train; every other method has no such hook.
     reallocate = getattr(getattr(model, "base_model", None), "update_and_allocate", None)
-    window = {"loss": 0.0, "steps": 0, "tokens": 0, "time": state.train_time.total}
+    window = {"loss": 0.0, "steps": 0, "samples": 0, "tokens": 0, "time": state.train_time.total}
     started = time.perf_counter()
     model.train()
     for step in range(state.step + 1, cfg.max_steps + 1):
-        items = [data[i] for i in next(batches)]
-        batch = {k: v.to(device) for k, v in collate(items, pad_id).items()}
+        batch = next(batches)  # outside the clock: data preparation is not training
         with state.train_time:
             with _autocast(cfg, device):
-                loss = model(**batch).loss
+                loss = loss_fn(model, batch)
             loss.backward()
             if cfg.grad_norm_clip:
                 torch.nn.utils.clip_grad_norm_(
@@ -80,15 +94,15 @@ def train(
         state.last_loss = loss.item()
         if not math.isfinite(state.last_loss):
             raise FloatingPointError(f"training loss became {state.last_loss} at step {step}")
-        unpadded = sum(len(it.input_ids) for it in items)
-        state.step, state.samples, state.tokens = step, state.samples + len(items), state.tokens + unpadded
+        state.step, state.samples, state.tokens = step, state.samples + batch.samples, state.tokens + batch.tokens
         window["loss"] += state.last_loss
         window["steps"] += 1
-        window["tokens"] += unpadded
+        window["samples"] += batch.samples
+        window["tokens"] += batch.tokens
         on_step(state)
         if step % cfg.eval_steps == 0 or step == cfg.max_steps:
             state.metrics.append(_window_row(state, window, validate, started))
-            window = {"loss": 0.0, "steps": 0, "tokens": 0, "time": state.train_time.total}
+            window = {"loss": 0.0, "steps": 0, "samples": 0, "tokens": 0, "time": state.train_time.total}
             model.train()
     return state
 
@@ -103,7 +117,13 @@ def _window_row(state: TrainState, window: dict, validate: Callable[[], dict], s
         "train samples": state.samples,
         "train time": train_seconds,
         "eval time": time.perf_counter() - eval_start,
-        "tokens / sec": window["tokens"] / train_seconds if train_seconds > 0 else None,
+        **_throughput(window, train_seconds),
         **valid,
         "elapsed time": time.perf_counter() - started,
     }
+
+
+def _throughput(window: dict, seconds: float) -> dict:
+    # Text tasks report tokens / sec (the reference's figure); image tasks have no tokens, so samples / sec.
+    key, count = ("tokens / sec", window["tokens"]) if window["tokens"] else ("samples / sec", window["samples"])
+    return {key: count / seconds if seconds > 0 else None}

@@ -1,4 +1,8 @@
-"""What a task is: data splits, prompt format, scoring and a forgetting corpus.
+"""What a task is. Two kinds, told apart by `kind`:
+
+- "text" (`Task`): data splits, prompt format, scoring and a forgetting corpus; the runner does the rest.
+- "image" (`ImageTask`): the task loads its denoiser and data, supplies training batches and the loss,
+  and generates images; the runner does PEFT, the training loop, memory, similarity, drift and the record.
 
 A task is one module in `peftbench.tasks` that calls `register(...)`. The runner knows nothing else
 about it, so adding a task never touches the training loop.
@@ -6,8 +10,8 @@ about it, so adding a task never touches the training loop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,8 @@ class Score:
 
 
 class Task(Protocol):
+    """A text task. `kind` and `config_model` are optional for text tasks ("text", TrainConfig)."""
+
     name: str
     metric: str  # e.g. "accuracy": reported as "valid accuracy", "test accuracy"
 
@@ -54,6 +60,93 @@ class Task(Protocol):
     def score(self, prediction: str, gold: str) -> Score: ...
 
     def dataset_info(self, cfg) -> dict: ...
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    """Images to generate: prompt i with seed i (same prompt + seed = same starting noise).
+    `label` names the set in the sample grid and in sidecar rows."""
+
+    label: str
+    prompts: list[str]
+    seeds: list[int]
+
+    def __post_init__(self):
+        if len(self.prompts) != len(self.seeds):
+            raise ValueError(f"PromptSet {self.label!r}: {len(self.prompts)} prompts but {len(self.seeds)} seeds")
+
+
+@dataclass
+class ImageBundle:
+    """What an image task's `load` returns; the runner treats everything but `model` as opaque.
+
+    model:       the denoiser (torch.nn.Module). PEFT wraps it, the optimizer trains it, its adapter's
+                 size is the file size. Frozen parts (text encoder, VAE) are not in it: their outputs
+                 are precomputed, so they are not held during training.
+    model_info:  identity of the base (ids, hashes, cache key) for meta_info.
+    extractor:   the similarity feature extractor (`peftbench.image.metrics.FeatureExtractor`).
+    references:  held-out images of the concept, float [0,1] NCHW, by split: {"valid": …, "test": …}.
+    prompts:     PromptSets by role: "valid" and "test" (the concept, compared with references),
+                 "drift" (unrelated prompts: adapter on vs off).
+    grid:        rows of the samples PNG (instance prompt, a different subject, the class without the
+                 identifier), generated with the tuned model; `grid_real` rows (e.g. the instance
+                 images) are shown above them as they are.
+    state:       anything else the task needs (precomputed embeddings and latents, scheduler, …).
+    """
+
+    model: Any
+    model_info: dict
+    extractor: Any
+    references: dict[str, Any]
+    prompts: dict[str, PromptSet]
+    grid: list[PromptSet]
+    state: Any = None
+    grid_real: list[tuple[str, Any]] = field(default_factory=list)  # real rows (label, images) atop the grid
+
+
+@dataclass
+class Batch:
+    """One training step's data for the training loop: `inputs` goes to the loss function as is;
+    `samples` and `tokens` (unpadded; 0 for images) feed the throughput figures."""
+
+    inputs: Any
+    samples: int
+    tokens: int = 0
+
+
+class ImageTask(Protocol):
+    name: str
+    metric: str  # "similarity": reported as "valid similarity", "test similarity"
+    kind: Literal["image"]
+    config_model: type  # a subclass of peftbench.config.ImageTrainConfig
+
+    def default_params(self) -> dict: ...
+
+    def load(self, cfg, device) -> ImageBundle:
+        """The base denoiser on `device` plus everything evaluation needs (see ImageBundle). Deterministic
+        from cfg: two runs with the same config start from the same weights."""
+        ...
+
+    def train_batches(self, bundle: ImageBundle, cfg, device) -> Iterator[Batch]:
+        """Endless training batches (instance images + prompt embeddings, prior-preservation items),
+        already on `device`, in an order fixed by cfg.seed."""
+        ...
+
+    def loss(self, model, batch: Batch, bundle: ImageBundle):
+        """Scalar training loss of `model` (the wrapped denoiser) on one batch: noise/timesteps sampled
+        inside (`peftbench.image.diffusion`), epsilon or flow-matching target as the model needs."""
+        ...
+
+    def generate(self, model, bundle: ImageBundle, prompts: PromptSet, cfg):
+        """Images for `prompts` (seed i for prompt i), float [0,1] NCHW on CPU, in eval mode, no grad."""
+        ...
+
+    def dataset_info(self, cfg) -> dict: ...
+
+
+def task_kind(task) -> str:
+    """"text" or "image"; text tasks need not declare it."""
+    return getattr(task, "kind", "text")
 
 
 _REGISTRY: dict[str, Callable[[], Task]] = {}
