@@ -9,7 +9,7 @@ from peftbench.tasks.base import Task, registered
 
 # Built-in task modules, imported on first lookup (not at package import, so light modules such as
 # peftbench.extract can use peftbench.tasks.base without pulling in every task).
-BUILTIN = ("minimath", "metamathqa")
+BUILTIN = ("minimath", "metamathqa", "minigen", "imagegen")
 
 
 def _load_builtin() -> None:
