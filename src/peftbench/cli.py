@@ -137,11 +137,17 @@ def demo(
     console.print(comparison_table(paths, title="minimath demo (shortened runs; see README for full-length figures)"))
 
 
-SMOKE_SIZES = [
-    "--set", "data.valid_size=2", "--set", "data.test_size=4", "--set", "data.gsm8k_test_size=2",
-    "--set", "data.forgetting_size=2", "--set", "data.forgetting_max_tokens=32",
-    "--set", "generation_kwargs.max_new_tokens=8",
-]
+SMOKE_SIZES = {
+    "text": [
+        "--set", "data.valid_size=2", "--set", "data.test_size=4", "--set", "data.gsm8k_test_size=2",
+        "--set", "data.forgetting_size=2", "--set", "data.forgetting_max_tokens=32",
+        "--set", "generation_kwargs.max_new_tokens=8",
+    ],
+    "image": [
+        "--set", "image.test_seeds=2", "--set", "image.valid_seeds=1", "--set", "image.drift_seeds=1",
+        "--set", "image.grid_seeds=2", "--set", "image.num_inference_steps=2",
+    ],
+}
 
 
 @app.command()
@@ -156,6 +162,8 @@ def smoke(
     import tempfile
 
     from peftbench.experiment import discover
+    from peftbench.tasks import get_task
+    from peftbench.tasks.base import task_kind
 
     try:
         found = discover(experiments_dir, task)
@@ -166,7 +174,8 @@ def smoke(
     with tempfile.TemporaryDirectory(prefix="peftbench-smoke-") as out:
         for exp in found:
             with tempfile.TemporaryFile("w+") as log:
-                code, _ = run_in_subprocess(exp.path, out, "--max-steps", str(max_steps), "--quiet", *SMOKE_SIZES,
+                sizes = SMOKE_SIZES[task_kind(get_task(exp.task))]
+                code, _ = run_in_subprocess(exp.path, out, "--max-steps", str(max_steps), "--quiet", *sizes,
                                             stdout=subprocess.DEVNULL, stderr=log)
                 log.seek(0)
                 last = (log.read().strip().splitlines() or [""])[-1]

@@ -12,6 +12,7 @@ from peftbench.results import load_result
 COLUMNS = [
     ("test acc", "test accuracy", "{:.1%}"),
     ("gsm8k acc", "test accuracy gsm8k", "{:.1%}"),
+    ("similarity", "test similarity", "{:.3f}"),
     ("forgetting", "forgetting", "{:+.3f}"),
     ("drift", "drift", "{:.4f}"),
     ("train s", "train_time", "{:.0f}"),
@@ -48,7 +49,7 @@ def _fmt(value, how: str) -> str:
 
 
 def comparison_table(paths: list[Path], title: str = "") -> Table:
-    rows = sorted((summarize(load_result(p)) for p in paths), key=lambda r: -(r.get("test accuracy") or 0))
+    rows = sorted((summarize(load_result(p)) for p in paths), key=lambda r: -(r.get("test accuracy") or r.get("test similarity") or 0))
     present = [c for c in COLUMNS if any(r.get(c[1]) is not None for r in rows)]
     table = Table(title=title)
     table.add_column("experiment")
