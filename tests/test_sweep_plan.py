@@ -191,3 +191,19 @@ def test_visible_gpus_follow_cuda_visible_devices(monkeypatch):
     assert local.visible_gpus() == ["2", "5"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert local.visible_gpus() == []
+
+
+def test_validated_peft_configs_are_remembered_and_bad_ones_never(monkeypatch):
+    from peftbench import adapters
+
+    calls = []
+    real = adapters.build_peft_config
+    monkeypatch.setattr(adapters, "build_peft_config", lambda *a: calls.append(a) or real(*a))
+    adapters.validate_peft_config(LORA, "a.json")
+    adapters.validate_peft_config(LORA, "a.json")
+    assert len(calls) == 1  # the second check came from the cache
+    bad = {**LORA, "rank": 4}
+    for _ in range(2):
+        with pytest.raises(UserError, match="b.json: key .rank. is not a LoraConfig field"):
+            adapters.validate_peft_config(bad, "b.json")
+    assert len(calls) == 3

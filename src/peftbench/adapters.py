@@ -34,6 +34,24 @@ def build_peft_config(raw: dict, source: str, default_task_type: str | None = "C
         raise UserError(f"{source}: invalid {config_cls.__name__}: {str(err).splitlines()[0]}") from None
 
 
+def validate_peft_config(raw: dict, source: str, default_task_type: str | None = "CAUSAL_LM") -> None:
+    """build_peft_config's checks, remembered per (config, peft version): importing peft takes several
+    seconds, which a sweep would otherwise pay up front just to re-validate configs it already ran."""
+    import hashlib
+    import json
+    from importlib.metadata import version
+
+    from peftbench.models import cache_dir
+
+    blob = json.dumps([raw, default_task_type, version("peft")], sort_keys=True, default=str)
+    mark = cache_dir() / "validated-configs" / hashlib.sha256(blob.encode()).hexdigest()[:24]
+    if mark.exists():
+        return
+    build_peft_config(raw, source, default_task_type)
+    mark.parent.mkdir(parents=True, exist_ok=True)
+    mark.touch()  # only configs that passed are remembered
+
+
 def wrap_model(model, raw: dict | None, source: str, autocast_adapter_dtype: bool, default_task_type: str | None = "CAUSAL_LM"):
     """A PEFT model for `raw`, or the model itself (all parameters trainable) for full fine-tuning."""
     if raw is None:

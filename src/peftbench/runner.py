@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from peftbench import __version__, environment
-from peftbench.adapters import build_optimizer, build_peft_config, build_scheduler, wrap_model
+from peftbench.adapters import build_optimizer, build_scheduler, validate_peft_config, wrap_model
 from peftbench.baseline import base_cross_entropy
 from peftbench.data import encode_all, format_prompt
 from peftbench.errors import UserError
@@ -91,7 +91,7 @@ def plan_run(
         cfg = cfg.model_copy(update={"eval_steps": cfg.max_steps})  # a short run still validates once
     if experiment.peft_config is not None:  # fail on a bad adapter config before loading any model
         default_type = "CAUSAL_LM" if task_kind(task) == "text" else None
-        build_peft_config(experiment.peft_config, str(experiment.path / ADAPTER_FILE), default_type)
+        validate_peft_config(experiment.peft_config, str(experiment.path / ADAPTER_FILE), default_type)
     digest = config_hash(experiment.task, cfg, experiment.peft_config, cfg.seed)
     return Run(experiment=experiment, task=task, cfg=cfg, seed=cfg.seed, config_hash=digest)
 

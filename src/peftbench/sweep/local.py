@@ -58,7 +58,7 @@ def make_slots(jobs: int | None, runs_per_gpu: int) -> list[Slot]:
 
 def run_local(
     runs: list[PlannedRun], output_dir: Path, slots: list[Slot], max_steps: int | None, sets: list[str],
-    on_change: Callable[[dict[str, Outcome], set[str]], None], poll: float = 0.5,
+    on_change: Callable[[dict[str, Outcome], set[str]], None], poll: float = 0.1,
 ) -> dict[str, Outcome]:
     """Run every planned run; returns an Outcome per run key. `on_change(outcomes, running)` redraws."""
     queue = list(runs)
