@@ -40,3 +40,12 @@ def test_any_change_of_input_is_a_new_entry_and_damage_is_recomputed(tiny_model_
     path = data.cache_dir() / "tokenised" / f"{key}.json"
     path.write_text("[[1, 2], [3")  # damaged
     assert data.encode_all(tok, "Q: {query}\nA:", EXAMPLES, 64, "all") == fresh
+
+
+def test_key_ignores_the_tokenizers_truncation_state(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    before = data._encoding_key(tok, "Q: {query}\nA:", EXAMPLES, 64, "answer")
+    tok(["some text"] * 2, truncation=True, max_length=8, padding=True)  # leaves state on the backend
+    assert data._encoding_key(tok, "Q: {query}\nA:", EXAMPLES, 64, "answer") == before

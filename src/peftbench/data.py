@@ -58,7 +58,12 @@ def encode_all(tokenizer, template: str, examples: list[Example], max_len: int, 
 def _encoding_key(tokenizer, template: str, examples: list[Example], max_len: int, loss_on: str) -> str:
     digest = hashlib.sha256()
     backend = getattr(tokenizer, "backend_tokenizer", None)  # a fast tokenizer's full definition
-    fingerprint = backend.to_str() if backend is not None else f"{tokenizer.name_or_path}:{len(tokenizer)}"
+    if backend is not None:
+        # Without its truncation/padding state, which each call may set differently (same vocabulary).
+        definition = {k: v for k, v in json.loads(backend.to_str()).items() if k not in ("truncation", "padding")}
+        fingerprint = json.dumps(definition, sort_keys=True)
+    else:
+        fingerprint = f"{tokenizer.name_or_path}:{len(tokenizer)}"
     for part in (ENCODING_VERSION, fingerprint, str(tokenizer.eos_token_id), template, str(max_len), loss_on):
         digest.update(part.encode() + b"\0")
     for ex in examples:
