@@ -17,6 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from peftbench.analysis.table import format_value
 from peftbench.cli import run_in_subprocess
 from peftbench.experiment import discover
 from peftbench.results import load_result
@@ -34,16 +35,6 @@ def figures(path: Path) -> dict:
     info = record["train_info"]
     return {"experiment": record["run_info"]["experiment_name"], **info, **info["metrics"][-1],
             "system_info": record["meta_info"]["system_info"]}
-
-
-def _fmt(value, how: str) -> str:
-    if value is None:
-        return ""
-    if how == "mb":
-        return f"{value / 2**20:,.0f}"
-    if how == "kb":
-        return f"{value / 2**10:,.1f}"
-    return how.format(value)
 
 
 def main() -> None:
@@ -66,7 +57,7 @@ def main() -> None:
                   f"torch threads {info.get('torch_num_threads')}; wall {time.perf_counter() - started:.0f} s")
     table = Table("experiment", *(header for header, _, _ in COLUMNS), title="minigen, full-length runs")
     for row in sorted(rows, key=lambda r: -(r.get("test similarity") or 0)):
-        table.add_row(row["experiment"], *(_fmt(row.get(key), how) for _, key, how in COLUMNS))
+        table.add_row(row["experiment"], *(format_value(row.get(key), how) for _, key, how in COLUMNS))
     console.print(table)
 
 

@@ -38,7 +38,8 @@ def summarize(record: dict) -> dict:
     return row
 
 
-def _fmt(value, how: str) -> str:
+def format_value(value, how: str) -> str:
+    """A figure as shown in tables: a format spec, or "mb"/"kb" for byte counts; None as empty."""
     if value is None:
         return ""
     if how == "mb":
@@ -56,5 +57,5 @@ def comparison_table(paths: list[Path], title: str = "") -> Table:
     for header, _, _ in present:
         table.add_column(header, justify="right")
     for row in rows:
-        table.add_row(row["experiment"], *(_fmt(row.get(key), how) for _, key, how in present))
+        table.add_row(row["experiment"], *(format_value(row.get(key), how) for _, key, how in present))
     return table
