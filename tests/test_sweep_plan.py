@@ -193,8 +193,10 @@ def test_visible_gpus_follow_cuda_visible_devices(monkeypatch):
     assert local.visible_gpus() == []
 
 
-def test_validated_peft_configs_are_remembered_and_bad_ones_never(monkeypatch):
+def test_validated_peft_configs_are_remembered_and_bad_ones_never(monkeypatch, tmp_path):
     from peftbench import adapters
+
+    monkeypatch.setenv("PEFTBENCH_CACHE", str(tmp_path))  # not the session cache other tests filled
 
     calls = []
     real = adapters.build_peft_config
