@@ -90,8 +90,13 @@ def _execute(console, planned, todo, output_dir, executor, jobs, runs_per_gpu, r
     seen: set[str] = set()
     with Live(console=console, auto_refresh=False, transient=True, redirect_stderr=False) as live:
 
+        last_draw = [0.0]
+
         def on_change(outcomes, running) -> None:
-            if console.is_terminal:
+            # The table reads every run's files: redraw once a second, not at every 0.1 s poll.
+            fresh = outcomes.keys() - seen
+            if console.is_terminal and (fresh or time.monotonic() - last_draw[0] >= 1.0):
+                last_draw[0] = time.monotonic()
                 live.update(status_table(rows, output_dir, outcomes)[0], refresh=True)
             for key in sorted(outcomes.keys() - seen):  # plain lines for logs and CI
                 seen.add(key)

@@ -156,18 +156,18 @@ class Parser:
         return node
 
     def or_expr(self) -> Node:
-        parts = [self.and_expr()]
-        while self.peek("keyword", "or"):
-            self.i += 1
-            parts.append(self.and_expr())
-        return parts[0] if len(parts) == 1 else BoolOp("or", tuple(parts))
+        return self.chain("or", self.and_expr)
 
     def and_expr(self) -> Node:
-        parts = [self.not_expr()]
-        while self.peek("keyword", "and"):
+        return self.chain("and", self.not_expr)
+
+    def chain(self, keyword: str, operand) -> Node:
+        """`operand (keyword operand)*`, one node per chain rather than a nested pair per keyword."""
+        parts = [operand()]
+        while self.peek("keyword", keyword):
             self.i += 1
-            parts.append(self.not_expr())
-        return parts[0] if len(parts) == 1 else BoolOp("and", tuple(parts))
+            parts.append(operand())
+        return parts[0] if len(parts) == 1 else BoolOp(keyword, tuple(parts))
 
     def not_expr(self) -> Node:
         self.depth += 1
