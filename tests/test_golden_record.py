@@ -1,0 +1,106 @@
+"""Golden records: a tiny text run and a tiny image run must produce the same record (minus timings,
+memory and the machine) as the committed files in tests/golden/. They pin down behaviour across
+refactors; a change that moves them on purpose regenerates them (PEFTBENCH_UPDATE_GOLDEN=1) and says why
+in its commit."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+from peftbench.progress import Reporter
+from peftbench.runner import execute, plan_run
+
+GOLDEN = Path(__file__).parent / "golden"
+LORA_TEXT = {"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"],
+             "task_type": "CAUSAL_LM"}
+LORA_IMAGE = {"peft_type": "LORA", "r": 2, "lora_alpha": 4, "target_modules": ["to_q", "to_v"]}
+TINY_MINIGEN = {
+    "max_steps": 2, "eval_steps": 1, "batch_size": 2, "batch_size_eval": 16,
+    "image": {"num_instance_images": 2, "num_inference_steps": 2, "test_seeds": 2, "valid_seeds": 2,
+              "drift_seeds": 1, "grid_seeds": 2},
+    "minigen": {"valid_size": 2, "test_size": 3, "feature_steps": 3, "base": {"steps": 3, "batch_size": 4}},
+}
+# What depends on the clock, the machine or the checkout rather than on the config and seed.
+VOLATILE = {
+    "created_at", "total_time", "train_time", "git", "peftbench_version", "package_info", "system_info",
+    "pytorch_info", "accelerator_memory_max", "accelerator_memory_reserved_avg",
+    "accelerator_memory_reserved_99th", "eval_memory_max", "train time", "eval time", "elapsed time",
+    "tokens / sec", "samples / sec", "cache_key", "path", "pretrain_seconds",
+    "config_hash",  # covers the tiny model's temporary path; test_shipped_config_hashes pins hashes
+}
+
+
+def _normalise(value, replace: dict[str, str]):
+    if isinstance(value, dict):
+        return {k: _normalise(v, replace) for k, v in sorted(value.items()) if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_normalise(v, replace) for v in value]
+    if isinstance(value, str):
+        for old, new in replace.items():
+            value = value.replace(old, new)
+    return value
+
+
+def _assert_close(actual, expected, where="record"):
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict) and actual.keys() == expected.keys(), (
+            f"{where}: keys differ: only actual {sorted(actual.keys() - expected.keys())}, "
+            f"only golden {sorted(expected.keys() - actual.keys())}")
+        for key in expected:
+            _assert_close(actual[key], expected[key], f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert isinstance(actual, list) and len(actual) == len(expected), f"{where}: lengths differ"
+        for i, (a, e) in enumerate(zip(actual, expected)):
+            _assert_close(a, e, f"{where}[{i}]")
+    elif where.endswith(".file_size"):  # the saved adapter_config.json names the (temporary) base path
+        assert abs(actual - expected) <= 256, f"{where}: {actual!r} != golden {expected!r}"
+    elif isinstance(expected, float) and not isinstance(actual, bool):
+        assert isinstance(actual, (int, float)) and math.isclose(actual, expected, rel_tol=1e-4, abs_tol=1e-6), (
+            f"{where}: {actual!r} != golden {expected!r}")
+    else:
+        assert actual == expected, f"{where}: {actual!r} != golden {expected!r}"
+
+
+def _check(name: str, outcome, replace: dict[str, str]) -> None:
+    assert outcome.status == "success", outcome.record["run_info"]["error_msg"]
+    sidecar = outcome.path.with_name(outcome.path.stem + ".predictions.jsonl")
+    actual = {
+        "file": str(outcome.path.relative_to(outcome.path.parents[2])),
+        "record": _normalise(json.loads(outcome.path.read_text()), replace),
+        "predictions": [_normalise(json.loads(line), replace) for line in sidecar.read_text().splitlines()],
+    }
+    golden = GOLDEN / f"{name}.json"
+    if os.environ.get("PEFTBENCH_UPDATE_GOLDEN") == "1":
+        golden.write_text(json.dumps(actual, indent=1, sort_keys=True) + "\n")
+    _assert_close(actual, json.loads(golden.read_text()))
+
+
+def test_text_run_matches_golden_record(make_experiment, tiny_params, tiny_model_dir, tmp_path):
+    folder = make_experiment(adapter=LORA_TEXT)
+    outcome = execute(plan_run(folder, overrides=tiny_params), tmp_path / "results", Reporter(enabled=False))
+    _check("minimath-lora", outcome, {str(tiny_model_dir): "<tiny-model>"})
+
+
+@pytest.mark.slow
+def test_image_run_matches_golden_record(make_experiment, tmp_path):
+    folder = make_experiment("minigen", "lora", "t", adapter=LORA_IMAGE)
+    outcome = execute(plan_run(folder, overrides=TINY_MINIGEN), tmp_path / "results", Reporter(enabled=False))
+    _check("minigen-lora", outcome, {})
+
+
+def test_shipped_config_hashes_match_golden():
+    """The config hash decides which results a sweep skips: for shipped experiments it changes only
+    when their configuration really changes."""
+    names = ["minimath/lora/default", "minimath/full-finetuning/default", "metamathqa/lora/llama-3.2-3B-rank32",
+             "minigen/lora/r4"]
+    root = Path(__file__).parents[1] / "experiments"
+    actual = {name: plan_run(root / name).config_hash for name in names}
+    golden = GOLDEN / "config-hashes.json"
+    if os.environ.get("PEFTBENCH_UPDATE_GOLDEN") == "1":
+        golden.write_text(json.dumps(actual, indent=1, sort_keys=True) + "\n")
+    assert actual == json.loads(golden.read_text())
