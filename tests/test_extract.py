@@ -135,7 +135,9 @@ def test_version_is_a_string():
 def test_pathological_input_is_fast(text):
     start = time.perf_counter()
     extract_answer(text)
-    assert time.perf_counter() - start < 1.0
+    # Linear work here takes ~0.2 s; a quadratic regex would take minutes. The bound leaves room for a
+    # loaded 2-core machine (1 s failed there once with five processes competing).
+    assert time.perf_counter() - start < 5.0
 
 
 def test_huge_number_does_not_crash():
