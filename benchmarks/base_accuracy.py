@@ -13,7 +13,8 @@ import torch
 from peftbench.data import format_prompt
 from peftbench.evaluate import generate_answers, score_answers
 from peftbench.models import load_model
-from peftbench.tasks import get_task
+from peftbench.metrics import task_metric
+from peftbench.tasks import task_spec
 
 
 def main() -> None:
@@ -21,10 +22,9 @@ def main() -> None:
     parser.add_argument("--task", default="minimath")
     args = parser.parse_args()
 
-    task = get_task(args.task)
-    from peftbench.config import TrainConfig
-
-    cfg = TrainConfig.model_validate(task.default_params())
+    spec = task_spec(args.task)
+    task = spec.create()
+    cfg = spec.config_model.model_validate(spec.defaults)
     model, tokenizer, info = load_model(cfg, torch.device("cpu"))
     print(f"setup: task {args.task}, model {info['model_id']}, no fine-tuning, greedy, "
           f"max_new_tokens {cfg.generation_kwargs.max_new_tokens}, template {cfg.query_template!r}")
@@ -32,7 +32,7 @@ def main() -> None:
         start = time.perf_counter()
         answers = generate_answers(model, tokenizer, cfg, test.examples)
         accuracy, _ = score_answers(test.examples, answers, task.score, lambda q: format_prompt(cfg.query_template, q))
-        name = f"test {task.metric}" + (f" {test.name}" if test.name else "")
+        name = task_metric("test", spec.metric, test.name)
         print(f"{name}: {accuracy:.1%} of {len(test.examples)} items ({time.perf_counter() - start:.0f} s)")
 
 

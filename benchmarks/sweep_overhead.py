@@ -68,11 +68,11 @@ def shared_baseline(work: Path) -> None:
     from peftbench.data import encode_all
     from peftbench.evaluate import encode_corpus
     from peftbench.models import load_model
-    from peftbench.runner import plan_run
+    from peftbench.plan import plan_run
 
     run = plan_run(Path(__file__).resolve().parents[1] / "experiments/minimath/lora/default")
     model, tokenizer, model_info = load_model(run.cfg, torch.device("cpu"))
-    texts, corpus_info = run.task.forgetting_texts(run.cfg)
+    texts, corpus_info = run.spec.create().forgetting_texts(run.cfg)
     corpus = encode_corpus(tokenizer, texts, run.cfg.data.forgetting_max_tokens)
     batch = min(run.cfg.batch_size_eval, 8)
     times = []
@@ -83,7 +83,7 @@ def shared_baseline(work: Path) -> None:
     print(f"shared work: base cross-entropy on {len(texts)} texts x {run.cfg.data.forgetting_max_tokens} tokens, "
           f"{model_info['model_id']}")
     print(f"  computed: {times[0]:.2f} s, from cache: {times[1]:.4f} s -> {times[0] - times[1]:.2f} s saved per run")
-    examples, times = run.task.train_examples(run.cfg), []
+    examples, times = run.spec.create().train_examples(run.cfg), []
     for _ in range(3):
         started = time.perf_counter()
         encode_all(tokenizer, run.cfg.query_template, examples, run.cfg.max_seq_length, run.cfg.loss_on)

@@ -17,7 +17,7 @@ from peftbench.data import collate, encode_all, endless_batches
 from peftbench.evaluate import generate_answers
 from peftbench.environment import system_info
 from peftbench.models import load_model
-from peftbench.runner import plan_run
+from peftbench.plan import plan_run
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
@@ -59,9 +59,9 @@ def main() -> None:
     run = plan_run(args.experiment)
     cfg = run.cfg
     model, tokenizer, _ = load_model(cfg, torch.device("cpu"))
-    data = encode_all(tokenizer, cfg.query_template, run.task.train_examples(cfg), cfg.max_seq_length, cfg.loss_on)
+    data = encode_all(tokenizer, cfg.query_template, run.spec.create().train_examples(cfg), cfg.max_seq_length, cfg.loss_on)
     model = wrap_model(model, run.experiment.peft_config, args.experiment, cfg.autocast_adapter_dtype)
-    test = run.task.test_sets(cfg)[0].examples[: args.problems]
+    test = run.spec.create().test_sets(cfg)[0].examples[: args.problems]
 
     peak = matmul_gflops()
     tok_s = train_tokens_per_second(model, cfg, data, tokenizer.pad_token_id, args.steps)

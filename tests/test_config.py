@@ -3,13 +3,13 @@ import pytest
 from peftbench.config import build_config, deep_merge, parse_overrides
 from peftbench.errors import UserError
 from peftbench.experiment import config_hash
-from peftbench.tasks.minimath import DEFAULTS
+from peftbench.tasks.minimath import DEFAULTS, MiniMathConfig
 
 SOURCE = "experiments/minimath/lora/t/training_params.json"
 
 
 def build(overrides: dict):
-    return build_config(DEFAULTS, overrides, SOURCE)
+    return build_config(DEFAULTS, overrides, SOURCE, MiniMathConfig)
 
 
 def test_defaults_validate():

@@ -3,7 +3,7 @@ import platform
 import pytest
 
 from peftbench.errors import UserError
-from peftbench.tasks.corpora import pydoc_topics
+from peftbench.tasks.common.corpora import pydoc_topics
 
 
 def test_deterministic():

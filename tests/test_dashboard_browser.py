@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from peftbench.record import ResultRecord
 from peftbench.results import write_run
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -76,13 +77,13 @@ def write_results(folder: Path) -> Path:
             for (item_id, question, gold), answer in zip(ITEMS, answers)
         ]
         stem = f"{method}--{name}" + (f"--seed{seed}" if seed else "")
-        write_run(record, predictions, folder, "minimath", stem)
+        write_run(ResultRecord.model_validate(record), predictions, folder, "minimath", stem)
     # an image task: similarity instead of accuracy, and sample images next to the result
     record = {"run_info": {"experiment_name": "lora/default", "task": "toy-image", "seed": 0,
                            "peft_config": {"peft_type": "LORA"}, "train_config": {"model_id": "tiny-unet"}},
               "train_info": {"status": "success", "train_time": 5.0, "accelerator_memory_max": 2**20,
                              "metrics": [{"step": 2, "test similarity": 0.7, "drift": 0.2}]}}
-    path = write_run(record, [], folder, "toy-image", "lora--default")
+    path = write_run(ResultRecord.model_validate(record), [], folder, "toy-image", "lora--default")
     Image.new("RGB", (8, 8), "red").save(path.with_suffix(".samples.png"))
     return folder
 
@@ -296,7 +297,7 @@ def test_dashboard_in_headless_chromium(tmp_path):
         wait_for(driver, lambda d: "of 5 runs shown" in css(d, "#row-count")[0].text, "minimath again")
         extra = json.loads((results / "minimath" / "ia3--default.json").read_text())
         extra["run_info"]["seed"] = 7
-        write_run(extra, [], results, "minimath", "ia3--default--seed7")
+        write_run(ResultRecord.model_validate(extra), [], results, "minimath", "ia3--default--seed7")
         css(driver, "#reload")[0].click()
         wait_for(driver, lambda d: "of 6 runs shown" in css(d, "#row-count")[0].text, "the reloaded runs")
 

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from peftbench.analysis.filters import InvalidFilter
 from peftbench.dashboard import figure, items, view
+from peftbench.record import ResultRecord
 from peftbench.results import write_run
 
 MB = 2**20
@@ -153,7 +154,7 @@ def two_runs(tmp_path):
                   "train_info": {"status": "success", "metrics": [{"test accuracy": 0.5}]}}
         rows = [{"id": f"q{i}", "prompt": f"question {i}", "gold": str(i + 1), "prediction": f"so {a}",
                  "extracted": a, "correct": a == str(i + 1)} for i, a in enumerate(answers)]
-        path = write_run(record, rows, tmp_path / "results", "minimath", stem)
+        path = write_run(ResultRecord.model_validate(record), rows, tmp_path / "results", "minimath", stem)
         paths[stem] = str(path.with_name(f"{stem}.predictions.jsonl"))
     return paths
 
@@ -213,7 +214,7 @@ def test_cli_rejects_a_missing_results_folder(tmp_path):
 
 def test_reader_side_never_imports_torch():
     """The dashboard (gradio included) must start on a machine without the training stack."""
-    code = ("import sys, peftbench.dashboard.app, peftbench.cli_dashboard, peftbench.analysis.pareto; "
-            "print(sorted(m for m in ('torch', 'transformers', 'peft', 'peftbench.runner') if m in sys.modules))")
+    code = ("import sys, peftbench.dashboard.app, peftbench.cli.dashboard, peftbench.analysis.pareto; "
+            "print(sorted(m for m in ('torch', 'transformers', 'peft', 'peftbench.pipeline') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

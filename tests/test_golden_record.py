@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from peftbench.progress import Reporter
-from peftbench.runner import execute, plan_run
+from peftbench.pipeline import execute
+from peftbench.plan import plan_run
 
 GOLDEN = Path(__file__).parent / "golden"
 LORA_TEXT = {"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"],
@@ -67,7 +68,7 @@ def _assert_close(actual, expected, where="record"):
 
 
 def _check(name: str, outcome, replace: dict[str, str]) -> None:
-    assert outcome.status == "success", outcome.record["run_info"]["error_msg"]
+    assert outcome.status == "success", outcome.record.run_info.error_msg
     sidecar = outcome.path.with_name(outcome.path.stem + ".predictions.jsonl")
     actual = {
         "file": str(outcome.path.relative_to(outcome.path.parents[2])),

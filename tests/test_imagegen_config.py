@@ -9,7 +9,7 @@ import pytest
 
 from peftbench.errors import UserError
 from peftbench.experiment import discover
-from peftbench.runner import plan_run
+from peftbench.plan import plan_run
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "hf-method-comparison" / "configs" / "image-gen"

@@ -27,7 +27,7 @@ def folders(tmp_path_factory):
 
 
 def load(folder, family="auto"):
-    from peftbench.tasks.imagegen_pipeline import load_family
+    from peftbench.tasks.imagegen.pipeline import load_family
 
     options = {"max_sequence_length": 24, "text_encoder_out_layers": FLUX2_TEXT_LAYERS}
     return load_family(str(folder), family, torch.float32, CPU, options)
@@ -36,7 +36,7 @@ def load(folder, family="auto"):
 def pixels(n=2):
     from PIL import Image
 
-    from peftbench.tasks.imagegen_data import to_pixels
+    from peftbench.tasks.imagegen.data import to_pixels
 
     return to_pixels([Image.new("RGB", (40, 36), (20 * i, 100, 200)) for i in range(n)], RESOLUTION)
 
@@ -119,7 +119,7 @@ def test_wrong_family_and_unsupported_pipeline(folders, tmp_path):
 
 
 def test_split_is_by_position_and_checked(folders):
-    from peftbench.tasks.imagegen_data import load_splits
+    from peftbench.tasks.imagegen.data import load_splits
 
     spec = SimpleNamespace(dataset_id=str(folders["images"]), dataset_split="train", image_column="image",
                            instance_prompts=[f"p{i}" for i in range(6)], num_train=2, valid_size=1, test_size=2)

@@ -5,8 +5,9 @@ import json
 
 from conftest import TINY_PARAMS
 from peftbench.progress import Reporter
-from peftbench.runner import execute, plan_run
-from peftbench.tasks import get_task
+from peftbench.pipeline import execute
+from peftbench.plan import plan_run
+from peftbench.tasks import task_spec
 
 
 def _write_jsonl(path, rows):
@@ -29,7 +30,7 @@ def _sources(tmp_path) -> dict:
 
 
 def test_metamathqa_defaults_match_the_reference():
-    defaults = get_task("metamathqa").default_params()
+    defaults = task_spec("metamathqa").defaults
     assert defaults["model_id"] == "meta-llama/Llama-3.2-3B"
     assert defaults["loss_on"] == "all" and defaults["max_steps"] == 5000
     assert defaults["optimizer_kwargs"] == {"lr": 1e-4, "weight_decay": 0.1}
@@ -42,10 +43,10 @@ def test_metamathqa_runs_on_local_stand_ins(tiny_model_dir, make_experiment, tmp
     exp = make_experiment(task="metamathqa", adapter={"peft_type": "LORA", "r": 4, "target_modules": ["q_proj"]},
                           params=params)
     outcome = execute(plan_run(exp), tmp_path / "results", Reporter(enabled=False))
-    assert outcome.status == "success", outcome.record["run_info"]["error_msg"]
-    final = outcome.record["train_info"]["metrics"][-1]
+    assert outcome.status == "success", outcome.record.run_info.error_msg
+    final = outcome.record.train_info.metrics[-1]
     assert "test accuracy" in final and "test accuracy gsm8k" not in final
-    info = outcome.record["meta_info"]["dataset_info"]
+    info = outcome.record.meta_info.dataset_info
     assert info["train"]["path"].endswith("metamath.jsonl")
     rows = (tmp_path / "results" / "metamathqa" / "lora--t.predictions.jsonl").read_text().splitlines()
     assert len(rows) == 5

@@ -7,8 +7,9 @@ import pytest
 
 from peftbench.errors import UserError
 from peftbench.progress import Reporter
-from peftbench.results import load_result, predictions_path, samples_path
-from peftbench.runner import execute, plan_run
+from peftbench.results import predictions_path, samples_path
+from peftbench.pipeline import execute
+from peftbench.plan import plan_run
 
 # Channels stay at the defaults so shipped adapter configs (OFT/BOFT block sizes) fit the tiny base.
 TINY_MINIGEN = {
@@ -30,8 +31,8 @@ def _run(folder, tmp_path, **extra):
 
 def test_lora_run_writes_record_sidecar_and_samples(make_experiment, tmp_path):
     outcome = _run(make_experiment("minigen", "lora", "t", adapter=LORA), tmp_path)
-    assert outcome.status == "success", outcome.record["run_info"]["error_msg"]
-    record = load_result(outcome.path)
+    assert outcome.status == "success", outcome.record.run_info.error_msg
+    record = json.loads(outcome.path.read_text())
     info = record["train_info"]
     final = info["metrics"][-1]
     assert {"test similarity", "drift", "base similarity"} <= set(final)
@@ -47,10 +48,10 @@ def test_lora_run_writes_record_sidecar_and_samples(make_experiment, tmp_path):
 
 def test_full_finetuning_compares_against_a_fresh_base(make_experiment, tmp_path):
     outcome = _run(make_experiment("minigen", "full-finetuning", "t", params={}), tmp_path)
-    assert outcome.status == "success", outcome.record["run_info"]["error_msg"]
-    final = outcome.record["train_info"]["metrics"][-1]
+    assert outcome.status == "success", outcome.record.run_info.error_msg
+    final = outcome.record.train_info.metrics[-1]
     assert final["drift"] > 0.0  # every weight moved: the tuned model's images differ from the base's
-    assert outcome.record["train_info"]["num_trainable_params"] == outcome.record["train_info"]["num_total_params"]
+    assert outcome.record.train_info.num_trainable_params == outcome.record.train_info.num_total_params
 
 
 def test_failed_run_writes_no_samples(make_experiment, tmp_path):
@@ -90,7 +91,7 @@ def test_first_use_and_cached_base_give_the_same_run(make_experiment, tmp_path, 
     second = _run(folder, tmp_path / "b")
     assert first.status == second.status == "success"
     keys = ("test similarity", "drift", "base similarity", "train loss")
-    row1, row2 = first.record["train_info"]["metrics"][-1], second.record["train_info"]["metrics"][-1]
+    row1, row2 = first.record.train_info.metrics[-1], second.record.train_info.metrics[-1]
     assert [row1[k] for k in keys] == [row2[k] for k in keys]
 
 

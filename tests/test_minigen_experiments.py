@@ -8,8 +8,8 @@ import torch
 
 from peftbench.adapters import build_optimizer, wrap_model
 from peftbench.experiment import ADAPTER_FILE, discover
-from peftbench.runner import plan_run
-from peftbench.tasks import minigen_base
+from peftbench.plan import plan_run
+from peftbench.tasks.minigen import base_model
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 MINIGEN = discover(EXPERIMENTS, "minigen")
@@ -28,13 +28,13 @@ def test_shipped_minigen_experiment_trains_one_step(exp):
     run = plan_run(exp.path)
     cfg = run.cfg
     torch.manual_seed(0)
-    unet = minigen_base.build_unet(cfg.minigen.base, cfg.image.resolution)
+    unet = base_model.build_unet(cfg.minigen.base, cfg.image.resolution)
     model = wrap_model(unet, exp.peft_config, str(exp.path / ADAPTER_FILE), cfg.autocast_adapter_dtype,
                        default_task_type=None)
     optimizer = build_optimizer(model, cfg.optimizer_type, cfg.optimizer_kwargs)
     before = [p.detach().clone() for p in model.parameters() if p.requires_grad]
     x = torch.randn(2, 1, cfg.image.resolution, cfg.image.resolution)
-    cond = torch.randn(2, minigen_base.MAX_WORDS, cfg.minigen.base.embed_dim)
+    cond = torch.randn(2, base_model.MAX_WORDS, cfg.minigen.base.embed_dim)
     loss = model(x, torch.tensor([10, 500]), encoder_hidden_states=cond).sample.pow(2).mean()
     loss.backward()
     optimizer.step()

@@ -4,7 +4,7 @@ from collections import Counter
 import pytest
 
 from peftbench.extract import extract_answer
-from peftbench.tasks.minimath_data import HELD_OUT_EVERY, HELD_OUT_TEMPLATES, TEMPLATES, generate
+from peftbench.tasks.minimath.problems import HELD_OUT_EVERY, HELD_OUT_TEMPLATES, TEMPLATES, generate
 
 STEP = re.compile(r"(\d+) ([-+*/]) (\d+) = (\d+)")
 OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from peftbench.record import ResultRecord
 from peftbench.results import (
     atomic_write_json,
     atomic_write_jsonl,
@@ -19,7 +20,8 @@ from peftbench.results import (
 
 
 def record(status="success", **train_info):
-    return {"run_info": {"experiment_name": "lora/default"}, "train_info": {"status": status, **train_info}}
+    return ResultRecord.model_validate({"run_info": {"experiment_name": "lora/default"},
+                                        "train_info": {"status": status, **train_info}})
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -90,7 +92,7 @@ def test_write_run_success_writes_sidecar_and_result(tmp_path):
     rows = [{"id": 1, "prediction": "4", "correct": True}, {"id": 2, "prediction": "x", "correct": False}]
     path = write_run(record(), rows, results, "gsm8k", "lora--default")
     assert path == results / "gsm8k" / "lora--default.json"
-    assert load_result(path)["train_info"]["status"] == "success"
+    assert load_result(path).status == "success"
     sidecar = predictions_path(path)
     assert [json.loads(line) for line in sidecar.read_text().splitlines()] == rows
     assert not cancelled_dir(results).exists()
@@ -120,9 +122,11 @@ def test_write_run_without_predictions_removes_stale_sidecar(tmp_path):
     assert path.exists() and not predictions_path(path).exists()
 
 
-def test_write_run_needs_a_status(tmp_path):
+def test_a_record_needs_a_known_status():
     with pytest.raises(ValueError, match="status"):
-        write_run({"run_info": {}, "train_info": {}}, [], tmp_path, "t", "s")
+        ResultRecord.model_validate({"run_info": {}, "train_info": {}})
+    with pytest.raises(ValueError, match="status"):
+        ResultRecord.model_validate({"run_info": {}, "train_info": {"status": "done"}})
 
 
 def test_load_result_rejects_non_records(tmp_path):

@@ -1,13 +1,14 @@
-"""End-to-end runs on a tiny random-initialised Llama: every phase of the runner, in seconds."""
+"""End-to-end runs on a tiny random-initialised Llama: every phase of the run pipeline, in seconds."""
 
 import json
 
 import pytest
 
-import peftbench.runner as runner
+import peftbench.pipeline.sequence as pipeline_sequence
 from peftbench.errors import UserError
 from peftbench.progress import Reporter
-from peftbench.runner import execute, plan_run
+from peftbench.pipeline import execute
+from peftbench.plan import plan_run
 
 LORA = {"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"}
 
@@ -42,10 +43,10 @@ def out(tmp_path):
 def test_lora_run_writes_complete_record(make_experiment, tiny_params, out):
     folder = make_experiment(adapter=LORA)
     outcome = run_experiment(folder, out, tiny_params)
-    assert outcome.status == "success", outcome.record["run_info"]["error_msg"]
+    assert outcome.status == "success", outcome.record.run_info.error_msg
     assert outcome.path == out / "minimath" / "lora--t.json"
     record = json.loads(outcome.path.read_text())
-    assert record["run_info"]["config_hash"] == outcome.record["run_info"]["config_hash"]
+    assert record["run_info"]["config_hash"] == outcome.record.run_info.config_hash
 
     run_info, train_info, meta = record["run_info"], record["train_info"], record["meta_info"]
     assert RUN_INFO <= run_info.keys()
@@ -89,11 +90,11 @@ def test_lora_run_writes_complete_record(make_experiment, tiny_params, out):
 def test_full_finetuning(make_experiment, tiny_params, out):
     folder = make_experiment(method="full", params=tiny_params)
     outcome = run_experiment(folder, out, None)
-    assert outcome.status == "success", outcome.record["run_info"]["error_msg"]
+    assert outcome.status == "success", outcome.record.run_info.error_msg
     assert outcome.path == out / "minimath" / "full--t.json"
-    info = outcome.record["train_info"]
+    info = outcome.record.to_json()["train_info"]
     assert info["num_trainable_params"] == info["num_total_params"] > 0
-    assert outcome.record["run_info"]["peft_config"] is None
+    assert outcome.record.run_info.peft_config is None
     assert info["file_size"] > 0
     assert info["metrics"][-1]["drift"] >= 0
 
@@ -108,8 +109,8 @@ def test_full_finetuning(make_experiment, tiny_params, out):
 def test_other_methods(make_experiment, tiny_params, out, method, adapter):
     folder = make_experiment(method=method, adapter=adapter)
     outcome = run_experiment(folder, out, tiny_params)
-    assert outcome.status == "success", outcome.record["run_info"]["error_msg"]
-    info = outcome.record["train_info"]
+    assert outcome.status == "success", outcome.record.run_info.error_msg
+    info = outcome.record.to_json()["train_info"]
     assert 0 < info["num_trainable_params"] < info["num_total_params"]
     assert {"test accuracy", "drift"} <= info["metrics"][-1].keys()
     assert len(read_predictions(outcome.path)) == 5
@@ -123,7 +124,7 @@ def test_failure_during_training_is_recorded_apart(make_experiment, tiny_params,
         state.metrics.append({"step": 1, "train loss": 1.0})
         raise error
 
-    monkeypatch.setattr(runner, "train", failing_train)
+    monkeypatch.setattr(pipeline_sequence, "train", failing_train)
     folder = make_experiment(adapter=LORA)
     outcome = run_experiment(folder, out, tiny_params)
     assert outcome.status == status
@@ -151,10 +152,10 @@ def test_same_seed_is_deterministic(make_experiment, tiny_params, tmp_path):
     first = run_experiment(folder, tmp_path / "a", tiny_params)
     second = run_experiment(folder, tmp_path / "b", tiny_params)
     assert first.status == second.status == "success"
-    assert first.record["run_info"]["config_hash"] == second.record["run_info"]["config_hash"]
-    losses = [[row["train loss"] for row in o.record["train_info"]["metrics"]] for o in (first, second)]
+    assert first.record.run_info.config_hash == second.record.run_info.config_hash
+    losses = [[row["train loss"] for row in o.record.train_info.metrics] for o in (first, second)]
     assert losses[0] == losses[1]
     strip = lambda rows: [{k: r[k] for k in ("id", "prediction", "extracted", "correct")} for r in rows]
     assert strip(read_predictions(first.path)) == strip(read_predictions(second.path))
-    final = [o.record["train_info"]["metrics"][-1] for o in (first, second)]
+    final = [o.record.train_info.metrics[-1] for o in (first, second)]
     assert final[0]["drift"] == final[1]["drift"] and final[0]["forgetting"] == final[1]["forgetting"]

@@ -8,7 +8,8 @@ import pytest
 from conftest import TINY_PARAMS
 from peftbench.experiment import discover
 from peftbench.progress import Reporter
-from peftbench.runner import execute, plan_run
+from peftbench.pipeline import execute
+from peftbench.plan import plan_run
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 MINIMATH = discover(EXPERIMENTS, "minimath")
@@ -33,8 +34,8 @@ def test_required_methods_are_shipped_for_both_tasks():
 def test_minimath_experiment_smoke_runs_on_tiny_model(exp, tiny_model_dir, tmp_path):
     run = plan_run(exp.path, overrides=TINY_PARAMS(tiny_model_dir))
     outcome = execute(run, tmp_path / "results", Reporter(enabled=False))
-    assert outcome.status == "success", outcome.record["run_info"]["error_msg"]
-    final = outcome.record["train_info"]["metrics"][-1]
+    assert outcome.status == "success", outcome.record.run_info.error_msg
+    final = outcome.record.train_info.metrics[-1]
     assert {"test accuracy", "forgetting", "drift"} <= set(final)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from peftbench.errors import UserError
+from peftbench.plan import plan_run
 from peftbench.results import atomic_write_json
 from peftbench.sweep import local
 from peftbench.sweep.heartbeat import HeartbeatReporter
@@ -100,32 +101,35 @@ def test_find_experiments_filters_methods_and_names_unknown_ones(make_experiment
         find_experiments([root / "minimath" / "lora" / "default"], "other", None)
 
 
-def planned(stem: str = "lora--t", action: str = "run", reason: str = "new") -> PlannedRun:
-    return PlannedRun(Path("experiments/minimath/lora/t"), "minimath", "lora/t", 0, stem, "h1", action, reason)
+@pytest.fixture
+def planned(make_experiment) -> PlannedRun:
+    """A planned run of experiments/minimath/lora/t (planning loads no model)."""
+    return PlannedRun(plan_run(make_experiment(adapter=LORA)), "run", "new")
 
 
-def test_killed_run_gets_a_cancelled_record_from_the_driver(out):
+def test_killed_run_gets_a_cancelled_record_from_the_driver(out, planned):
+    digest = planned.config_hash
     beat = heartbeat_file(out, "minimath", "lora--t")
     write_state(beat, {"phase": "train", "step": 7, "loss": 2.5, "pid": 1})
-    outcome = from_exit_code(-9, planned(), out, 3.0)
+    outcome = from_exit_code(-9, planned, out, 3.0)
     assert outcome.state == "cancelled" and outcome.reason == "killed by signal 9 (SIGKILL)"
     data = json.loads((out.parent / "cancelled_results" / "minimath" / "lora--t.json").read_text())
     assert data["train_info"] == {"status": "cancelled", "metrics": [{"step": 7, "train loss": 2.5}]}
-    assert data["run_info"]["config_hash"] == "h1" and "SIGKILL" in data["run_info"]["error_msg"]
+    assert data["run_info"]["config_hash"] == digest and "SIGKILL" in data["run_info"]["error_msg"]
     assert not beat.exists()
-    assert decide(out, "minimath", "lora--t", "h1", False) == ("run", "interrupted earlier")
+    assert decide(out, "minimath", "lora--t", digest, False) == ("run", "interrupted earlier")
 
 
-def test_exit_codes_map_to_states(out):
-    put(out, "failed", "h1", error_msg="ValueError: bad")
-    assert from_exit_code(1, planned(), out, 1.0) == Outcome("failed", "ValueError: bad", 1.0)
-    assert from_exit_code(143, planned(), out, 1.0).state == "cancelled"
-    assert from_exit_code(75, planned(), out, 1.0) == Outcome("skipped", "running in another process", 1.0)
-    assert from_exit_code(0, planned(), out, 1.0).state == "done"
+def test_exit_codes_map_to_states(out, planned):
+    put(out, "failed", planned.config_hash, error_msg="ValueError: bad")
+    assert from_exit_code(1, planned, out, 1.0) == Outcome("failed", "ValueError: bad", 1.0)
+    assert from_exit_code(143, planned, out, 1.0).state == "cancelled"
+    assert from_exit_code(75, planned, out, 1.0) == Outcome("skipped", "running in another process", 1.0)
+    assert from_exit_code(0, planned, out, 1.0).state == "done"
 
 
-def test_status_rows_from_disk(out):
-    run = planned().to_dict()
+def test_status_rows_from_disk(out, planned):
+    run = planned.to_dict()
     assert run_row(run, out, None, driver_alive=True) == ("queued", "")
     assert run_row(run, out, None, driver_alive=False)[0] == "not run"
     beat = heartbeat_file(out, "minimath", "lora--t")
@@ -135,7 +139,7 @@ def test_status_rows_from_disk(out):
     assert state == "interrupted" and "step 3/10 loss 1.250" in detail
     write_state(beat, {**read_state(beat), "pid": __import__("os").getpid()})
     assert run_row(run, out, None, True) == ("running", "step 3/10 loss 1.250 ETA 12s")
-    put(out, "success", "h1")
+    put(out, "success", planned.config_hash)
     assert run_row(run, out, None, True) == ("done", "test accuracy 25.0%")
     table, counts = status_table([run], out)
     assert counts == {"done": 1} and table.row_count == 1
@@ -194,18 +198,18 @@ def test_visible_gpus_follow_cuda_visible_devices(monkeypatch):
 
 
 def test_validated_peft_configs_are_remembered_and_bad_ones_never(monkeypatch, tmp_path):
-    from peftbench import adapters
+    from peftbench import peft_config
 
     monkeypatch.setenv("PEFTBENCH_CACHE", str(tmp_path))  # not the session cache other tests filled
 
     calls = []
-    real = adapters.build_peft_config
-    monkeypatch.setattr(adapters, "build_peft_config", lambda *a: calls.append(a) or real(*a))
-    adapters.validate_peft_config(LORA, "a.json")
-    adapters.validate_peft_config(LORA, "a.json")
+    real = peft_config.build_peft_config
+    monkeypatch.setattr(peft_config, "build_peft_config", lambda *a: calls.append(a) or real(*a))
+    peft_config.validate_peft_config(LORA, "a.json")
+    peft_config.validate_peft_config(LORA, "a.json")
     assert len(calls) == 1  # the second check came from the cache
     bad = {**LORA, "rank": 4}
     for _ in range(2):
         with pytest.raises(UserError, match="b.json: key .rank. is not a LoraConfig field"):
-            adapters.validate_peft_config(bad, "b.json")
+            peft_config.validate_peft_config(bad, "b.json")
     assert len(calls) == 3

@@ -7,6 +7,7 @@ import sys
 from rich.console import Console
 
 from peftbench.analysis.table import comparison_table, summarize
+from peftbench.record import ResultRecord
 
 
 def _record(name: str, acc: float, forgetting: float | None) -> dict:
@@ -24,7 +25,7 @@ def _record(name: str, acc: float, forgetting: float | None) -> dict:
 
 
 def test_summarize_takes_final_metrics_and_mean_speed():
-    row = summarize(_record("lora/x", 0.4, 0.02))
+    row = summarize(ResultRecord.model_validate(_record("lora/x", 0.4, 0.02)))
     assert row["test accuracy"] == 0.4 and row["forgetting"] == 0.02
     assert row["tokens / sec"] == 200.0
     assert row["accelerator_memory_max"] == 3 * 2**20

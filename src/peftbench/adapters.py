@@ -1,4 +1,4 @@
-"""Turn an experiment's adapter_config.json into a PEFT model, and build the optimizer.
+"""Turn an experiment's adapter config into a PEFT model, and build the optimizer and schedule.
 
 Everything method-specific lives in peft itself; this file only maps user mistakes to clear errors.
 """
@@ -8,48 +8,7 @@ from __future__ import annotations
 import torch
 
 from peftbench.errors import UserError
-
-
-def build_peft_config(raw: dict, source: str, default_task_type: str | None = "CAUSAL_LM"):
-    """`default_task_type` fills a missing task_type: CAUSAL_LM for text models, None (plain PeftModel) for denoisers."""
-    from peft import PEFT_TYPE_TO_CONFIG_MAPPING, PeftType
-
-    peft_type = str(raw.get("peft_type", "")).upper()
-    try:
-        config_cls = PEFT_TYPE_TO_CONFIG_MAPPING[PeftType(peft_type)]
-    except ValueError:
-        known = ", ".join(sorted(t.value for t in PEFT_TYPE_TO_CONFIG_MAPPING))
-        raise UserError(f"{source}: unknown peft_type '{raw.get('peft_type')}' (known: {known})") from None
-    kwargs = {k: v for k, v in raw.items() if k not in ("peft_type", "auto_mapping", "peft_version")}
-    # Configs saved by newer peft versions may carry keys this version lacks; they are refused, not dropped,
-    # because silently ignoring a setting would make the run not what the file says.
-    unknown = sorted(set(kwargs) - set(config_cls.__dataclass_fields__))
-    if unknown:
-        raise UserError(f"{source}: key '{unknown[0]}' is not a {config_cls.__name__} field in this peft version")
-    if kwargs.get("task_type") is None:
-        kwargs["task_type"] = default_task_type
-    try:
-        return config_cls(**kwargs)
-    except (TypeError, ValueError) as err:
-        raise UserError(f"{source}: invalid {config_cls.__name__}: {str(err).splitlines()[0]}") from None
-
-
-def validate_peft_config(raw: dict, source: str, default_task_type: str | None = "CAUSAL_LM") -> None:
-    """build_peft_config's checks, remembered per (config, peft version): importing peft takes several
-    seconds, which a sweep would otherwise pay up front just to re-validate configs it already ran."""
-    import hashlib
-    import json
-    from importlib.metadata import version
-
-    from peftbench.models import cache_dir
-
-    blob = json.dumps([raw, default_task_type, version("peft")], sort_keys=True, default=str)
-    mark = cache_dir() / "validated-configs" / hashlib.sha256(blob.encode()).hexdigest()[:24]
-    if mark.exists():
-        return
-    build_peft_config(raw, source, default_task_type)
-    mark.parent.mkdir(parents=True, exist_ok=True)
-    mark.touch()  # only configs that passed are remembered
+from peftbench.peft_config import build_peft_config, validate_peft_config  # noqa: F401 (re-exported)
 
 
 def wrap_model(model, raw: dict | None, source: str, autocast_adapter_dtype: bool, default_task_type: str | None = "CAUSAL_LM"):

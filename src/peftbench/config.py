@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import copy
 import json
+import types
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -29,46 +31,41 @@ class GenerationConfig(_Strict):
 
 
 class DataConfig(_Strict):
-    """How much of each split to use; `None` means all of it (where the task has a finite split)."""
+    """How much of each split a text task uses; `null` means all of it (where the split is finite).
+    Tasks extend this section with their own keys (minimath: `gsm8k_test_size`; metamathqa: `sources`)."""
 
-    train_size: int | None = Field(default=None, gt=0)
-    valid_size: int = Field(default=50, gt=0)
-    test_size: int | None = Field(default=None, gt=0)
-    gsm8k_test_size: int | None = Field(
-        default=0, ge=0, description="real GSM8K items scored as `test accuracy gsm8k`; 0 disables, null = all"
-    )
+    train_size: int | None = Field(default=None, gt=0, description="training examples; null = all")
+    valid_size: int = Field(default=50, gt=0, description="validation problems, scored at every eval_steps")
+    test_size: int | None = Field(default=None, gt=0, description="test problems; null = all")
     forgetting_size: int = Field(default=100, gt=0, description="texts in the forgetting sample")
     forgetting_max_tokens: int = Field(default=256, gt=0, description="tokens kept per forgetting text")
-    sources: dict[str, str] = Field(
-        default_factory=dict, description="override where a split is read from: Hub id or local file"
-    )
 
 
 class RunConfig(_Strict):
     """Fields every task shares: model, precision, batch sizes, steps, optimizer (part of the config hash).
 
-    A task validates its parameters with its own subclass (`Task.config_model`): text tasks use
-    TrainConfig, image tasks a subclass of ImageTrainConfig, so `extra="forbid"` still rejects a key
-    that means nothing to *this* task."""
+    A task validates its parameters with its own subclass (`TaskSpec.config_model`): text tasks
+    subclass TrainConfig, image tasks ImageTrainConfig, so `extra="forbid"` still rejects a key that
+    means nothing to *this* task."""
 
-    model_id: str = Field(description="Hub id, local folder, or an embedded model (embedded:<name>)")
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    compile: bool = False
+    model_id: str = Field(description="base model: Hub id, local folder, or an embedded model (embedded:<name>)")
+    dtype: Literal["float32", "bfloat16", "float16"] = Field(default="float32", description="weights' dtype")
+    compile: bool = Field(default=False, description="torch.compile the wrapped model")
     use_gc: bool = Field(default=False, description="gradient checkpointing")
     use_amp: bool = Field(default=False, description="bf16 autocast on CUDA")
-    autocast_adapter_dtype: bool = True
+    autocast_adapter_dtype: bool = Field(default=True, description="peft: keep adapter weights in float32")
 
-    batch_size: int = Field(gt=0)
-    batch_size_eval: int = Field(gt=0)
-    max_steps: int = Field(gt=0)
-    eval_steps: int = Field(gt=0)
-    seed: int = Field(default=0, ge=0)
+    batch_size: int = Field(gt=0, description="training examples per step")
+    batch_size_eval: int = Field(gt=0, description="examples per batch when evaluating")
+    max_steps: int = Field(gt=0, description="training steps")
+    eval_steps: int = Field(gt=0, description="validate every this many steps (and after the last)")
+    seed: int = Field(default=0, ge=0, description="seed of data order, initialisation and sampling")
 
-    optimizer_type: str = "AdamW"
-    optimizer_kwargs: dict[str, Any] = Field(default_factory=lambda: {"lr": 1e-4})
-    lr_scheduler: Literal["cosine", "constant"] = "cosine"
-    warmup_ratio: float = Field(default=0.0, ge=0.0, lt=1.0)
-    grad_norm_clip: float | None = Field(default=1.0, gt=0)
+    optimizer_type: str = Field(default="AdamW", description="a torch.optim class, or lora+ / lora-fa")
+    optimizer_kwargs: dict[str, Any] = Field(default_factory=lambda: {"lr": 1e-4}, description="its arguments (lr, ...)")
+    lr_scheduler: Literal["cosine", "constant"] = Field(default="cosine", description="learning-rate schedule")
+    warmup_ratio: float = Field(default=0.0, ge=0.0, lt=1.0, description="share of steps warming up linearly")
+    grad_norm_clip: float | None = Field(default=1.0, gt=0, description="gradient norm clipping; null = off")
 
     @field_validator("optimizer_kwargs")
     @classmethod
@@ -82,16 +79,17 @@ class RunConfig(_Strict):
 class TrainConfig(RunConfig):
     """A text task's parameters: the shared fields plus tokenisation, prompt, decoding and data sizes."""
 
-    attn_implementation: str | None = None
-    quantization: Literal["4bit", "8bit"] | None = None
-    max_seq_length: int = Field(gt=0)
+    attn_implementation: str | None = Field(default=None, description="transformers attention backend; null = its default")
+    quantization: Literal["4bit", "8bit"] | None = Field(default=None, description="bitsandbytes base-model quantization (CUDA)")
+    max_seq_length: int = Field(gt=0, description="training sequences are cut to this many tokens")
     loss_on: Literal["answer", "all"] = Field(
         default="answer", description="answer: prompt tokens masked from the loss; all: whole sequence"
     )
 
-    query_template: str = "Question: {query} Think step by step.\nAnswer:"
-    generation_kwargs: GenerationConfig
-    data: DataConfig = Field(default_factory=DataConfig)
+    query_template: str = Field(default="Question: {query} Think step by step.\nAnswer:",
+                                description="prompt; {query} is replaced by the question")
+    generation_kwargs: GenerationConfig = Field(description="greedy decoding limits for evaluation")
+    data: DataConfig = Field(default_factory=DataConfig, description="data sizes")
 
     @field_validator("query_template")
     @classmethod
@@ -131,7 +129,7 @@ class ImageConfig(_Strict):
 class ImageTrainConfig(RunConfig):
     """An image task's parameters: the shared fields plus `image`; tasks subclass it for their own."""
 
-    image: ImageConfig
+    image: ImageConfig = Field(description="concept learning and sampling")
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -201,3 +199,45 @@ def parse_overrides(items: list[str]) -> dict:
             node = node.setdefault(part, {})
         node[leaf] = value
     return result
+
+
+@dataclass(frozen=True)
+class FieldHelp:
+    """One parameter as `peftbench params` shows it."""
+
+    key: str  # dotted: data.test_size
+    type: str
+    default: str  # JSON, as it would be written in training_params.json
+    description: str
+
+
+def describe_fields(model: type[BaseModel], defaults: dict) -> list[FieldHelp]:
+    """Every leaf field of a task's config model, nested sections flattened to dotted keys, with its
+    value under the task's `defaults` (as JSON) and its description."""
+    values = model.model_validate(defaults).model_dump(mode="json")
+    return list(_walk(model, values, ""))
+
+
+def _walk(model: type[BaseModel], values: dict, prefix: str):
+    for name, field in model.model_fields.items():
+        section = _section(field.annotation)
+        if section is not None:
+            yield from _walk(section, values.get(name) or {}, f"{prefix}{name}.")
+        else:
+            yield FieldHelp(f"{prefix}{name}", _type_name(field.annotation), json.dumps(values.get(name)),
+                            field.description or "")
+
+
+def _section(annotation) -> type[BaseModel] | None:
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _type_name(annotation) -> str:
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return " | ".join(json.dumps(a) for a in args)
+    if origin in (Union, types.UnionType):
+        return " | ".join("null" if a is type(None) else _type_name(a) for a in args)
+    if origin is not None:
+        return f"{getattr(origin, '__name__', str(origin))}[{', '.join(_type_name(a) for a in args)}]"
+    return getattr(annotation, "__name__", str(annotation))

@@ -1,4 +1,4 @@
-"""Generation-based accuracy, forgetting and drift, as DESIGN.md defines them."""
+"""Generation-based accuracy, forgetting and drift, as docs/design.md ("Metrics") defines them."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Measurements taken during a run: memory, parameter counts, sizes on disk, timers.
 
-The figures follow DESIGN.md "Metric definitions": memory is reported *above the level before the
+The figures follow docs/design.md, "Metrics": memory is reported *above the level before the
 phase started*, so the numbers describe the phase (training or evaluation), not the base model load.
 """
 

@@ -1,7 +1,8 @@
-"""Result files: atomic writes, the success / cancelled folders, and loading.
+"""Result files on disk: atomic writes, where each status goes (results/ or cancelled_results/), the
+sidecars beside a record, and finding results.
 
-This module is the seam between runner and reader (DESIGN.md "Result record"), so it uses the
-standard library only: the dashboard must import it on a laptop without torch.
+The seam between runner and reader (docs/design.md, "Result record"): no torch here, the dashboard
+imports it on a laptop without the training stack. The record itself is `peftbench.record`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-SUCCESS = "success"
+from peftbench.record import SUCCESS, ResultRecord, read_record
+
 PREDICTIONS_SUFFIX = ".predictions.jsonl"
 SAMPLES_SUFFIX = ".samples.png"
 _TMP_SUFFIX = ".tmp"
@@ -108,13 +110,10 @@ def samples_path(result_json_path: str | os.PathLike) -> Path:
 
 
 def write_run(
-    record: dict, predictions: list[dict], results_dir: str | os.PathLike, task: str, stem: str
+    record: ResultRecord, predictions: list[dict], results_dir: str | os.PathLike, task: str, stem: str
 ) -> Path:
     """Write a run's result (and predictions sidecar) into the folder its status calls for."""
-    try:
-        status = record["train_info"]["status"]
-    except (KeyError, TypeError):
-        raise ValueError("result record has no train_info.status") from None
+    status = record.status
     path = result_path(results_dir, task, stem, status)
     sidecar = predictions_path(path)
     # Sidecar first: a result file that exists implies a complete sidecar.
@@ -123,7 +122,7 @@ def write_run(
     else:
         # An older run's predictions would otherwise be read as this run's.
         sidecar.unlink(missing_ok=True)
-    atomic_write_json(path, record)
+    atomic_write_json(path, record.to_json())
     if status == SUCCESS:
         # A rerun that succeeded supersedes the earlier failure of the same experiment.
         stale = result_path(results_dir, task, stem, "cancelled")
@@ -132,16 +131,9 @@ def write_run(
     return path
 
 
-def load_result(path: str | os.PathLike) -> dict:
-    """Read one result file; ValueError naming the file if it is not a result record."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or not {"run_info", "train_info"} <= data.keys():
-        raise ValueError(f"{path}: not a result record (needs a JSON object with run_info and train_info)")
-    return data
+def load_result(path: str | os.PathLike) -> ResultRecord:
+    """Read one result file; `peftbench.record.NotARecord` (a ValueError) naming the file if it is not one."""
+    return read_record(path)
 
 
 def find_results(results_dir: str | os.PathLike, task: str | None = None) -> dict[str, Path]:

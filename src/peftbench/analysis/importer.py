@@ -14,6 +14,7 @@ from pathlib import Path
 
 from peftbench.analysis.load import Warn, default_warn, read_record, result_files, task_of
 from peftbench.errors import UserError
+from peftbench.record import NotARecord, ResultRecord
 from peftbench.results import SUCCESS, _finite_or_none, atomic_write_json, load_result
 
 TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -34,11 +35,12 @@ def _check(source: str, task: str | None) -> None:
         raise UserError(f"--task {task!r}: expected a task name (letters, digits, '_', '.', '-')")
 
 
-def tagged(record: dict, path: Path, source: str, task: str | None) -> dict:
+def tagged(record: ResultRecord, path: Path, source: str, task: str | None) -> ResultRecord:
     """The record as it is stored after import: provenance in run_info, everything else untouched."""
-    info = dict(record["run_info"])
-    info.update(source=source, task=task or task_of(record, path), imported_from=str(path))
-    return {**record, "run_info": info}
+    info = record.run_info.model_copy(update={"source": source, "task": task or task_of(record, path),
+                                              "imported_from": str(path)})
+    info.__pydantic_fields_set__.update({"source", "task"})  # written, like every key the file had
+    return record.model_copy(update={"run_info": info})
 
 
 def _copy_sidecars(source_json: Path, target_json: Path) -> None:
@@ -66,29 +68,29 @@ def import_files(paths: list[Path], store: Path, source: str = "hf-method-compar
         if record is None:
             outcome.skipped.append(path)
             continue
-        status = record["train_info"].get("status")
+        status = record.status
         if status != SUCCESS:
             warn(f"skipped {path}: status {status!r}, only successful runs are imported")
             outcome.skipped.append(path)
             continue
         record = tagged(record, path, source, task)
-        target = Path(store) / record["run_info"]["task"] / source / path.name
+        target = Path(store) / record.run_info.task / source / path.name
         if target.is_file() and _same(target, record):
             outcome.unchanged.append(target)
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         _copy_sidecars(path, target)
-        atomic_write_json(target, record)  # after the sidecars: a result file implies complete sidecars
+        atomic_write_json(target, record.to_json())  # after the sidecars: a result file implies complete sidecars
         outcome.written.append(target)
     if not outcome.written and not outcome.unchanged:
         raise UserError(f"none of the {len(files)} files under {', '.join(map(str, paths))} is a successful result record")
     return outcome
 
 
-def _same(target: Path, record: dict) -> bool:
+def _same(target: Path, record: ResultRecord) -> bool:
     """Whether `target` holds `record` as atomic_write_json stored it (NaN as null: one reference
     file has a NaN drift, and NaN != NaN would make every re-import rewrite it)."""
     try:
-        return load_result(target) == _finite_or_none(record)
-    except ValueError:
+        return _finite_or_none(load_result(target).to_json()) == _finite_or_none(record.to_json())
+    except NotARecord:
         return False

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from peftbench.analysis.metrics import METRICS
+from peftbench.metrics import TOKENS_PER_SEC, run_table_metrics
+from peftbench.record import NotARecord, ResultRecord
 from peftbench.results import PREDICTIONS_SUFFIX, load_result, predictions_path
 
 Warn = Callable[[str], None]
@@ -25,9 +26,10 @@ Warn = Callable[[str], None]
 CONFIG_FILES = {"adapter_config.json", "training_params.json", "default_training_params.json"}
 # The reference calls its DINOv2 image similarity `dino_similarity`; ours is `similarity`.
 ALIASES = {"dino_similarity": "similarity"}
-# Keys of the final metrics row that describe the trained model (the rest are training counters).
-FINAL_KEYS = ("forgetting", "drift")
-TRAIN_INFO_KEYS = [m.column for m in METRICS if m.column not in FINAL_KEYS and not m.column.startswith("test ")]
+# The final row's keys and train_info's fields that become columns of the runs table (the registry's
+# quality and cost metrics; `test …` keys of the final row are taken whether declared or not).
+FINAL_KEYS = tuple(m.key for m in run_table_metrics() if m.where == "final" and not m.key.startswith("test "))
+TRAIN_INFO_KEYS = [m.key for m in run_table_metrics() if m.where == "train_info"]
 ID_COLUMNS = ["source", "task", "model", "method", "experiment", "seed", "status", "created_at", "path",
               "predictions_path", "config_hash", "run"]
 
@@ -73,85 +75,71 @@ def _method(peft_config) -> str:
     return str(peft_config.get("peft_type") or "unknown").lower()
 
 
-def task_of(record: dict, path: Path) -> str:
+def task_of(record: ResultRecord, path: Path) -> str:
     """Our records name their task; the reference's are named by their folder (`MetaMathQA/x.json`,
     upstream also `MetaMathQA/results/x.json`)."""
-    task = record["run_info"].get("task")
+    task = record.run_info.task
     if task:
         return str(task)
     folder = path.parent.name if path.parent.name != "results" else path.parent.parent.name
     return folder.lower()
 
 
-def _source(record: dict) -> str:
-    info = record["run_info"]
-    if info.get("source"):  # set by `peftbench import`
-        return str(info["source"])
-    return "peftbench" if "peftbench_version" in info else "reference"
+def _source(record: ResultRecord) -> str:
+    info = record.run_info
+    if info.source:  # set by `peftbench import`
+        return str(info.source)
+    return "peftbench" if info.peftbench_version else "reference"
 
 
-def _metrics_rows(record: dict) -> list[dict]:
-    rows = record["train_info"].get("metrics") or []
-    return [{_alias(k): v for k, v in row.items()} for row in rows if isinstance(row, dict)]
+def _aliased(row: dict) -> dict:
+    return {_alias(k): v for k, v in row.items()}
 
 
-def _final_row(rows: list[dict]) -> dict:
-    """The row with test metrics (the last one of a finished run); {} for a run that never got there."""
-    for row in reversed(rows):
-        if any(key.startswith("test ") for key in row):
-            return row
-    return {}
-
-
-def run_row(record: dict, path: Path) -> dict:
+def run_row(record: ResultRecord, path: Path) -> dict:
     """One flat row of a result record: identity columns and every metric the record has."""
-    info, train = record["run_info"], record["train_info"]
-    train_config = info.get("train_config") or {}
-    seed = info.get("seed", train_config.get("seed"))
+    info, train = record.run_info, record.train_info
+    train_config = info.train_config or {}
+    seed = info.seed if info.seed is not None else train_config.get("seed")
     sidecar = predictions_path(path)
     row = {
         "source": _source(record),
         "task": task_of(record, path),
         "model": train_config.get("model_id"),
-        "method": _method(info.get("peft_config")),
-        "experiment": info.get("experiment_name") or path.stem.replace("--", "/", 1),
+        "method": _method(info.peft_config),
+        "experiment": info.experiment_name or path.stem.replace("--", "/", 1),
         "seed": seed if isinstance(seed, int) else None,
-        "status": train.get("status"),
-        "created_at": info.get("created_at"),
+        "status": train.status,
+        "created_at": info.created_at,
         "path": str(path),
         "predictions_path": str(sidecar) if sidecar.is_file() else None,
-        "config_hash": info.get("config_hash"),
+        "config_hash": info.config_hash,
         "run": path.stem,
-        "memory_kind": train.get("memory_kind"),
+        "memory_kind": train.memory_kind,
     }
-    rows = _metrics_rows(record)
-    final = _final_row(rows)
-    for key, value in final.items():
+    for key, value in _aliased(record.final_metrics()).items():
         if key.startswith("test ") or key in FINAL_KEYS:
             row[key] = _number(value)
+    written = train.model_fields_set | set(train.model_extra or {})
     for key in TRAIN_INFO_KEYS:
-        if key in train:
-            row[key] = _number(train[key])
-    if "total_time" not in train and "total_time" in info:  # the reference keeps it in run_info only
-        row["total_time"] = _number(info["total_time"])
-    speeds = [_number(r["tokens / sec"]) for r in rows if "tokens / sec" in r]
+        if key in written:
+            row[key] = _number(getattr(train, key))
+    if "total_time" not in written and info.total_time is not None:  # the reference keeps it in run_info only
+        row["total_time"] = _number(info.total_time)
+    speeds = [_number(r[TOKENS_PER_SEC.key]) for r in record.window_rows() if TOKENS_PER_SEC.key in r]
     speeds = [s for s in speeds if not math.isnan(s)]
     if speeds:  # mean over the logging windows, as the terminal table shows it
-        row["tokens / sec"] = sum(speeds) / len(speeds)
+        row[TOKENS_PER_SEC.key] = sum(speeds) / len(speeds)
     return row
 
 
-def read_record(path: Path, warn: Warn) -> dict | None:
+def read_record(path: Path, warn: Warn) -> ResultRecord | None:
     """The record in `path`, or None after `warn("skipped <path>: why")` when it is not one."""
     try:
-        record = load_result(path)
-        if not isinstance(record["run_info"], dict) or not isinstance(record["train_info"], dict):
-            raise ValueError(f"{path}: run_info and train_info must be JSON objects")
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
-        warn(f"skipped {message}")
+        return load_result(path)
+    except NotARecord as exc:
+        warn(f"skipped {exc}")
         return None
-    return record
 
 
 def load_runs(sources: Path | str | Iterable[Path | str], task: str | None = None,
@@ -189,16 +177,16 @@ def load_curves(paths: Iterable[Path | str], warn: Warn | None = None) -> pd.Dat
         record = read_record(path, warn)
         if record is None:
             continue
-        info = record["run_info"]
-        seed = info.get("seed", (info.get("train_config") or {}).get("seed"))
-        steps = [r for r in _metrics_rows(record) if "step" in r and not any(k.startswith("test ") for k in r)]
+        info = record.run_info
+        seed = info.seed if info.seed is not None else (info.train_config or {}).get("seed")
+        steps = [_aliased(r) for r in record.window_rows() if "step" in r]
         if not steps:
             continue
         frame = pd.DataFrame(steps)
         frame = frame[[c for c in frame.columns if frame[c].map(_is_number_or_none).all()]]
         frame.insert(0, "path", str(path))
         frame.insert(1, "run", path.stem)
-        frame.insert(2, "experiment", info.get("experiment_name") or path.stem)
+        frame.insert(2, "experiment", info.experiment_name or path.stem)
         frame.insert(3, "seed", seed if isinstance(seed, int) else None)
         frames.append(frame)
     if not frames:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from peftbench.analysis.metrics import direction
+from peftbench.metrics import direction
 from peftbench.errors import UserError
 
 

@@ -12,7 +12,8 @@ import pandas as pd
 from rich.table import Table
 
 from peftbench.analysis import report_data, report_figures, report_html
-from peftbench.analysis.report_data import TaskReport, label, leaderboard
+from peftbench.analysis.report_data import TaskReport, leaderboard
+from peftbench.metrics import label
 from peftbench.errors import UserError
 from peftbench.results import _atomic_write_text
 

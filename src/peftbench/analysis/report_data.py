@@ -14,8 +14,8 @@ import pandas as pd
 
 from peftbench.analysis import stats
 from peftbench.analysis.load import load_curves
-from peftbench.analysis.metrics import BY_COLUMN, METRICS, direction
 from peftbench.analysis.pareto import pareto_front
+from peftbench.metrics import direction, fmt_of, is_fraction, label, ordered_columns
 from peftbench.results import samples_path
 
 OURS = "peftbench"
@@ -32,7 +32,7 @@ class TaskReport:
     source: str  # whose runs the leaderboard shows: ours, or the reference's when there are none of ours
     model: str
     main: str  # the task's main metric column, e.g. "test accuracy"
-    metrics: list[str]  # metric columns present in these runs, in METRICS order
+    metrics: list[str]  # metric columns present in these runs, in the registry's order
     runs: pd.DataFrame  # successful runs of the task, one row each
     summary: pd.DataFrame  # one row per experiment, best first: `<m> mean/std/ci_low/ci_high/n`
     reference: str | None = None  # experiment the paired bootstrap compares against
@@ -66,10 +66,8 @@ def main_metric(runs: pd.DataFrame) -> str | None:
 
 
 def present_metrics(runs: pd.DataFrame) -> list[str]:
-    """Metric columns with at least one value: known metrics in METRICS order, then other `test …`."""
-    known = [m.column for m in METRICS if m.column in runs and runs[m.column].notna().any()]
-    extra = sorted(c for c in runs.columns if c.startswith("test ") and c not in known and runs[c].notna().any())
-    return known + extra
+    """Metric columns with at least one value, in the registry's reading order."""
+    return ordered_columns(c for c in runs.columns if runs[c].notna().any())
 
 
 def item_source(main: str, task: str) -> tuple[set[str], str]:
@@ -85,7 +83,7 @@ def item_source(main: str, task: str) -> tuple[set[str], str]:
 def _clip_fractions(summary: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     """Accuracies cannot leave [0, 1]; a t interval over 2-3 seeds can (t(0.975, 1) = 12.7), which
     reads as a bug. The clipped interval is what the data allow; the note says so."""
-    for metric in filter(_is_fraction, metrics):
+    for metric in filter(is_fraction, metrics):
         for end in ("ci_low", "ci_high"):
             summary[f"{metric} {end}"] = summary[f"{metric} {end}"].clip(0, 1)
     return summary
@@ -178,23 +176,12 @@ def fmt(value, column: str) -> str:
     """A metric value as the report writes it; missing -> empty (never a made-up number)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
-    metric = next((m for m in METRICS if m.column == column), None)
-    how = metric.fmt if metric else "{:.3g}"
+    how = fmt_of(column) or "{:.3g}"
     if how == "mb":
         return f"{value / 2**20:,.0f} MB"
     if how == "kb":
         return f"{value / 2**10:,.0f} KB"
     return how.format(value)
-
-
-def _is_fraction(column: str) -> bool:
-    """Shown as a percentage (accuracies): differences then read as percentage points."""
-    return column in BY_COLUMN and "%" in BY_COLUMN[column].fmt
-
-
-def label(column: str) -> str:
-    metric = next((m for m in METRICS if m.column == column), None)
-    return metric.label if metric else column
 
 
 def main_cell(row: pd.Series, main: str) -> str:
@@ -217,7 +204,7 @@ def leaderboard(report: TaskReport) -> pd.DataFrame:
         if report.comparisons:
             diff = report.comparisons.get(name)
             cells[f"vs {report.reference} (paired)"] = ("reference" if name == report.reference
-                                                         else diff.describe(report.reference, _is_fraction(report.main))
+                                                         else diff.describe(report.reference, is_fraction(report.main))
                                                          if diff else "")
         for metric in report.metrics:
             if metric != report.main and metric in LEADERBOARD_COLUMNS:

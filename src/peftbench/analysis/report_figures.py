@@ -14,8 +14,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, PercentFormatter
 
-from peftbench.analysis.metrics import BY_COLUMN, direction
-from peftbench.analysis.report_data import TaskReport, label
+from peftbench.metrics import direction, fmt_of, is_bytes, label
+from peftbench.analysis.report_data import TaskReport
 
 FRONT_COLOR, OTHER_COLOR, REF_COLOR = "#d62728", "#9a9a9a", "#1f77b4"
 FEW_LABELS = 6  # up to this many points, each is named next to itself
@@ -25,7 +25,7 @@ DPI = 110
 
 def _axis_format(ax_axis, column: str) -> None:
     """Percent for accuracies, MB / KB for byte counts, so tick labels read like the tables."""
-    how = BY_COLUMN[column].fmt if column in BY_COLUMN else ""
+    how = fmt_of(column)
     if "%" in how:
         ax_axis.set_major_formatter(PercentFormatter(1.0, decimals=None))  # decimals follow the range
     elif how in ("mb", "kb"):
@@ -125,7 +125,7 @@ def _pareto_panel(ax, report: TaskReport, x: str) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(5))
     else:
         ax.set_xscale("log")
-        if BY_COLUMN.get(x) and BY_COLUMN[x].fmt in ("mb", "kb"):
+        if is_bytes(x):
             ax.xaxis.set_major_locator(LogLocator(base=2**10))  # ticks at 1 KB, 1 MB, 1 GB
     ax.set_xlabel(f"{label(x)} ({'higher' if direction(x) else 'lower'} is better)", fontsize=9)
     ax.set_ylabel(label(report.main), fontsize=9)

@@ -10,16 +10,15 @@ import jinja2
 import pandas as pd
 import plotly.graph_objects as go
 
-from peftbench.analysis.metrics import BY_COLUMN, direction
-from peftbench.analysis.report_data import TaskReport, fmt, label, leaderboard
+from peftbench.metrics import direction, fmt_of, is_bytes, label
+from peftbench.analysis.report_data import TaskReport, fmt, leaderboard
 from peftbench.analysis.report_figures import FRONT_COLOR, OTHER_COLOR, REF_COLOR, _wide_range
 
 LAYOUT = {"template": "plotly_white", "margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "font": {"size": 12}}
 
 
 def _tickformat(column: str) -> str | None:
-    how = BY_COLUMN[column].fmt if column in BY_COLUMN else ""
-    return ".0%" if "%" in how else None
+    return ".0%" if "%" in fmt_of(column) else None
 
 
 def _axis(column: str, values: pd.Series | None = None) -> dict:
@@ -27,7 +26,7 @@ def _axis(column: str, values: pd.Series | None = None) -> dict:
                                       f" ({'higher' if direction(column) else 'lower'} is better)")}
     if _tickformat(column):
         axis["tickformat"] = _tickformat(column)
-    elif column in BY_COLUMN and BY_COLUMN[column].fmt in ("mb", "kb"):  # bytes: 1.5GB, not 1.5B
+    elif is_bytes(column):  # bytes: 1.5GB, not 1.5B
         axis.update(tickformat=".3~s", ticksuffix="B")
     if values is not None and _wide_range(values):
         axis["type"] = "log"

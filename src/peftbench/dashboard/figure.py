@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from peftbench.analysis.metrics import direction
+from peftbench.metrics import direction
 from peftbench.analysis.pareto import pareto_front
 from peftbench.dashboard.view import MB, header, is_bytes, seed_suffix
 

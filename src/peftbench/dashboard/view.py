@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from peftbench.analysis.filters import filter_mask
-from peftbench.analysis.metrics import BY_COLUMN, METRICS
+from peftbench.metrics import METRICS, is_bytes, metric, ordered_columns
 from peftbench.analysis.pareto import best_under_budget
 from peftbench.analysis.stats import summarize
 
@@ -23,22 +23,16 @@ MB = 2**20
 
 
 def metric_columns(runs: pd.DataFrame) -> list[str]:
-    """Metric columns with at least one value: the known ones in `METRICS` order, then other `test …`."""
-    known = [m.column for m in METRICS]
-    extra = sorted(c for c in runs.columns if c.startswith("test ") and c not in known and not c.endswith(CI_SUFFIXES))
-    return [c for c in known + extra if c in runs.columns and runs[c].notna().any()]
-
-
-def is_bytes(column: str) -> bool:
-    return column in BY_COLUMN and BY_COLUMN[column].fmt in ("mb", "kb")
+    """Metric columns with at least one value, in the registry's reading order (no CI columns)."""
+    return ordered_columns(c for c in runs.columns if not c.endswith(CI_SUFFIXES) and runs[c].notna().any())
 
 
 def header(column: str) -> str:
     """Display name: the metric's label without its parenthesis, with the unit shown in the table."""
-    metric = BY_COLUMN.get(column)
-    if metric is None:
+    declared = METRICS.get(column)
+    if declared is None:
         return column
-    label = re.sub(r"\s*\(.*\)$", "", metric.label)
+    label = re.sub(r"\s*\(.*\)$", "", declared.label)
     if is_bytes(column):
         return f"{label} MB"
     return f"{label} s" if column.endswith("_time") else label
@@ -46,11 +40,13 @@ def header(column: str) -> str:
 
 def display_values(column: str, values: pd.Series) -> pd.Series:
     numbers = pd.to_numeric(values, errors="coerce")
+    declared = metric(column)
+    digits = declared.digits if declared else 4
     if is_bytes(column):
-        return (numbers / MB).round(2)
-    if column == "num_trainable_params":
+        return (numbers / MB).round(digits)
+    if digits == 0:
         return numbers.round().astype("Int64")
-    return numbers.round(4 if column.startswith("test ") or column in ("forgetting", "drift") else 1)
+    return numbers.round(digits)
 
 
 def table_view(runs: pd.DataFrame) -> pd.DataFrame:

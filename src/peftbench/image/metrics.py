@@ -1,4 +1,4 @@
-"""Image metrics on feature vectors: concept similarity and drift (DESIGN.md "Metric definitions").
+"""Image metrics on feature vectors: concept similarity and drift (docs/design.md, "Metrics").
 
 Both work on the features of a `FeatureExtractor` (DINOv2's CLS token at full scale, a small digit CNN
 in minigen), so the two image tasks share one definition of each number.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
 import subprocess
@@ -14,16 +15,10 @@ from peftbench.sweep.plan import PlannedRun
 PR_SET_PDEATHSIG = 1
 
 
-def worker_args(planned: PlannedRun, output_dir: Path, max_steps: int | None, sets: list[str]) -> list[str]:
+def worker_args(planned: PlannedRun, output_dir: Path) -> list[str]:
     """Arguments after `python`; paths absolute so a worker on another node (shared filesystem) or
     in another working directory finds the same folders."""
-    args = ["-m", "peftbench.sweep.worker", str(Path(planned.path).resolve()),
-            "--output-dir", str(Path(output_dir).resolve()), "--seed", str(planned.seed)]
-    if max_steps is not None:
-        args += ["--max-steps", str(max_steps)]
-    for item in sets:
-        args += ["--set", item]
-    return args
+    return ["-m", "peftbench.sweep.worker", str(Path(output_dir).resolve()), json.dumps(planned.plan.to_json())]
 
 
 def _die_with_parent() -> None:
@@ -37,7 +32,9 @@ def _die_with_parent() -> None:
 
 def start_worker(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as log:
+    # Appended, never truncated: a second sweep's worker that finds the run locked must not wipe the
+    # log of the run holding the lock.
+    with open(log_path, "ab") as log:
         return subprocess.Popen([sys.executable, *args], env={**os.environ, **env}, stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 preexec_fn=_die_with_parent if sys.platform == "linux" else None)

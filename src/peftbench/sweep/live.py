@@ -7,20 +7,21 @@ from pathlib import Path
 
 from rich.table import Table
 
-from peftbench.results import SUCCESS, result_path
+from peftbench.metrics import format_value
+from peftbench.record import SUCCESS, ResultRecord
+from peftbench.results import result_path
 from peftbench.sweep.outcome import Outcome
+from peftbench.sweep.plan import stored_record
 from peftbench.sweep.state import heartbeat_file, pid_alive, read_state
 
 STYLE = {"done": "green", "running": "cyan", "queued": "dim", "failed": "red", "cancelled": "yellow",
          "skipped": "dim", "interrupted": "yellow"}
 
 
-def _main_metric(record: dict) -> str:
-    metrics = (record.get("train_info") or {}).get("metrics") or []
-    final = metrics[-1] if metrics else {}
-    for key, value in final.items():
+def _main_metric(record: ResultRecord) -> str:
+    for key, value in record.final_metrics().items():
         if key.startswith("test ") and isinstance(value, (int, float)):
-            return f"{key} {value:.3f}" if "accuracy" not in key else f"{key} {value:.1%}"
+            return f"{key} {format_value(value, key)}"
     return ""
 
 
@@ -38,8 +39,8 @@ def _running(beat: dict) -> str:
 def run_row(run: dict, output_dir: Path, outcome: Outcome | None, driver_alive: bool) -> tuple[str, str]:
     """(state, detail) of one planned run (a PlannedRun.to_dict())."""
     task, stem, digest = run["task"], run["stem"], run["config_hash"]
-    done = read_state(result_path(output_dir, task, stem, SUCCESS))
-    if done and done.get("run_info", {}).get("config_hash") == digest:
+    done = stored_record(result_path(output_dir, task, stem, SUCCESS))
+    if done and done.run_info.config_hash == digest:
         return "done", _main_metric(done)
     if outcome is not None and outcome.state != "done":
         return outcome.state, outcome.reason
@@ -51,10 +52,9 @@ def run_row(run: dict, output_dir: Path, outcome: Outcome | None, driver_alive: 
         if alive is not False:
             return "running", _running(beat) + (f" on {beat['host']}" if alive is None else "")
         return "interrupted", f"process {beat.get('pid')} is gone (at {_running(beat)})"
-    stopped = read_state(result_path(output_dir, task, stem, "failed"))
-    if stopped and stopped.get("run_info", {}).get("config_hash") == digest:
-        status = stopped.get("train_info", {}).get("status", "failed")
-        return ("failed" if status == "failed" else "cancelled"), stopped.get("run_info", {}).get("error_msg", "")
+    stopped = stored_record(result_path(output_dir, task, stem, "failed"))
+    if stopped and stopped.run_info.config_hash == digest:
+        return ("failed" if stopped.status == "failed" else "cancelled"), stopped.run_info.error_msg
     return ("queued", "") if driver_alive else ("not run", "sweep stopped before it")
 
 

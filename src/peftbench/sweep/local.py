@@ -11,12 +11,13 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
+from peftbench.sweep.executor import ExecutorOptions, OnChange
 from peftbench.sweep.launch import start_worker, worker_args
 from peftbench.sweep.outcome import Outcome, from_exit_code
 from peftbench.sweep.plan import PlannedRun
 from peftbench.sweep.state import log_file
+from peftbench.threads import cpu_cores, thread_env
 
 
 @dataclass(frozen=True)
@@ -25,12 +26,9 @@ class Slot:
     threads: int | None
 
     def env(self) -> dict[str, str]:
-        env = {}
+        env = thread_env(self.threads)
         if self.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = self.gpu
-        if self.threads:
-            env.update(PEFTBENCH_THREADS=str(self.threads), OMP_NUM_THREADS=str(self.threads),
-                       MKL_NUM_THREADS=str(self.threads))
         return env
 
 
@@ -43,10 +41,6 @@ def visible_gpus() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
 
 
-def cpu_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def make_slots(jobs: int | None, runs_per_gpu: int) -> list[Slot]:
     gpus = visible_gpus()
     if gpus:
@@ -56,35 +50,43 @@ def make_slots(jobs: int | None, runs_per_gpu: int) -> list[Slot]:
     return [Slot(None, max(1, cpu_cores() // jobs))] * jobs
 
 
-def run_local(
-    runs: list[PlannedRun], output_dir: Path, slots: list[Slot], max_steps: int | None, sets: list[str],
-    on_change: Callable[[dict[str, Outcome], set[str]], None], poll: float = 0.1,
-) -> dict[str, Outcome]:
-    """Run every planned run; returns an Outcome per run key. `on_change(outcomes, running)` redraws."""
-    queue = list(runs)
-    free = list(range(len(slots)))
-    active: dict[str, tuple] = {}  # key -> (process, slot index, planned, started)
-    outcomes: dict[str, Outcome] = {}
-    try:
-        while queue or active:
-            while queue and free:
-                planned, index = queue.pop(0), free.pop(0)
-                args = worker_args(planned, output_dir, max_steps, sets)
-                proc = start_worker(args, slots[index].env(), log_file(output_dir, planned.task, planned.stem))
-                active[planned.key] = (proc, index, planned, time.perf_counter())
-            for key, (proc, index, planned, started) in list(active.items()):
-                if proc.poll() is not None:
-                    outcomes[key] = from_exit_code(proc.returncode, planned, output_dir, time.perf_counter() - started)
-                    free.append(index)
-                    del active[key]
-            on_change(outcomes, set(active))
-            time.sleep(poll if active else 0)
-    except KeyboardInterrupt:
-        # Ctrl-C reached the workers too (same process group): give them time to write their records.
-        for proc, *_ in active.values():
-            try:
-                proc.wait(timeout=60)
-            except Exception:
-                proc.kill()
-        raise
-    return outcomes
+class LocalExecutor:
+    """N worker processes at a time on this machine (`ExecutorOptions.jobs`, `runs_per_gpu`)."""
+
+    def __init__(self, options: ExecutorOptions, poll: float = 0.1):
+        self.slots = make_slots(options.jobs, options.runs_per_gpu)
+        self.poll = poll
+
+    def run(self, runs: list[PlannedRun], output_dir: Path, on_change: OnChange) -> dict[str, Outcome]:
+        queue = list(runs)
+        free = list(range(len(self.slots)))
+        active: dict[str, tuple] = {}  # key -> (process, slot index, planned, started)
+        outcomes: dict[str, Outcome] = {}
+        try:
+            while queue or active:
+                while queue and free:
+                    planned, index = queue.pop(0), free.pop(0)
+                    proc = start_worker(worker_args(planned, output_dir), self.slots[index].env(),
+                                        log_file(output_dir, planned.task, planned.stem))
+                    active[planned.key] = (proc, index, planned, time.perf_counter())
+                for key, (proc, index, planned, started) in list(active.items()):
+                    if proc.poll() is not None:
+                        outcomes[key] = from_exit_code(proc.returncode, planned, output_dir,
+                                                       time.perf_counter() - started)
+                        free.append(index)
+                        del active[key]
+                on_change(outcomes, set(active))
+                time.sleep(self.poll if active else 0)
+        except KeyboardInterrupt:
+            _wait_for_records(active.values())
+            raise
+        return outcomes
+
+
+def _wait_for_records(active) -> None:
+    """Ctrl-C reached the workers too (same process group): give them time to write their records."""
+    for proc, *_ in active:
+        try:
+            proc.wait(timeout=60)
+        except Exception:
+            proc.kill()

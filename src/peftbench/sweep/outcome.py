@@ -1,4 +1,4 @@
-"""What became of a run, from the worker's exit code, and the record left for a run that could not
+"""What became of a run, from its worker's exit code, and the record left for a run that could not
 leave its own (killed by a signal, its Ray worker died)."""
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from peftbench import __version__
-from peftbench.results import find_results, write_run
-from peftbench.sweep.plan import PlannedRun, existing_hash
+from peftbench.record import MetaInfo, ResultRecord, RunInfo, TrainInfo
+from peftbench.results import cancelled_dir, find_results, write_run
+from peftbench.signals import EXIT_DONE_ELSEWHERE, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_TERMINATED
+from peftbench.sweep.plan import PlannedRun, existing_hash, stored_record
 from peftbench.sweep.state import heartbeat_file, read_state
-from peftbench.sweep.worker import EXIT_DONE_ELSEWHERE, EXIT_LOCKED
 
 
 @dataclass
@@ -24,7 +25,7 @@ class Outcome:
 
 
 def from_exit_code(code: int, planned: PlannedRun, output_dir: Path, seconds: float, host: str = "") -> Outcome:
-    if code == 0:
+    if code == EXIT_OK:
         return Outcome("done", "", seconds, host)
     if code == EXIT_LOCKED:
         return Outcome("skipped", "running in another process", seconds, host)
@@ -37,16 +38,13 @@ def from_exit_code(code: int, planned: PlannedRun, output_dir: Path, seconds: fl
         message = f"killed by signal {-code} ({name})"
         record_crash(planned, output_dir, message)
         return Outcome("cancelled", message, seconds, host)
-    state = "cancelled" if code in (130, 143) else "failed"
+    state = "cancelled" if code in (EXIT_INTERRUPTED, EXIT_TERMINATED) else "failed"
     return Outcome(state, _error_of(planned, output_dir) or f"exit code {code}", seconds, host)
 
 
 def _error_of(planned: PlannedRun, output_dir: Path) -> str:
-    from peftbench.results import cancelled_dir
-
-    path = cancelled_dir(output_dir) / planned.task / f"{planned.stem}.json"
-    state = read_state(path) or {}
-    return state.get("run_info", {}).get("error_msg", "")
+    record = stored_record(cancelled_dir(output_dir) / planned.task / f"{planned.stem}.json")
+    return record.run_info.error_msg if record else ""
 
 
 def record_crash(planned: PlannedRun, output_dir: Path, message: str) -> None:
@@ -55,15 +53,13 @@ def record_crash(planned: PlannedRun, output_dir: Path, message: str) -> None:
     beat_path = heartbeat_file(output_dir, planned.task, planned.stem)
     beat = read_state(beat_path) or {}
     metrics = [{"step": beat["step"], "train loss": beat.get("loss")}] if beat.get("step") else []
-    record = {
-        "run_info": {
-            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "experiment_name": planned.experiment, "task": planned.task, "seed": planned.seed,
-            "config_hash": planned.config_hash, "peftbench_version": __version__, "error_msg": message,
-        },
-        "train_info": {"status": "cancelled", "metrics": metrics},
-        "meta_info": {"recorded_by": "sweep driver (the run could not write its own record)"},
-    }
+    record = ResultRecord(
+        run_info=RunInfo(created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                         experiment_name=planned.experiment, task=planned.task, seed=planned.seed,
+                         config_hash=planned.config_hash, peftbench_version=__version__, error_msg=message),
+        train_info=TrainInfo(status="cancelled", metrics=metrics),
+        meta_info=MetaInfo(recorded_by="sweep driver (the run could not write its own record)"),
+    )
     write_run(record, [], output_dir, planned.task, planned.stem)
     beat_path.unlink(missing_ok=True)
 

@@ -8,45 +8,52 @@ than an hour in.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from peftbench.errors import UserError
 from peftbench.experiment import ADAPTER_FILE, PARAMS_FILE, Experiment, discover, load_experiment
-from peftbench.results import SUCCESS, result_path
+from peftbench.plan import RunPlan, plan_run
+from peftbench.record import SUCCESS, NotARecord, ResultRecord, read_record
+from peftbench.results import result_path
 
 
 @dataclass(frozen=True)
 class PlannedRun:
-    path: Path
-    task: str
-    experiment: str  # <method>/<name>
-    seed: int
-    stem: str
-    config_hash: str
+    """A run of the sweep, with what to do about it: `run`, or `skip` (and why)."""
+
+    plan: RunPlan
     action: str  # "run" | "skip"
     reason: str
+
+    task = property(lambda self: self.plan.task)
+    stem = property(lambda self: self.plan.stem)
+    seed = property(lambda self: self.plan.seed)
+    config_hash = property(lambda self: self.plan.config_hash)
+    experiment = property(lambda self: self.plan.experiment.full_name)
 
     @property
     def key(self) -> str:
         return f"{self.task}/{self.stem}"
 
     def to_dict(self) -> dict:
-        return {**self.__dict__, "path": str(self.path), "key": self.key}
+        """The row kept in the sweep's state file, which `peftbench status` reads from any process."""
+        return {"task": self.task, "experiment": self.experiment, "seed": self.seed, "stem": self.stem,
+                "config_hash": self.config_hash, "action": self.action, "reason": self.reason, "key": self.key,
+                "path": str(self.plan.experiment.path)}
+
+
+def stored_record(path: Path) -> ResultRecord | None:
+    """The record in `path`, or None when it is missing or damaged (then the run is simply due)."""
+    try:
+        return read_record(path)
+    except NotARecord:
+        return None
 
 
 def existing_hash(path: Path) -> str | None:
-    record = _read_record(path)
-    return (record or {}).get("run_info", {}).get("config_hash")
-
-
-def _read_record(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None  # missing, or damaged by hand: not a result, so the run is due
-    return data if isinstance(data, dict) else None
+    record = stored_record(path)
+    return record.run_info.config_hash if record else None
 
 
 def parse_list(text: str | None, what: str, cast=str) -> list | None:
@@ -97,34 +104,29 @@ def _selects(item: str, exp: Experiment, pool: list[Experiment]) -> bool:
 
 
 def decide(output_dir: Path, task: str, stem: str, digest: str, retry_failed: bool) -> tuple[str, str]:
-    done = _read_record(result_path(output_dir, task, stem, SUCCESS))
+    done = stored_record(result_path(output_dir, task, stem, SUCCESS))
     if done is not None:
-        old = done.get("run_info", {}).get("config_hash")
+        old = done.run_info.config_hash
         if old == digest:
             return "skip", "done"
         return "run", f"config changed (result has {old})"
-    other = _read_record(result_path(output_dir, task, stem, "failed"))
+    other = stored_record(result_path(output_dir, task, stem, "failed"))
     if other is None:
         return "run", "new"
-    status = other.get("train_info", {}).get("status")
-    if other.get("run_info", {}).get("config_hash") != digest:
+    if other.run_info.config_hash != digest:
         return "run", "config changed since it stopped"
-    if status == "failed" and not retry_failed:
+    if other.status == "failed" and not retry_failed:
         return "skip", "failed earlier (--retry-failed reruns it)"
-    return "run", "retry failed" if status == "failed" else "interrupted earlier"
+    return "run", "retry failed" if other.status == "failed" else "interrupted earlier"
 
 
-def plan_sweep(
-    experiments: list[Experiment], seeds: list[int] | None, output_dir: Path,
-    max_steps: int | None = None, overrides: dict | None = None, retry_failed: bool = False,
-) -> list[PlannedRun]:
-    from peftbench.runner import plan_run  # imports torch: only when actually planning
-
+def plan_sweep(experiments: list[Experiment], seeds: list[int] | None, output_dir: Path,
+               overrides: dict | None = None, retry_failed: bool = False) -> list[PlannedRun]:
+    """Every experiment x seed, validated (no model loads, no torch), with what to do about it."""
     planned = []
     for exp in experiments:
         for seed in seeds or [None]:
-            run = plan_run(exp.path, max_steps=max_steps, seed=seed, overrides=overrides)
-            stem = exp.result_stem(run.seed)
-            action, reason = decide(output_dir, exp.task, stem, run.config_hash, retry_failed)
-            planned.append(PlannedRun(exp.path, exp.task, exp.full_name, run.seed, stem, run.config_hash, action, reason))
+            plan = plan_run(exp.path, seed=seed, overrides=overrides)
+            action, reason = decide(output_dir, exp.task, plan.stem, plan.config_hash, retry_failed)
+            planned.append(PlannedRun(plan, action, reason))
     return planned

@@ -19,13 +19,14 @@ from __future__ import annotations
 import socket
 import time
 from pathlib import Path
-from typing import Callable
 
 from peftbench.errors import UserError
+from peftbench.sweep.executor import ExecutorOptions, OnChange
 from peftbench.sweep.launch import worker_args
 from peftbench.sweep.outcome import Outcome, from_exit_code, is_done, record_crash
 from peftbench.sweep.plan import PlannedRun
 from peftbench.sweep.state import log_file
+from peftbench.threads import thread_env
 
 
 def _run_worker(args: list[str], env: dict[str, str], log: str) -> tuple[int, str]:
@@ -49,24 +50,27 @@ def connect(address: str | None, cpus: int | None):
     return ray
 
 
-def run_ray(
-    runs: list[PlannedRun], output_dir: Path, max_steps: int | None, sets: list[str],
-    on_change: Callable[[dict[str, Outcome], set[str]], None], address: str | None,
-    jobs: int | None, cpus_per_run: int | None, gpus_per_run: float | None, poll: float = 0.5,
-) -> dict[str, Outcome]:
-    ray = connect(address, None)
-    try:
-        has_gpus = ray.cluster_resources().get("GPU", 0) > 0
-        gpus = gpus_per_run if gpus_per_run is not None else (1 if has_gpus else 0)
-        cpus = cpus_per_run or (1 if gpus else 2)
-        env = {} if gpus else {"PEFTBENCH_THREADS": str(cpus), "OMP_NUM_THREADS": str(cpus), "MKL_NUM_THREADS": str(cpus)}
-        task = ray.remote(_run_worker).options(num_cpus=cpus, num_gpus=gpus, max_retries=0)
-        return _drive(ray, task, runs, output_dir, max_steps, sets, env, on_change, jobs, poll)
-    finally:
-        ray.shutdown()
+class RayExecutor:
+    """Each run a Ray task holding the resources it asked for; at most `jobs` at a time if given."""
+
+    def __init__(self, options: ExecutorOptions, poll: float = 0.5):
+        self.options, self.poll = options, poll
+
+    def run(self, runs: list[PlannedRun], output_dir: Path, on_change: OnChange) -> dict[str, Outcome]:
+        opts = self.options
+        ray = connect(opts.ray_address, None)
+        try:
+            has_gpus = ray.cluster_resources().get("GPU", 0) > 0
+            gpus = opts.gpus_per_run if opts.gpus_per_run is not None else (1 if has_gpus else 0)
+            cpus = opts.cpus_per_run or (1 if gpus else 2)
+            env = {} if gpus else thread_env(cpus)
+            task = ray.remote(_run_worker).options(num_cpus=cpus, num_gpus=gpus, max_retries=0)
+            return _drive(ray, task, runs, output_dir, env, on_change, opts.jobs, self.poll)
+        finally:
+            ray.shutdown()
 
 
-def _drive(ray, task, runs, output_dir, max_steps, sets, env, on_change, jobs, poll) -> dict[str, Outcome]:
+def _drive(ray, task, runs, output_dir, env, on_change, jobs, poll) -> dict[str, Outcome]:
     queue = list(runs)
     pending: dict = {}  # ObjectRef -> (planned, started)
     outcomes: dict[str, Outcome] = {}
@@ -74,7 +78,7 @@ def _drive(ray, task, runs, output_dir, max_steps, sets, env, on_change, jobs, p
         while queue and (not jobs or len(pending) < jobs):
             planned = queue.pop(0)
             log = str(log_file(output_dir, planned.task, planned.stem).resolve())
-            ref = task.remote(worker_args(planned, output_dir, max_steps, sets), env, log)
+            ref = task.remote(worker_args(planned, output_dir), env, log)
             pending[ref] = (planned, time.perf_counter())
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=poll)
         for ref in ready:

@@ -1,86 +1,73 @@
 """One planned run in its own process: take the run's lock, skip it if another process finished it
 meanwhile, run it with a heartbeat, leave a result (success) or a record in the cancelled folder.
 
-`python -m peftbench.sweep.worker EXP_DIR --output-dir D [--seed S] [--max-steps N] [--set K=V ...]`
-Exit codes: those of `peftbench run` (0 success, 1 failed, 2 user error, 130/143 interrupted), plus
-75 = another process holds this run's lock, 76 = another process already finished it.
+`python -m peftbench.sweep.worker OUTPUT_DIR PLAN_JSON` — PLAN_JSON is `RunPlan.to_json()`: the worker
+plans the same run again from it and refuses to run if the config changed since the sweep planned it.
+Exit codes: `peftbench.signals` (those of `peftbench run`, plus EXIT_LOCKED and EXIT_DONE_ELSEWHERE).
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import signal
+import json
 import sys
 from pathlib import Path
 
-EXIT_LOCKED = 75
-EXIT_DONE_ELSEWHERE = 76
+from filelock import Timeout
 
-
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m peftbench.sweep.worker")
-    parser.add_argument("experiment_dir", type=Path)
-    parser.add_argument("--output-dir", type=Path, required=True)
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--max-steps", type=int, default=None)
-    parser.add_argument("--set", dest="set_", action="append", default=[])
-    return parser.parse_args(argv)
+from peftbench.errors import UserError
+from peftbench.plan import RunPlan
+from peftbench.record import SUCCESS
+from peftbench.results import result_path
+from peftbench.signals import (EXIT_DONE_ELSEWHERE, EXIT_LOCKED, EXIT_USER_ERROR, Terminated, exit_code,
+                               handle_sigterm)
+from peftbench.sweep.plan import existing_hash
+from peftbench.sweep.state import heartbeat_file, run_lock
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    threads = int(os.environ.get("PEFTBENCH_THREADS", "0"))
-    if threads:  # the executor splits the cores between concurrent runs instead of oversubscribing
-        import torch
-
-        torch.set_num_threads(threads)
-    from filelock import Timeout
-
-    from peftbench.config import parse_overrides
-    from peftbench.errors import UserError
-    from peftbench.results import SUCCESS, result_path
-    from peftbench.runner import Terminated, execute, plan_run
-    from peftbench.sweep.heartbeat import HeartbeatReporter
-    from peftbench.sweep.plan import existing_hash
-    from peftbench.sweep.state import heartbeat_file, run_lock
-
-    def on_sigterm(signum, frame):
-        raise Terminated()
-
-    signal.signal(signal.SIGTERM, on_sigterm)
+    output_dir, plan_json = sys.argv[1:] if argv is None else argv
+    handle_sigterm()
     try:
-        run = plan_run(args.experiment_dir, args.max_steps, args.seed, parse_overrides(args.set_))
+        plan = RunPlan.from_json(json.loads(plan_json))
+        return _run_locked(plan, Path(output_dir))
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
-    task, stem = run.experiment.task, run.experiment.result_stem(run.seed)
-    lock = run_lock(args.output_dir, task, stem)
+        return EXIT_USER_ERROR
+    except (KeyboardInterrupt, Terminated) as err:  # stopped before the run began: nothing to record
+        return exit_code("cancelled", err)
+
+
+def _run_locked(plan: RunPlan, output_dir: Path) -> int:
+    lock = run_lock(output_dir, plan.task, plan.stem)
     try:
         lock.acquire()
     except Timeout:
-        print(f"{task}/{stem}: another process is running it (lock {lock.lock_file})", file=sys.stderr)
+        print(f"{plan.task}/{plan.stem}: another process is running it (lock {lock.lock_file})", file=sys.stderr)
         return EXIT_LOCKED
-    beat_path = heartbeat_file(args.output_dir, task, stem)
     try:
-        done = result_path(args.output_dir, task, stem, SUCCESS)
-        if existing_hash(done) == run.config_hash:  # finished by another sweep since we planned
-            print(f"{task}/{stem}: already done by another process -> {done}", file=sys.stderr)
+        done = result_path(output_dir, plan.task, plan.stem, SUCCESS)
+        if existing_hash(done) == plan.config_hash:  # finished by another sweep since we planned
+            print(f"{plan.task}/{plan.stem}: already done by another process -> {done}", file=sys.stderr)
             return EXIT_DONE_ELSEWHERE
-        reporter = HeartbeatReporter(beat_path, experiment=run.experiment.full_name, seed=run.seed)
-        try:
-            outcome = execute(run, args.output_dir, reporter)
-        except UserError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        print(f"{outcome.status}: {outcome.path}", file=sys.stderr)
-        if outcome.status == "success":
-            return 0
-        print(outcome.record["run_info"]["error_msg"], file=sys.stderr)
-        return {KeyboardInterrupt: 130, Terminated: 143}.get(type(outcome.error), 1)
+        return _run(plan, output_dir)
+    finally:
+        lock.release()
+
+
+def _run(plan: RunPlan, output_dir: Path) -> int:
+    from peftbench.pipeline import execute
+    from peftbench.sweep.heartbeat import HeartbeatReporter
+
+    beat_path = heartbeat_file(output_dir, plan.task, plan.stem)
+    try:
+        outcome = execute(plan, output_dir, HeartbeatReporter(beat_path, experiment=plan.experiment.full_name,
+                                                              seed=plan.seed))
     finally:
         beat_path.unlink(missing_ok=True)
-        lock.release()
+    print(f"{outcome.status}: {outcome.path}", file=sys.stderr)
+    if outcome.status != SUCCESS:
+        print(outcome.record.run_info.error_msg, file=sys.stderr)
+    return exit_code(outcome.status, outcome.error)
 
 
 if __name__ == "__main__":

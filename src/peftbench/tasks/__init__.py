@@ -1,30 +1,6 @@
-"""Task registry: each task is one module that calls `register(name, factory)` on import."""
+"""Tasks: each is a package here (`minimath/`, `metamathqa/`, `minigen/`, `imagegen/`) that registers
+itself with `@register_task` (see `registry.py`); `common/` holds data sources they share."""
 
-from __future__ import annotations
+from peftbench.tasks.registry import TaskSpec, get_task, register_task, task_names, task_spec
 
-import importlib
-
-from peftbench.errors import UserError
-from peftbench.tasks.base import Task, registered
-
-# Built-in task modules, imported on first lookup (not at package import, so light modules such as
-# peftbench.extract can use peftbench.tasks.base without pulling in every task).
-BUILTIN = ("minimath", "metamathqa", "minigen", "imagegen")
-
-
-def _load_builtin() -> None:
-    for name in BUILTIN:
-        importlib.import_module(f"peftbench.tasks.{name}")
-
-
-def get_task(name: str) -> Task:
-    _load_builtin()
-    factories = registered()
-    if name not in factories:
-        raise UserError(f"task '{name}': unknown task (known: {', '.join(sorted(factories))})")
-    return factories[name]()
-
-
-def task_names() -> list[str]:
-    _load_builtin()
-    return sorted(registered())
+__all__ = ["TaskSpec", "get_task", "register_task", "task_names", "task_spec"]

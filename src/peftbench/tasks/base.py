@@ -4,14 +4,15 @@
 - "image" (`ImageTask`): the task loads its denoiser and data, supplies training batches and the loss,
   and generates images; the runner does PEFT, the training loop, memory, similarity, drift and the record.
 
-A task is one module in `peftbench.tasks` that calls `register(...)`. The runner knows nothing else
-about it, so adding a task never touches the training loop.
+A task is one package in `peftbench.tasks` whose light `__init__` registers a factory for these
+objects with `@register_task` (name, kind, main metric, config model, defaults: `registry.TaskSpec`).
+The run pipeline knows nothing else about it, so adding a task never touches the training loop.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Literal, Protocol
+from typing import Any, Iterator, Protocol
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,7 @@ class Score:
 
 
 class Task(Protocol):
-    """A text task. `kind` and `config_model` are optional for text tasks ("text", TrainConfig)."""
-
-    name: str
-    metric: str  # e.g. "accuracy": reported as "valid accuracy", "test accuracy"
-
-    def default_params(self) -> dict: ...
+    """A text task's data and scoring; `cfg` is the run's validated config (the task's config model)."""
 
     def train_examples(self, cfg) -> list[Example]: ...
 
@@ -115,12 +111,7 @@ class Batch:
 
 
 class ImageTask(Protocol):
-    name: str
-    metric: str  # "similarity": reported as "valid similarity", "test similarity"
-    kind: Literal["image"]
-    config_model: type  # a subclass of peftbench.config.ImageTrainConfig
-
-    def default_params(self) -> dict: ...
+    """An image task's model, data and sampling; the pipeline does PEFT, training and the metrics."""
 
     def load(self, cfg, device) -> ImageBundle:
         """The base denoiser on `device` plus everything evaluation needs (see ImageBundle). Deterministic
@@ -142,21 +133,3 @@ class ImageTask(Protocol):
         ...
 
     def dataset_info(self, cfg) -> dict: ...
-
-
-def task_kind(task) -> str:
-    """"text" or "image"; text tasks need not declare it."""
-    return getattr(task, "kind", "text")
-
-
-_REGISTRY: dict[str, Callable[[], Task]] = {}
-
-
-def register(name: str, factory: Callable[[], Task]) -> None:
-    _REGISTRY[name] = factory
-
-
-def registered() -> dict[str, Callable[[], Task]]:
-    return _REGISTRY
-
-

@@ -25,14 +25,14 @@ class DinoExtractor:
             raise UserError(f"imagegen.dino_model_id '{model_id}': not found as a local folder or on the Hub{offline}: "
                             f"{str(err).splitlines()[0]}") from None
         self.model_id, self.device, self.batch_size = model_id, device, batch_size
-        from peftbench.tasks.imagegen_pipeline import hub_revision
+        from peftbench.tasks.imagegen.pipeline import hub_revision
 
         self.info = {"dino_model_id": model_id, "dino_revision": hub_revision(model_id)}
 
     @torch.no_grad()
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """Float [0, 1] NCHW images (any size: the processor resizes and crops) -> [N, D] on CPU."""
-        from peftbench.tasks.imagegen_pipeline import on_device
+        from peftbench.tasks.imagegen.pipeline import on_device
 
         out = []
         with on_device(self.model, self.device):

@@ -7,19 +7,15 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.text import Text
 
+from peftbench.cli.common import console, user_errors, warn
 from peftbench.errors import UserError
 
 
 class Format(str, Enum):
     html = "html"
     table = "table"
-
-
-def _warn(message: str) -> None:
-    from peftbench.cli import err_console
-
-    err_console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
 
 
 def report(
@@ -34,13 +30,12 @@ def report(
     reference numbers, as a self-contained HTML report plus PNGs and a Markdown summary."""
     from peftbench.analysis import report as report_mod
     from peftbench.analysis.load import load_runs
-    from peftbench.cli import _fail, console
 
-    try:
+    with user_errors():
         missing = [p for p in results if not p.exists()]
         if missing:
             raise UserError(f"--results {missing[0]}: no such file or folder")
-        runs = load_runs(results, task=task, warn=_warn)
+        runs = load_runs(results, task=task, warn=warn)
         if runs.empty and task is not None:
             raise UserError(f"--task {task!r}: no result files of this task under {', '.join(map(str, results))}")
         reports = report_mod.build(runs, reference or "lora", explicit_reference=reference is not None,
@@ -50,9 +45,7 @@ def report(
                 console.print(table)
             return
         files = report_mod.write(reports, out, results, resamples)
-    except UserError as err:
-        _fail(err)
-    console.print(f"report: {files.html}\nsummary: {files.markdown}\nfigures: {files.html.parent / 'figures'}")
+    console.print(Text(f"report: {files.html}\nsummary: {files.markdown}\nfigures: {files.html.parent / 'figures'}"))
 
 
 def import_results(
@@ -64,11 +57,8 @@ def import_results(
     """Copy result files of the reference schema (huggingface/peft method_comparison) into a results
     store, tagged with their source, so reports show them next to your own runs."""
     from peftbench.analysis.importer import import_files
-    from peftbench.cli import _fail, console
 
-    try:
-        outcome = import_files(path, output_dir, source, task, warn=_warn)
-    except UserError as err:
-        _fail(err)
-    console.print(f"imported {len(outcome.written)} files, {len(outcome.unchanged)} already there, "
-                  f"{len(outcome.skipped)} skipped -> {output_dir}")
+    with user_errors():
+        outcome = import_files(path, output_dir, source, task, warn=warn)
+    console.print(Text(f"imported {len(outcome.written)} files, {len(outcome.unchanged)} already there, "
+                       f"{len(outcome.skipped)} skipped -> {output_dir}"))

@@ -1,72 +1,14 @@
-"""Task `imagegen` (full scale, GPU + Hub): DreamBooth-style concept learning on a diffusers
-text-to-image pipeline, scored with DINOv2.
-
-Defaults follow the reference suite's image task: FLUX.2-klein-base-4B, the 20-image cat-plushy set
-(14 train / 2 valid / 4 test, split by position), 750 steps of batch 2, bf16, DINOv2 similarity between
-images generated for the held-out prompts and the held-out photos, drift on ten unrelated prompts.
-Every model and data set can be a local folder, which is how the tests run it on tiny stand-ins.
-"""
+"""imagegen's model, data and sampling: a diffusers pipeline with precomputed embeddings and latents."""
 
 from __future__ import annotations
 
-import copy
 import itertools
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Iterator
 
 import torch
-from pydantic import Field, field_validator
 
-from peftbench.config import ImageConfig, ImageTrainConfig, _Strict
-from peftbench.tasks.base import Batch, ImageBundle, PromptSet, register
-from peftbench.tasks.imagegen_defaults import DEFAULT_PARAMS
-
-
-class ImagegenOptions(_Strict):
-    """What only `imagegen` needs: where the images and DINOv2 come from, and the prompt sets."""
-
-    family: Literal["auto", "stable-diffusion", "flux2-klein"] = Field(
-        default="auto", description="pipeline family; auto = from the pipeline's model_index.json")
-    dataset_id: str = Field(description="instance images: a local folder or a Hub dataset id")
-    dataset_split: str = "train"
-    image_column: str = "image"
-    instance_prompts: list[str] = Field(
-        default_factory=list,
-        description="one prompt per image, in dataset order ({identifier}/{class_word} filled in); "
-                    "empty = image.instance_prompt for every image")
-    valid_size: int = Field(ge=1, description="images just before the test ones, used for validation")
-    test_size: int = Field(ge=1, description="last images of the set: the held-out references")
-    dino_model_id: str = Field(description="DINOv2 for similarity: Hub id or local folder")
-    drift_prompts: list[str] = Field(min_length=1, description="unrelated prompts: adapter on vs off")
-    grid_prompts: list[str] = Field(min_length=1, description="rows of the sample grid")
-    max_sequence_length: int = Field(default=512, gt=0, description="FLUX.2: text tokens per prompt")
-    text_encoder_out_layers: list[int] | None = Field(
-        default=None, description="FLUX.2: hidden layers stacked into the prompt embedding; null = the pipeline's default")
-
-    @field_validator("instance_prompts", "drift_prompts", "grid_prompts")
-    @classmethod
-    def _templates(cls, templates: list[str]) -> list[str]:
-        for template in templates:
-            try:
-                template.format(identifier="", class_word="")
-            except (KeyError, IndexError, ValueError) as err:  # what str.format raises on stray braces
-                raise ValueError(f"{template!r} is not a valid template (only {{identifier}} and {{class_word}} "
-                                 f"are filled in): {err!r}") from None
-        return templates
-
-
-class ImagegenImage(ImageConfig):
-    @field_validator("prior_loss_weight")
-    @classmethod
-    def _no_prior(cls, weight: float) -> float:
-        if weight > 0:
-            raise ValueError("prior preservation is not implemented for imagegen (use 0)")
-        return weight
-
-
-class ImagegenConfig(ImageTrainConfig):
-    image: ImagegenImage
-    imagegen: ImagegenOptions
+from peftbench.tasks.base import Batch, ImageBundle, PromptSet
 
 
 @dataclass
@@ -82,22 +24,14 @@ class _State:
 
 
 class ImagegenTask:
-    name = "imagegen"
-    metric = "similarity"
-    kind = "image"
-    config_model = ImagegenConfig
-
     def __init__(self):
         self._state: _State | None = None
         self._dataset_info: dict = {}
         self._bundle_parts: dict | None = None
 
-    def default_params(self) -> dict:
-        return copy.deepcopy(DEFAULT_PARAMS)  # callers may merge into it; the module constant stays intact
-
     # --- loading -------------------------------------------------------------------------------------
     def load(self, cfg, device) -> ImageBundle:
-        from peftbench.tasks.imagegen_pipeline import load_family
+        from peftbench.tasks.imagegen.pipeline import load_family
 
         dtype = getattr(torch, cfg.dtype)
         opts = cfg.imagegen
@@ -106,8 +40,8 @@ class ImagegenTask:
             return ImageBundle(model=denoiser, state=self._state, **self._bundle_parts)
         # Cheap things first, so a wrong dataset or DINOv2 id fails before a multi-GB pipeline loads.
         splits, prompts = self._data(cfg)
-        from peftbench.tasks.imagegen_dino import DinoExtractor
-        from peftbench.tasks.imagegen_data import to_pixels
+        from peftbench.tasks.imagegen.dino import DinoExtractor
+        from peftbench.tasks.imagegen.data import to_pixels
 
         extractor = DinoExtractor(opts.dino_model_id, device, cfg.batch_size_eval)
         loaded = load_family(cfg.model_id, opts.family, dtype, device,
@@ -123,7 +57,7 @@ class ImagegenTask:
         return ImageBundle(model=loaded.denoiser, state=self._state, **self._bundle_parts)
 
     def _data(self, cfg):
-        from peftbench.tasks.imagegen_data import load_splits
+        from peftbench.tasks.imagegen.data import load_splits
 
         img, opts = cfg.image, cfg.imagegen
         splits = load_splits(_SplitSpec(cfg))
@@ -144,7 +78,7 @@ class ImagegenTask:
 
     def _precompute(self, cfg, family, splits, prompts) -> _State:
         """Text embeddings and latents once; then the text encoder goes and the VAE is parked."""
-        from peftbench.tasks.imagegen_data import to_pixels
+        from peftbench.tasks.imagegen.data import to_pixels
 
         train_prompts = [it.prompt for it in splits.train]
         eval_prompts = sorted({p for s in [*prompts["sets"].values(), *prompts["grid"]] for p in s.prompts})
@@ -197,7 +131,7 @@ class ImagegenTask:
 
 
 class _SplitSpec:
-    """The fields imagegen_data.load_splits reads, with prompts already filled in."""
+    """The fields data.load_splits reads, with prompts already filled in."""
 
     def __init__(self, cfg):
         opts, img = cfg.imagegen, cfg.image
@@ -205,5 +139,3 @@ class _SplitSpec:
         self.valid_size, self.test_size, self.num_train = opts.valid_size, opts.test_size, img.num_instance_images
         self.instance_prompts = [img.prompt(p) for p in (opts.instance_prompts or [img.instance_prompt])]
 
-
-register("imagegen", ImagegenTask)

@@ -1,110 +1,36 @@
-"""`minigen`: the offline image task. Teach a small digit diffusion model a digit it never saw (7 by
-default) from 8 examples under a new identifier ("a sks digit"), DreamBooth style; similarity to
-held-out 7s, drift on the nine digits it knew. Runs on a CPU in minutes, data from scikit-learn."""
+"""minigen's model, data and sampling: the digit UNet, its batches, diffusion loss and generation."""
 
 from __future__ import annotations
 
 from typing import Iterator
 
 import torch
-from pydantic import Field
 
-from peftbench.config import ImageTrainConfig, _Strict
 from peftbench.errors import UserError
 from peftbench.image.diffusion import diffusion_loss, guided, initial_noise, sample
-from peftbench.tasks import minigen_base, minigen_data
-from peftbench.tasks.base import Batch, ImageBundle, PromptSet, register
+from peftbench.tasks.base import Batch, ImageBundle, PromptSet
+from peftbench.tasks.minigen import MODEL_ID, MiniGenConfig
+from peftbench.tasks.minigen import base_model
+from peftbench.tasks.minigen import digits
 
-MODEL_ID = "minigen:digits-unet"
 VALID_SEED0, DRIFT_SEED0, GRID_SEED0 = 10_000, 20_000, 30_000  # disjoint from test seeds 0..n-1
 
 
-class BaseSettings(_Strict):
-    """How the base model is pretrained (part of its cache key)."""
-
-    steps: int = Field(gt=0, description="pretraining steps on the nine known digits")
-    batch_size: int = Field(gt=0)
-    lr: float = Field(gt=0)
-    channels: list[int] = Field(min_length=2, description="UNet block widths (multiples of 8)")
-    embed_dim: int = Field(gt=0, description="word-embedding / cross-attention width")
-    class_prompt_rate: float = Field(ge=0, lt=1, description="share of 'a digit' prompts (guidance baseline)")
-    seed: int = Field(default=0, ge=0)
-
-
-class MiniGenSettings(_Strict):
-    concept_digit: int = Field(ge=0, le=9, description="the digit the base never sees; the concept to learn")
-    valid_size: int = Field(gt=0, description="held-out concept images used as validation references")
-    test_size: int = Field(gt=0, description="held-out concept images used as test references")
-    feature_steps: int = Field(gt=0, description="training steps of the feature extractor")
-    base: BaseSettings
-
-
-class MiniGenConfig(ImageTrainConfig):
-    minigen: MiniGenSettings
-
-
-DEFAULTS = {
-    "model_id": MODEL_ID,
-    "batch_size": 8,
-    "batch_size_eval": 128,
-    "max_steps": 100,
-    "eval_steps": 50,
-    "optimizer_type": "AdamW",
-    "optimizer_kwargs": {"lr": 5e-3, "weight_decay": 0.0},
-    "lr_scheduler": "cosine",
-    "warmup_ratio": 0.0,
-    "grad_norm_clip": 1.0,
-    "image": {
-        "resolution": 8,
-        "identifier": "sks",
-        "class_word": "digit",
-        "instance_prompt": "a {identifier} {class_word}",
-        "num_instance_images": 8,
-        "prior_loss_weight": 0.0,
-        "num_inference_steps": 20,
-        "guidance_scale": 2.0,
-        "test_seeds": 32,
-        "valid_seeds": 16,
-        "drift_seeds": 8,
-        "grid_seeds": 8,
-    },
-    "minigen": {
-        "concept_digit": 7,
-        "valid_size": 16,
-        "test_size": 64,
-        "feature_steps": 400,
-        "base": {"steps": 1200, "batch_size": 64, "lr": 3e-3, "channels": [16, 32], "embed_dim": 16,
-                 "class_prompt_rate": 0.15, "seed": 0},
-    },
-}
-
-
 class MiniGen:
-    name = "minigen"
-    metric = "similarity"
-    kind = "image"
-    config_model = MiniGenConfig
-
-    def default_params(self) -> dict:
-        return DEFAULTS
-
     def load(self, cfg: MiniGenConfig, device) -> ImageBundle:
-        from peftbench.tasks.minigen_features import load_features
+        from peftbench.tasks.minigen.features import load_features
 
         img, mg = cfg.image, cfg.minigen
-        # 8x8 images make every op tiny: a second thread only adds synchronisation, and on a busy
-        # 2-core machine it made pretraining ~5x slower (OpenMP threads waiting on each other).
-        torch.set_num_threads(1)
         if cfg.model_id != MODEL_ID:
             raise UserError(f"model_id '{cfg.model_id}': minigen builds its own base model; expected '{MODEL_ID}'")
         if img.resolution % 4 or any(c % 8 for c in mg.base.channels):
             raise UserError(f"image.resolution {img.resolution} / minigen.base.channels {mg.base.channels}: "
                             "expected a resolution divisible by 4 and channels divisible by 8")
         try:
-            data = minigen_data.split(mg.concept_digit, img.num_instance_images, mg.valid_size, mg.test_size)
+            data = digits.split(mg.concept_digit, img.num_instance_images, mg.valid_size, mg.test_size)
         except ValueError as err:
             raise UserError(f"minigen sizes: {err}") from None
-        unet, encoder, info = minigen_base.load_base(mg.base, img.resolution, mg.concept_digit)
+        unet, encoder, info = base_model.load_base(mg.base, img.resolution, mg.concept_digit)
         unet.to(device)
         if cfg.dtype != "float32":  # diffusers warns about a cast even when it changes nothing
             unet.to(getattr(torch, cfg.dtype))
@@ -114,10 +40,10 @@ class MiniGen:
             raise UserError(f"image.instance_prompt: {err}") from None
         extractor = load_features(mg.feature_steps)
         prompts, grid = _prompt_sets(img, mg.concept_digit)
-        references = {"valid": minigen_data.to_unit(data.valid), "test": minigen_data.to_unit(data.test)}
-        state = {"data": data, "encoder": encoder, "scheduler": minigen_base.noise_scheduler(), "device": device,
+        references = {"valid": digits.to_unit(data.valid), "test": digits.to_unit(data.test)}
+        state = {"data": data, "encoder": encoder, "scheduler": base_model.noise_scheduler(), "device": device,
                  "noise": torch.Generator().manual_seed(cfg.seed)}
-        real = [("instance images (training)", minigen_data.to_unit(data.instance[: img.grid_seeds]))]
+        real = [("instance images (training)", digits.to_unit(data.instance[: img.grid_seeds]))]
         return ImageBundle(unet, {**info, "features": extractor.info}, extractor, references, prompts, grid, state,
                            grid_real=real)
 
@@ -125,10 +51,10 @@ class MiniGen:
         img, state = cfg.image, bundle.state
         data, encoder = state["data"], state["encoder"]
         resolution, dtype = img.resolution, getattr(torch, cfg.dtype)
-        instance = minigen_data.resize(data.instance, resolution)
+        instance = digits.resize(data.instance, resolution)
         instance_cond = encoder.encode([img.prompt(img.instance_prompt)])[0]
-        known = minigen_data.resize(data.known, resolution)
-        known_cond = encoder.encode([minigen_base.digit_prompt(d) for d in minigen_data.DIGITS])
+        known = digits.resize(data.known, resolution)
+        known_cond = encoder.encode([base_model.digit_prompt(d) for d in digits.DIGITS])
         gen = torch.Generator().manual_seed(cfg.seed)
         while True:
             idx = torch.randint(0, len(instance), (cfg.batch_size,), generator=gen)
@@ -148,7 +74,7 @@ class MiniGen:
         def predict(noisy, t):
             return model(noisy, t, encoder_hidden_states=inputs["cond"]).sample
 
-        return diffusion_loss(predict, inputs["x0"], "epsilon", minigen_base.TRAIN_TIMESTEPS,
+        return diffusion_loss(predict, inputs["x0"], "epsilon", base_model.TRAIN_TIMESTEPS,
                               bundle.state["scheduler"], inputs["weights"], bundle.state["noise"])
 
     def generate(self, model, bundle: ImageBundle, prompts: PromptSet, cfg: MiniGenConfig) -> torch.Tensor:
@@ -156,7 +82,7 @@ class MiniGen:
 
         img, state = cfg.image, bundle.state
         device, dtype = state["device"], getattr(torch, cfg.dtype)
-        uncond = state["encoder"].encode([minigen_base.CLASS_PROMPT])[0].to(device, dtype)
+        uncond = state["encoder"].encode([base_model.CLASS_PROMPT])[0].to(device, dtype)
         out = []
         for start in range(0, len(prompts.prompts), cfg.batch_size_eval):
             chunk = slice(start, start + cfg.batch_size_eval)
@@ -169,12 +95,12 @@ class MiniGen:
 
             noise = initial_noise(prompts.seeds[chunk], (1, img.resolution, img.resolution), device, dtype)
             sampler = DDIMScheduler.from_config(state["scheduler"].config)
-            out.append(minigen_data.to_unit(sample(predict, sampler, noise, img.num_inference_steps)).cpu())
+            out.append(digits.to_unit(sample(predict, sampler, noise, img.num_inference_steps)).cpu())
         return torch.cat(out)
 
     def dataset_info(self, cfg: MiniGenConfig) -> dict:
         mg = cfg.minigen
-        return {"minigen": {"source": minigen_data.SOURCE, "concept_digit": mg.concept_digit,
+        return {"minigen": {"source": digits.SOURCE, "concept_digit": mg.concept_digit,
                             "instance_images": cfg.image.num_instance_images, "valid_references": mg.valid_size,
                             "test_references": mg.test_size, "split_seed": 0}}
 
@@ -182,17 +108,15 @@ class MiniGen:
 def _prompt_sets(img, concept: int) -> tuple[dict[str, PromptSet], list[PromptSet]]:
     """Evaluation prompts (seed ranges kept apart, so validation never peeks at test images) and grid rows."""
     instance = img.prompt(img.instance_prompt)
-    known = [d for d in minigen_data.DIGITS if d != concept]
-    drift_prompts = [minigen_base.digit_prompt(d) for d in known for _ in range(img.drift_seeds)]
+    known = [d for d in digits.DIGITS if d != concept]
+    drift_prompts = [base_model.digit_prompt(d) for d in known for _ in range(img.drift_seeds)]
     prompts = {
         "valid": PromptSet("valid", [instance] * img.valid_seeds, [VALID_SEED0 + i for i in range(img.valid_seeds)]),
         "test": PromptSet("test", [instance] * img.test_seeds, list(range(img.test_seeds))),
         "drift": PromptSet("drift", drift_prompts, [DRIFT_SEED0 + i % img.drift_seeds for i in range(len(drift_prompts))]),
     }
     # Grid rows: the concept, a different subject, the class without the identifier.
-    rows = [instance, minigen_base.digit_prompt(known[0]), minigen_base.CLASS_PROMPT]
+    rows = [instance, base_model.digit_prompt(known[0]), base_model.CLASS_PROMPT]
     grid = [PromptSet(p, [p] * img.grid_seeds, [GRID_SEED0 + i for i in range(img.grid_seeds)]) for p in rows]
     return prompts, grid
 
-
-register("minigen", MiniGen)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
+from peftbench.cli.common import console, user_errors
 from peftbench.errors import UserError
 
 
@@ -20,18 +22,14 @@ def dashboard(
 ) -> None:
     """Serve a dashboard of result files: filterable, sortable table, Pareto plot, CSV export, and
     per-item predictions of any run (two side by side). Runs offline; stop with Ctrl-C."""
-    from peftbench.cli import _fail, console
-
-    try:
+    with user_errors():
         missing = [str(p) for p in results if not p.exists()]
         if missing:
             raise UserError(f"--results {missing[0]}: no such file or folder")
         from peftbench.dashboard.app import serve
 
-        console.print(f"peftbench dashboard on http://{host}:{port} (Ctrl-C to stop)")
+        console.print(Text(f"peftbench dashboard on http://{host}:{port} (Ctrl-C to stop)"))
         try:
             serve(results, host=host, port=port)
         except OSError as err:  # port taken, address not local, ...
             raise UserError(f"--port {port} / --host {host}: cannot serve there ({err})") from None
-    except UserError as err:
-        _fail(err)

@@ -20,11 +20,11 @@ import torch
 
 from peftbench.image.diffusion import diffusion_loss
 from peftbench.models import cache_dir
-from peftbench.tasks import minigen_data
+from peftbench.tasks.minigen import digits
 
 # Bump when pretraining code changes what it produces: old cache entries are then ignored.
 CODE_VERSION = 1
-VOCAB = ("<pad>", "a", "digit", *(str(d) for d in minigen_data.DIGITS))
+VOCAB = ("<pad>", "a", "digit", *(str(d) for d in digits.DIGITS))
 MAX_WORDS = 4
 TRAIN_TIMESTEPS = 1000
 CLASS_PROMPT = "a digit"
@@ -79,7 +79,7 @@ def digit_prompt(digit: int) -> str:
 
 
 def cache_key(settings, resolution: int, concept: int) -> str:
-    images, _ = minigen_data.load_images()
+    images, _ = digits.load_images()
     ident = {"settings": settings.model_dump(mode="json"), "resolution": resolution, "concept": concept,
              "code_version": CODE_VERSION, "data": hashlib.sha256(images.numpy().tobytes()).hexdigest()[:16]}
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
@@ -125,9 +125,9 @@ def _pretrain_into(folder: Path, settings, resolution: int, concept: int) -> Non
 def pretrain(settings, resolution: int, concept: int):
     """Train UNet + word table on the nine known digits; deterministic from settings.seed."""
     torch.manual_seed(settings.seed)
-    images, labels = minigen_data.load_images()
+    images, labels = digits.load_images()
     keep = labels != concept
-    images, labels = minigen_data.resize(images[keep], resolution), labels[keep]
+    images, labels = digits.resize(images[keep], resolution), labels[keep]
     unet = build_unet(settings, resolution)
     table = torch.nn.Parameter(torch.randn(len(VOCAB), settings.embed_dim) * 0.5)
     scheduler = noise_scheduler()

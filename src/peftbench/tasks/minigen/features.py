@@ -12,7 +12,7 @@ from torch import nn
 
 from peftbench.models import cache_dir
 from peftbench.results import atomic_write_json
-from peftbench.tasks import minigen_data
+from peftbench.tasks.minigen import digits
 
 CODE_VERSION = 2
 FEATURE_DIM = 64
@@ -46,7 +46,7 @@ class DigitFeatures:
         x = images.float().cpu()
         if x.shape[1] == 3:
             x = x.mean(dim=1, keepdim=True)
-        x = minigen_data.resize(x * 2.0 - 1.0, 8)
+        x = digits.resize(x * 2.0 - 1.0, 8)
         return self.net.features(x)
 
 
@@ -74,7 +74,7 @@ def load_features(steps: int, seed: int = 0) -> DigitFeatures:
 
 def _train(net: DigitNet, steps: int, seed: int) -> float:
     torch.manual_seed(seed)
-    images, labels = minigen_data.load_images()
+    images, labels = digits.load_images()
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
     cut = int(len(order) * TRAIN_FRACTION)
     train_idx, test_idx = order[:cut], order[cut:]

@@ -55,7 +55,7 @@ def _read_hub(dataset_id: str, split: str, column: str) -> tuple[list[str], list
     if column not in data.column_names:
         raise UserError(f"imagegen.image_column '{column}': not a column of {dataset_id} (columns: {', '.join(data.column_names)})")
     images = [img.convert("RGB") for img in data[column]]
-    from peftbench.tasks.imagegen_pipeline import hub_revision
+    from peftbench.tasks.imagegen.pipeline import hub_revision
 
     info = {"revision": hub_revision(dataset_id, "dataset")}
     return [f"{dataset_id}#{i}" for i in range(len(images))], images, info

@@ -1,0 +1,40 @@
+"""What every command shares: the consoles, and how a user mistake ends a command (one line, exit 2).
+
+Text from the user or from files (paths, experiment names, error messages) is printed as plain text,
+never as rich markup: a folder called `[bold]` must print as itself, not crash the command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from peftbench.errors import UserError
+from peftbench.signals import EXIT_USER_ERROR
+
+# Piped output (CI logs, `| tee`) would default to 80 columns and squeeze the comparison table.
+console = Console() if sys.stdout.isatty() else Console(width=160)
+err_console = Console(stderr=True)
+
+
+def fail(err: UserError | str) -> NoReturn:
+    err_console.print(Text("error: ", style="red") + Text(str(err)), highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_USER_ERROR)
+
+
+def warn(message: str) -> None:
+    err_console.print(Text("warning: ", style="yellow") + Text(message), highlight=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def user_errors():
+    """Turn a UserError raised inside into one line on stderr and exit code 2."""
+    try:
+        yield
+    except UserError as err:
+        fail(err)

@@ -1,0 +1,55 @@
+"""The result record of a run (`peftbench.record.ResultRecord`), built from what the run accumulated."""
+
+from __future__ import annotations
+
+import time
+
+from peftbench import __version__, environment
+from peftbench.metrics import TRAIN_LOSS, TRAIN_SAMPLES, TRAIN_TOKENS
+from peftbench.pipeline.state import Run
+from peftbench.record import SUCCESS, GitInfo, MetaInfo, ResultRecord, RunInfo, TrainInfo
+from peftbench.signals import describe
+
+
+def build_record(run: Run, status: str, error: BaseException | None) -> ResultRecord:
+    total = time.perf_counter() - run.started
+    plan, state = run.plan, run.state
+    final_row = {"step": state.step, **run.final, TRAIN_LOSS.key: state.last_loss, TRAIN_SAMPLES.key: state.samples,
+                 **({TRAIN_TOKENS.key: state.tokens} if state.tokens else {})}
+    mem, emem = run.train_memory, run.eval_memory
+    run_info = RunInfo(
+        created_at=run.created_at,
+        total_time=total,
+        experiment_name=plan.experiment.full_name,
+        task=plan.task,
+        train_config=plan.cfg.model_dump(mode="json"),
+        peft_config=run.peft_config if run.peft_config is not None else plan.experiment.peft_config,
+        seed=plan.seed,
+        config_hash=plan.config_hash,
+        peftbench_version=__version__,
+        **run.run_info_extra,
+        git=GitInfo(**environment.git_info()),
+        error_msg="" if error is None else describe(error),
+    )
+    train_info = TrainInfo(
+        status=status,
+        train_time=state.train_time.total,
+        total_time=total,
+        accelerator_memory_max=mem.get("max"),
+        accelerator_memory_reserved_avg=mem.get("avg"),
+        accelerator_memory_reserved_99th=mem.get("p99"),
+        memory_kind=mem.get("kind") or emem.get("kind"),
+        eval_memory_max=emem.get("max"),
+        file_size=run.file_size,
+        num_trainable_params=run.params[0],
+        num_total_params=run.params[1],
+        metrics=state.metrics + ([final_row] if status == SUCCESS else []),
+    )
+    meta_info = MetaInfo(
+        model_info=run.model_info,
+        dataset_info={**run.task.dataset_info(run.cfg), **run.dataset_info_extra},
+        package_info=environment.package_info(),
+        system_info=environment.system_info(),
+        pytorch_info=environment.pytorch_info(),
+    )
+    return ResultRecord(run_info=run_info, train_info=train_info, meta_info=meta_info)

@@ -1,0 +1,68 @@
+"""The set-up every run shares: PEFT on the base model, optimizer and schedule; the untuned model to
+compare against; the size of what training produced."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from typing import Callable
+
+from peftbench.adapters import build_optimizer, build_scheduler, wrap_model
+from peftbench.experiment import ADAPTER_FILE
+from peftbench.measure import count_parameters, dir_size
+from peftbench.pipeline.state import Run
+
+
+def prepare_training(run: Run, base_model):
+    """Wrap the base model (or unfreeze it: full fine-tuning), then build optimizer and schedule."""
+    plan, cfg = run.plan, run.plan.cfg
+    raw = plan.experiment.peft_config
+    model = wrap_model(base_model, raw, str(plan.experiment.path / ADAPTER_FILE), cfg.autocast_adapter_dtype,
+                       plan.peft_task_type)
+    run.peft_config = resolved_peft_config(model) if raw is not None else None
+    optimizer = build_optimizer(model, cfg.optimizer_type, cfg.optimizer_kwargs)
+    run.params = count_parameters(model)  # after the optimizer: LoRA-FA freezes the A matrices
+    scheduler = build_scheduler(optimizer, cfg.lr_scheduler, cfg.max_steps, cfg.warmup_ratio)
+    if cfg.compile:
+        model.compile()
+    return model, optimizer, scheduler
+
+
+def resolved_peft_config(model) -> dict:
+    """The adapter config with peft's defaults filled in, as JSON (sets become sorted lists)."""
+    config = model.peft_config["default"].to_dict()
+    return {k: (sorted(v) if isinstance(v, set) else v) for k, v in config.items()}
+
+
+def saved_size(model) -> int:
+    """Bytes that `save_pretrained` writes: the adapter, or the whole model for full fine-tuning."""
+    with tempfile.TemporaryDirectory(prefix="peftbench-size-") as tmp:
+        model.save_pretrained(tmp)
+        return dir_size(tmp)
+
+
+class BaseView:
+    """The untuned model beside the tuned one, for forgetting and drift: the same model with its adapter
+    switched off, or — full fine-tuning changed the weights themselves — a freshly loaded base, loaded
+    on first use and dropped on exit. Use `with view.active(): ... view.model(...)`."""
+
+    def __init__(self, tuned, load_fresh: Callable[[], object]):
+        self._tuned, self._load_fresh, self._fresh = tuned, load_fresh, None
+        self.is_adapter = hasattr(tuned, "disable_adapter")
+
+    @property
+    def model(self):
+        if self.is_adapter:
+            return self._tuned
+        if self._fresh is None:
+            self._fresh = self._load_fresh()
+        return self._fresh
+
+    def active(self) -> contextlib.AbstractContextManager:
+        return self._tuned.disable_adapter() if self.is_adapter else contextlib.nullcontext()
+
+    def __enter__(self) -> BaseView:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._fresh = None

@@ -1,0 +1,35 @@
+"""What a run accumulates as it goes; a cancelled or failed record is built from whatever is filled in."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from peftbench.plan import RunPlan
+from peftbench.train import TrainState
+
+
+@dataclass
+class Run:
+    plan: RunPlan
+    task: Any  # the task's implementation object (plan.spec.create())
+    started: float = field(default_factory=time.perf_counter)
+    created_at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    state: TrainState = field(default_factory=TrainState)
+    train_memory: dict = field(default_factory=dict)
+    eval_memory: dict = field(default_factory=dict)
+    final: dict = field(default_factory=dict)  # test metrics, forgetting, drift, ... (the final row)
+    predictions: list[dict] = field(default_factory=list)  # the sidecar: one row per test item
+    params: tuple[int, int] = (0, 0)  # trainable, total
+    file_size: int | None = None
+    peft_config: dict | None = None  # as peft resolved it (defaults filled in)
+    model_info: dict = field(default_factory=dict)
+    run_info_extra: dict = field(default_factory=dict)  # modality-specific run_info keys
+    dataset_info_extra: dict = field(default_factory=dict)  # modality-specific meta_info.dataset_info keys
+    samples: list = field(default_factory=list)  # image tasks: (label, images) rows of the sample grid
+
+    @property
+    def cfg(self):
+        return self.plan.cfg

@@ -1,0 +1,73 @@
+"""A text task's side of the pipeline: a causal LM, tokenised examples, generation-based accuracy on
+the task's test sets, and forgetting and drift on a general-text sample (docs/design.md, "Metrics")."""
+
+from __future__ import annotations
+
+from peftbench.baseline import base_cross_entropy
+from peftbench.data import encode_all, format_prompt
+from peftbench.evaluate import cross_entropy_and_drift, encode_corpus, generate_answers, score_answers
+from peftbench.extract import EXTRACTOR_VERSION
+from peftbench.metrics import BASE_CE, DRIFT, FORGETTING, TUNED_CE, task_metric
+from peftbench.models import load_model
+from peftbench.pipeline.setup import BaseView
+from peftbench.train import causal_lm_loss, text_batches
+
+CORPUS_BATCH_MAX = 8  # full-vocabulary log-probs are large; keep forgetting batches small
+
+
+class TextRun:
+    def __init__(self, run, reporter, device):
+        self.run, self.reporter, self.device = run, reporter, device
+        self.cfg, self.task, self.metric = run.cfg, run.task, run.plan.spec.metric
+        run.run_info_extra["extractor_version"] = EXTRACTOR_VERSION
+
+    def load(self):
+        """The base model, the tokenised data, and the base model's cross-entropy on the forgetting
+        sample (the "before" of forgetting; cached per model and sample)."""
+        cfg, task, run = self.cfg, self.task, self.run
+        model, self.tokenizer, run.model_info = load_model(cfg, self.device)
+        self.train_data = encode_all(self.tokenizer, cfg.query_template, task.train_examples(cfg),
+                                     cfg.max_seq_length, cfg.loss_on)
+        self.valid = task.valid_examples(cfg)
+        self.test_sets = task.test_sets(cfg)
+        texts, corpus_info = task.forgetting_texts(cfg)
+        run.dataset_info_extra["forgetting"] = corpus_info
+        self.corpus = encode_corpus(self.tokenizer, texts, cfg.data.forgetting_max_tokens)
+        self.corpus_batch = min(cfg.batch_size_eval, CORPUS_BATCH_MAX)
+        self.base_ce = base_cross_entropy(model, self.corpus, self.tokenizer.pad_token_id, self.corpus_batch,
+                                          run.model_info, corpus_info, cfg)
+        return model
+
+    def load_base(self):
+        return load_model(self.cfg, self.device)[0]
+
+    def batches(self):
+        return text_batches(self.train_data, self.cfg.batch_size, self.cfg.seed, self.tokenizer.pad_token_id,
+                            self.device)
+
+    def loss(self, model, batch):
+        return causal_lm_loss(model, batch)
+
+    def validate(self, model) -> dict:
+        accuracy, _ = self._accuracy_on(model, self.valid, task_metric("valid", self.metric))
+        return {task_metric("valid", self.metric): accuracy}
+
+    def test(self, model) -> None:
+        for test in self.test_sets:
+            key = task_metric("test", self.metric, test.name)
+            accuracy, rows = self._accuracy_on(model, test.examples, key)
+            self.run.final[key] = accuracy
+            self.run.predictions += [{**row, "test_set": test.name or self.run.plan.task} for row in rows]
+
+    def compare_with_base(self, model, base: BaseView) -> None:
+        with self.reporter.status("forgetting and drift"):
+            tuned_ce, drift = cross_entropy_and_drift(model, base.active, base.model, self.corpus,
+                                                      self.tokenizer.pad_token_id, self.corpus_batch)
+        self.run.final.update({FORGETTING.key: tuned_ce - self.base_ce, DRIFT.key: drift,
+                               BASE_CE.key: self.base_ce, TUNED_CE.key: tuned_ce})
+
+    def _accuracy_on(self, model, examples, label: str):
+        cfg = self.cfg
+        with self.reporter.task(label, len(examples), keep=not label.startswith("valid")) as advance:
+            answers = generate_answers(model, self.tokenizer, cfg, examples, progress=advance)
+        return score_answers(examples, answers, self.task.score, lambda q: format_prompt(cfg.query_template, q))

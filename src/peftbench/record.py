@@ -1,0 +1,127 @@
+"""The result record: one JSON file per run (docs/design.md, "Result record"), typed.
+
+Every writer builds a `ResultRecord` (the run pipeline, the sweep driver's record for a run that died,
+`import`) and every reader parses one, so the fields below are the single definition of the format.
+It is a superset of the reference suite's schema: extra keys are kept (`extra="allow"`), fields the
+reference lacks are optional, and the reference's own files parse. `docs/result-record.schema.json`
+is generated from these models (`python scripts/record_schema.py`); a test keeps it current.
+No torch here: the reader side imports it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SUCCESS = "success"
+Status = Literal["success", "cancelled", "failed"]
+Number = int | float
+
+
+class _Open(BaseModel):
+    """Unknown keys are kept as they are: newer writers and the reference suite add their own."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class GitInfo(_Open):
+    commit: str | None = Field(default=None, description="commit of the peftbench checkout that ran")
+    dirty: bool | None = Field(default=None, description="uncommitted changes in that checkout")
+
+
+class RunInfo(_Open):
+    created_at: str | None = Field(default=None, description="start time, ISO 8601 UTC")
+    total_time: Number | None = Field(default=None, description="seconds, the whole run")
+    experiment_name: str | None = Field(default=None, description="<method>/<name>")
+    task: str | None = Field(default=None, description="task name (the reference's files lack it: their folder names it)")
+    train_config: dict[str, Any] | None = Field(default=None, description="the validated, merged training config")
+    peft_config: dict[str, Any] | None = Field(default=None, description="the adapter config as peft resolved it; null = full fine-tuning")
+    seed: int | None = None
+    config_hash: str | None = Field(default=None, description="hash of task, train config, peft config, seed")
+    peftbench_version: str | None = None
+    extractor_version: str | None = Field(default=None, description="text tasks: answer extractor version")
+    git: GitInfo | None = None
+    error_msg: str = Field(default="", description="why a run did not succeed; empty on success")
+    source: str | None = Field(default=None, description="set by `peftbench import`: where the record came from")
+
+
+class TrainInfo(_Open):
+    status: Status = Field(description="success -> results/, cancelled (stopped from outside) or failed -> cancelled_results/")
+    train_time: Number | None = Field(default=None, description="seconds of training steps only")
+    total_time: Number | None = None
+    accelerator_memory_max: Number | None = Field(default=None, description="bytes above the level before training: peak")
+    accelerator_memory_reserved_avg: Number | None = Field(default=None, description="... mean over training")
+    accelerator_memory_reserved_99th: Number | None = Field(default=None, description="... 99th percentile")
+    memory_kind: str | None = Field(default=None, description="cuda-reserved | cpu-rss")
+    eval_memory_max: Number | None = Field(default=None, description="bytes above the level before the test pass: peak")
+    file_size: Number | None = Field(default=None, description="bytes of the saved adapter (full fine-tuning: the model)")
+    num_trainable_params: Number | None = None
+    num_total_params: Number | None = None
+    metrics: list[dict[str, Any]] = Field(default_factory=list,
+                                          description="one row per logging window, then the final row with the test metrics")
+
+
+class MetaInfo(_Open):
+    model_info: dict[str, Any] | None = None
+    dataset_info: dict[str, Any] | None = None
+    package_info: dict[str, Any] | None = None
+    system_info: dict[str, Any] | None = None
+    pytorch_info: str | None = None
+
+
+class ResultRecord(_Open):
+    run_info: RunInfo
+    train_info: TrainInfo
+    meta_info: MetaInfo = Field(default_factory=MetaInfo)
+
+    @property
+    def status(self) -> str:
+        return self.train_info.status
+
+    def final_metrics(self) -> dict[str, Any]:
+        """The final row (with the test metrics) of a finished run; {} for a run that never got there."""
+        for row in reversed(self.train_info.metrics):
+            if isinstance(row, dict) and any(str(key).startswith("test ") for key in row):
+                return row
+        return {}
+
+    def window_rows(self) -> list[dict[str, Any]]:
+        """The per-window rows (validation, throughput), without the final one."""
+        return [row for row in self.train_info.metrics
+                if isinstance(row, dict) and not any(str(key).startswith("test ") for key in row)]
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as written: the fields its writer set (explicit nulls included) and extra keys."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class NotARecord(ValueError):
+    """A file that is not a result record; the message names it."""
+
+
+def parse_record(data: Any, source: Path | str) -> ResultRecord:
+    try:
+        return ResultRecord.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise NotARecord(f"{source}: not a result record ({where}: {first['msg']})") from None
+
+
+def read_record(path: Path | str) -> ResultRecord:
+    """Parse one result file; NotARecord naming the file when it is not JSON or not a record."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise NotARecord(f"{path}: cannot read ({err})") from None
+    except json.JSONDecodeError as err:
+        raise NotARecord(f"{path}: not valid JSON ({err})") from None
+    return parse_record(data, path)
+
+
+def json_schema() -> dict[str, Any]:
+    return ResultRecord.model_json_schema()

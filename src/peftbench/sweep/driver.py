@@ -1,0 +1,46 @@
+"""A sweep from plan to outcomes, for every caller: `peftbench sweep`, the presets (`demo`, `smoke`)
+and the benchmark scripts. The driver writes the sweep's state file (`.sweep/plan.state`), which
+`peftbench status` reads from any process, and leaves running to the executor."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+from peftbench.sweep.executor import ExecutorOptions, OnChange, make_executor
+from peftbench.sweep.outcome import Outcome
+from peftbench.sweep.plan import PlannedRun
+from peftbench.sweep.state import plan_file, write_state
+
+
+def run_planned(planned: list[PlannedRun], output_dir: Path | str, options: ExecutorOptions = ExecutorOptions(),
+                on_change: OnChange | None = None) -> dict[str, Outcome]:
+    """Run the plan's `run` rows with the executor `options` asks for; an Outcome per run key."""
+    output_dir = Path(output_dir)
+    state = {"command": sys.argv, "host": socket.gethostname(), "pid": os.getpid(), "started": time.time(),
+             "executor": options.kind.value, "runs": [p.to_dict() for p in planned], "finished": None}
+    write_state(plan_file(output_dir), state)
+    todo = [p for p in planned if p.action == "run"]
+    try:
+        return make_executor(options).run(todo, output_dir, on_change or (lambda outcomes, running: None))
+    finally:
+        write_state(plan_file(output_dir), {**state, "finished": time.time()})
+
+
+def failed(outcomes: dict[str, Outcome]) -> list[str]:
+    """Keys of runs that failed or were cancelled."""
+    return [key for key, o in outcomes.items() if o.state in ("failed", "cancelled")]
+
+
+def sweep_folders(folders: list[Path | str], output_dir: Path | str, overrides: dict | None = None,
+                  seeds: list[int] | None = None, options: ExecutorOptions = ExecutorOptions(),
+                  on_change: OnChange | None = None) -> tuple[list[PlannedRun], dict[str, Outcome]]:
+    """Plan and run experiment folders in one call (benchmark scripts; no live display)."""
+    from peftbench.experiment import load_experiment
+    from peftbench.sweep.plan import plan_sweep
+
+    planned = plan_sweep([load_experiment(f) for f in folders], seeds, Path(output_dir), overrides)
+    return planned, run_planned(planned, output_dir, options, on_change)

@@ -1,0 +1,75 @@
+"""`metamathqa`: the full-scale profile of the reference suite (GPU + Hub by default).
+
+Train on MetaMathQA, validate on a fixed random sample of 50 GSM8K train rows, test on the GSM8K test
+set, forgetting on the first 100 finewiki documents; loss over the whole sequence, as the reference
+computes it. Every source can point at a local JSON/JSONL file instead (`data.sources`).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from peftbench.config import DataConfig, TrainConfig
+from peftbench.tasks.registry import register_task
+
+SOURCES = {
+    "train": "meta-math/MetaMathQA",
+    "valid": "openai/gsm8k:main",
+    "test": "openai/gsm8k:main",
+    "forgetting": "HuggingFaceFW/finewiki:en",
+}
+
+DEFAULTS = {
+    "model_id": "meta-llama/Llama-3.2-3B",
+    "dtype": "bfloat16",
+    "max_seq_length": 768,
+    "batch_size": 4,
+    "batch_size_eval": 50,
+    "max_steps": 5000,
+    "eval_steps": 250,
+    "optimizer_type": "AdamW",
+    "optimizer_kwargs": {"lr": 1e-4, "weight_decay": 0.1},
+    "lr_scheduler": "cosine",
+    "warmup_ratio": 0.0,
+    "grad_norm_clip": 1.0,
+    "loss_on": "all",
+    "query_template": "Question: {query} Think step by step.\nAnswer:",
+    "generation_kwargs": {"max_new_tokens": 300, "max_length": 800},
+    "data": {
+        "train_size": None,
+        "valid_size": 50,
+        "test_size": None,
+        "forgetting_size": 100,
+        "forgetting_max_tokens": 768,
+        "sources": SOURCES,
+    },
+}
+
+
+class MetaMathData(DataConfig):
+    """metamathqa's data sizes, and where each split is read from."""
+
+    sources: dict[str, str] = Field(
+        default_factory=dict,
+        description=f"read a split from elsewhere: Hub id (id:config) or local JSON/JSONL; splits {', '.join(SOURCES)}",
+    )
+
+    @field_validator("sources")
+    @classmethod
+    def _known_splits(cls, sources: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(sources) - set(SOURCES))
+        if unknown:
+            raise ValueError(f"unknown split '{unknown[0]}' (expected {', '.join(SOURCES)})")
+        return sources
+
+
+class MetaMathConfig(TrainConfig):
+    data: MetaMathData = Field(default_factory=MetaMathData, description="data sizes and sources")
+
+
+@register_task("metamathqa", kind="text", metric="accuracy", config_model=MetaMathConfig, defaults=DEFAULTS)
+def metamathqa():
+    """MetaMathQA -> GSM8K as in the reference suite (Llama-3.2-3B, GPU + Hub)."""
+    from peftbench.tasks.metamathqa.task import MetaMathQA
+
+    return MetaMathQA()

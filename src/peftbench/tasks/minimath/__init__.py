@@ -1,0 +1,57 @@
+"""`minimath`: the offline default. Procedural word problems (train/valid/test, held-out templates and
+number ranges) plus real GSM8K test items from a PyPI package; forgetting on CPython's pydoc topics.
+Runs on a laptop CPU with the embedded SmolLM2-135M-Instruct."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from peftbench.config import DataConfig, TrainConfig
+from peftbench.tasks.registry import register_task
+
+
+class MiniMathData(DataConfig):
+    """minimath's data sizes: its own problems, plus a sample of real GSM8K test items."""
+
+    gsm8k_test_size: int | None = Field(
+        default=0, ge=0, description="real GSM8K items scored as `test accuracy gsm8k`; 0 disables, null = all 1319"
+    )
+
+
+class MiniMathConfig(TrainConfig):
+    data: MiniMathData = Field(default_factory=MiniMathData, description="data sizes")
+
+
+DEFAULTS = {
+    "model_id": "embedded:SmolLM2-135M-Instruct",
+    "dtype": "float32",
+    "max_seq_length": 256,
+    "batch_size": 4,
+    "batch_size_eval": 50,
+    "max_steps": 60,
+    "eval_steps": 30,
+    "optimizer_type": "AdamW",
+    "optimizer_kwargs": {"lr": 2e-3, "weight_decay": 0.0},
+    "lr_scheduler": "cosine",
+    "warmup_ratio": 0.05,
+    "grad_norm_clip": 1.0,
+    "loss_on": "answer",
+    "query_template": "Question: {query}\nAnswer:",
+    "generation_kwargs": {"max_new_tokens": 64, "max_length": 320},
+    "data": {
+        "train_size": 4000,
+        "valid_size": 16,
+        "test_size": 100,
+        "gsm8k_test_size": 50,
+        "forgetting_size": 16,
+        "forgetting_max_tokens": 128,
+    },
+}
+
+
+@register_task("minimath", kind="text", metric="accuracy", config_model=MiniMathConfig, defaults=DEFAULTS)
+def minimath():
+    """Offline arithmetic word problems on the embedded SmolLM2-135M (CPU, minutes)."""
+    from peftbench.tasks.minimath.task import MiniMath
+
+    return MiniMath()

@@ -1,0 +1,92 @@
+"""The task registry: a task's name -> its `TaskSpec` (kind, main metric, config model, defaults, and a
+factory for the implementation).
+
+Built-in tasks are the packages of `peftbench.tasks` (`minimath/`, `minigen/`, ...). Each package's
+`__init__` is light — config model and defaults, no torch — and registers a factory with `@register_task`;
+the factory imports the implementation only when a run needs it. So planning a run, `peftbench params`
+or the sweep driver never import torch or diffusers for a task they only configure.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from typing import Any, Callable, Literal
+
+from peftbench.errors import UserError
+
+Kind = Literal["text", "image"]
+_NOT_TASKS = {"common"}  # shared helpers, not a task
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What the rest of peftbench knows about a task without importing its implementation.
+
+    `metric` is the main metric's name ("accuracy" -> `valid accuracy`, `test accuracy`); `config_model`
+    validates a run's parameters (a subclass of `peftbench.config.RunConfig`, `extra="forbid"` so a key
+    meaning nothing to this task is refused); `defaults` are deep-merged under an experiment's
+    `training_params.json`; `max_threads` caps torch's threads for tasks whose ops are too small to gain
+    from more (the executor's split still applies when it is lower)."""
+
+    name: str
+    kind: Kind
+    metric: str
+    config_model: type
+    defaults: dict
+    factory: Callable[[], Any]
+    summary: str = ""
+    max_threads: int | None = None
+
+    def create(self) -> Any:
+        """A fresh task object (the implementation: data, scoring, or the image model's hooks)."""
+        return self.factory()
+
+
+_SPECS: dict[str, TaskSpec] = {}
+
+
+def register_task(name: str, *, kind: Kind, metric: str, config_model: type, defaults: dict,
+                  summary: str = "", max_threads: int | None = None) -> Callable:
+    """Decorator for a task's factory. Registering a name twice is an error, never a silent overwrite."""
+
+    def decorate(factory: Callable[[], Any]) -> Callable[[], Any]:
+        if name in _SPECS:
+            raise ValueError(f"task '{name}' is already registered (by {_SPECS[name].factory.__module__})")
+        _SPECS[name] = TaskSpec(name, kind, metric, config_model, defaults, factory,
+                                summary or (factory.__doc__ or "").strip(), max_threads)
+        return factory
+
+    return decorate
+
+
+def _builtin_packages() -> list[str]:
+    import peftbench.tasks as package
+
+    return sorted(m.name for m in pkgutil.iter_modules(package.__path__) if m.ispkg and m.name not in _NOT_TASKS)
+
+
+def _import_builtin(name: str) -> None:
+    if name in _builtin_packages():
+        importlib.import_module(f"peftbench.tasks.{name}")
+
+
+def task_spec(name: str) -> TaskSpec:
+    """The spec of a registered task; imports only that task's light package."""
+    if name not in _SPECS:
+        _import_builtin(name)
+    if name not in _SPECS:
+        raise UserError(f"task '{name}': unknown task (known: {', '.join(task_names())})")
+    return _SPECS[name]
+
+
+def task_names() -> list[str]:
+    for name in _builtin_packages():
+        _import_builtin(name)
+    return sorted(_SPECS)
+
+
+def get_task(name: str) -> Any:
+    """A fresh implementation object of the task (imports its heavy modules)."""
+    return task_spec(name).create()
