@@ -200,6 +200,9 @@ from peftbench import cli_report  # noqa: E402
 
 app.command("report")(cli_report.report)
 app.command("import")(cli_report.import_results)
+from peftbench import cli_methods  # noqa: E402
+
+app.command("methods")(cli_methods.methods)
 # --- end registered commands ---
 
 

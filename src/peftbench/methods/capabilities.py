@@ -140,3 +140,19 @@ def layer_types(model) -> list[str]:
             found.update(type(child).__name__ for child in module.children()
                          if not type(child).__module__.startswith(("peft", "torch.nn.modules.container")))
     return sorted(found)
+
+
+CAPABILITIES = ("merge", "switch", "base", "quantized", "layers")
+
+
+def experiment_capabilities(exp: Experiment, refresh: bool = False) -> dict:
+    """The cached capability answers of one experiment; image tasks are not measured yet."""
+    from peftbench.methods.cache import cached
+    from peftbench.methods.coverage import check_payload
+    from peftbench.tasks import get_task
+    from peftbench.tasks.base import task_kind
+
+    if task_kind(get_task(exp.task)) != "text":
+        return {k: {"value": "not checked here", "detail": "measured for text tasks only"} for k in CAPABILITIES}
+    payload = {**check_payload(exp), "bitsandbytes": importlib.util.find_spec("bitsandbytes") is not None}
+    return cached("capabilities", payload, lambda: text_capabilities(exp), refresh)

@@ -84,13 +84,16 @@ def _train(exp: Experiment, layers: int, seed: int, extra: dict | None) -> TextP
 
 
 def text_train_check(exp: Experiment) -> dict:
-    """{"trains": bool, ...}: trains = finite loss, some trainable weight moved, and generation runs."""
+    """{"trains": bool | None, ...}: trains = finite loss, some trainable weight moved, and generation
+    runs; None = not checked, because the config does not fit the stand-in's layer shapes."""
     from peftbench.evaluate import generate_answers
 
     try:
         probe = train_text_probe(exp)
         answers = generate_answers(probe.model, probe.tokenizer, probe.cfg, probe_examples()[:2])
-    except Exception as err:  # any failure is the answer: the method does not train here
+    except UserError as err:  # peft refused the config for the stand-in's shapes: sized for a larger model
+        return {"trains": None, "error": f"does not fit the tiny stand-in: {err}"}
+    except Exception as err:  # any other failure is the answer: the method does not train here
         return {"trains": False, "error": one_line(err)}
     ok = math.isfinite(probe.loss) and probe.moved and len(answers) == 2
     why = "" if ok else ("loss not finite" if not math.isfinite(probe.loss) else "no trainable weight moved")
