@@ -62,7 +62,7 @@ def coverage(task: str, experiments_dir: Path | str, check: bool = True, refresh
     for peft_type in installed_types() + [FULL]:
         exps = [e for e in found if experiment_type(e) == peft_type]
         if not exps:
-            rows.append(TypeRow(peft_type, detail=_reason(peft_type, kind, elsewhere)))
+            rows.append(TypeRow(peft_type, detail=_reason(peft_type, kind, task, elsewhere)))
             continue
         row = TypeRow(peft_type, [e.full_name for e in exps])
         if check:
@@ -72,10 +72,10 @@ def coverage(task: str, experiments_dir: Path | str, check: bool = True, refresh
     return rows
 
 
-def _reason(peft_type: str, kind: str, elsewhere: dict[str, list[str]]) -> str:
-    why = reasons.reason(peft_type, kind)
-    if why == reasons.GENERIC and peft_type in elsewhere:
-        return f"no experiment for this task yet (shipped for: {', '.join(elsewhere[peft_type])})"
+def _reason(peft_type: str, kind: str, task: str, elsewhere: dict[str, list[str]]) -> str:
+    why = reasons.reason(peft_type, kind, task)
+    if why in (reasons.GENERIC, reasons.TASK_DEFAULT.get(task)) and peft_type in elsewhere:
+        return f"{why} (shipped for: {', '.join(elsewhere[peft_type])})"
     return why
 
 

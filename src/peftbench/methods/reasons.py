@@ -27,8 +27,22 @@ IMAGE = {
     "POLY": TEXT["POLY"],
 }
 
+# Reasons that hold for one task only (its model's structure), over the kind's list above.
+BY_TASK = {
+    "minigen": {
+        "SHADOW": "rides a decoder's stack of blocks (the shadow state follows the block loop); the minigen "
+                  "UNet has no such stack for it to find",
+    },
+}
+
+# Tasks that copy the reference suite's configs ship no type the reference has no config for.
+COPIES = "the reference suite has no config for it, and this task ships copies of the reference's"
+TASK_DEFAULT = {"metamathqa": COPIES, "imagegen": COPIES}
+
 GENERIC = "not shipped: no experiment folder for this task yet (a type this list does not know, e.g. new in this peft)"
 
 
-def reason(peft_type: str, kind: str) -> str:
-    return (IMAGE if kind == "image" else TEXT).get(peft_type, GENERIC)
+def reason(peft_type: str, kind: str, task: str = "") -> str:
+    if peft_type in BY_TASK.get(task, {}):
+        return BY_TASK[task][peft_type]
+    return (IMAGE if kind == "image" else TEXT).get(peft_type, TASK_DEFAULT.get(task, GENERIC))
