@@ -127,6 +127,7 @@ def _quantized(exp: Experiment) -> dict:
 def layer_types(model) -> list[str]:
     """Class names of the base layers a peft model wraps ("virtual tokens" for prompt learning)."""
     from peft.tuners.tuners_utils import BaseTuner, BaseTunerLayer
+    from transformers import PreTrainedModel
 
     config = getattr(model, "active_peft_config", None)
     if config is not None and config.is_prompt_learning:
@@ -136,9 +137,11 @@ def layer_types(model) -> list[str]:
         if isinstance(module, BaseTunerLayer):
             found.add(type(module.get_base_layer()).__name__)
         elif type(module).__module__.startswith("peft.tuners") and not isinstance(module, BaseTuner):
-            # Wrappers that are not tuner layers (e.g. adapted attention): name what they wrap.
+            # Wrappers that are not tuner layers (e.g. adapted attention): name what they wrap, but not
+            # the whole model that a method-level wrapper holds.
             found.update(type(child).__name__ for child in module.children()
-                         if not type(child).__module__.startswith(("peft", "torch.nn.modules.container")))
+                         if not isinstance(child, PreTrainedModel)
+                         and not type(child).__module__.startswith(("peft", "torch.nn.modules.container")))
     return sorted(found)
 
 
