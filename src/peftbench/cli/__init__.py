@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from peftbench.cli import dashboard, presets, report, run, sweep
+from peftbench.cli import dashboard, methods, presets, report, run, sweep
 
 app = typer.Typer(
     help="Benchmark parameter-efficient fine-tuning methods under identical conditions.",
@@ -16,6 +16,7 @@ app = typer.Typer(
 app.command("run")(run.run)
 app.command("list")(run.list_experiments)
 app.command("params")(run.params)
+app.command("methods")(methods.methods)
 app.command("sweep")(sweep.sweep)
 app.command("status")(sweep.status)
 app.command("demo")(presets.demo)

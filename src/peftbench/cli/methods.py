@@ -1,0 +1,55 @@
+"""`peftbench methods`: every peft method type of the installed peft, for one task."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from peftbench.cli.common import console, user_errors
+
+
+def methods(
+    task: str = typer.Option("minimath", help="Task whose experiments to list."),
+    capabilities: bool = typer.Option(False, "--capabilities", help="Per shipped experiment: merge, several adapters on one base, disabled adapter = base, quantized base, layer types (measured on the tiny stand-in; first run takes a while, then cached)."),
+    experiments_dir: Path = typer.Option(Path("experiments"), help="Where experiment folders live."),
+    check: bool = typer.Option(True, help="Check that each shipped experiment trains on the task's tiny stand-in (cached)."),
+    refresh: bool = typer.Option(False, help="Redo the cached checks."),
+) -> None:
+    """One row per PeftType of the installed peft, plus full fine-tuning: experiments shipped for the
+    task, whether they train (checked), and why a type is not shipped."""
+    from peftbench.tasks import task_spec
+
+    with user_errors():
+        task_spec(task)
+        table = _capability_table(task, experiments_dir, refresh) if capabilities else _coverage_table(task, experiments_dir, check, refresh)
+    console.print(table)
+
+
+def _coverage_table(task: str, experiments_dir: Path, check: bool, refresh: bool) -> Table:
+    from importlib.metadata import version
+
+    from peftbench.methods.coverage import FULL, coverage
+
+    rows = coverage(task, experiments_dir, check=check, refresh=refresh)
+    types = [r for r in rows if r.peft_type != FULL]
+    shipped = sum(bool(r.experiments) for r in types)
+    title = f"{task}: {shipped} of {len(types)} method types of peft {version('peft')} shipped, plus full fine-tuning"
+    table = Table("peft type", "experiments", "trains", "note", title=title)
+    for row in rows:
+        trains = row.trains if check or not row.experiments else "not checked"
+        table.add_row(row.peft_type, ", ".join(row.experiments) or "-", trains, row.detail)
+    return table
+
+
+def _capability_table(task: str, experiments_dir: Path, refresh: bool) -> Table:
+    from peftbench.experiment import discover
+    from peftbench.methods.capabilities import CAPABILITIES, experiment_capabilities
+    from peftbench.methods.coverage import experiment_type
+
+    table = Table("experiment", "peft type", *CAPABILITIES, title=f"{task}: capabilities measured on the tiny stand-in")
+    for exp in discover(experiments_dir, task):
+        found = experiment_capabilities(exp, refresh)
+        table.add_row(exp.full_name, experiment_type(exp), *(found[k]["value"] for k in CAPABILITIES))
+    return table

@@ -1,0 +1,35 @@
+"""Results of method checks, remembered per (check, configs, library versions)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib.metadata import version
+from typing import Callable
+
+from peftbench.models import cache_dir
+from peftbench.results import atomic_write_json
+
+# Bump when a check changes what it measures, so stale answers are not reused.
+CHECKS_VERSION = "2"
+
+
+def check_key(kind: str, payload: dict) -> str:
+    """A stable key for one check of one experiment: its configs plus every library it exercises."""
+    libs = {name: version(name) for name in ("peft", "transformers", "torch", "diffusers")}
+    blob = json.dumps([CHECKS_VERSION, kind, payload, libs], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def cached(kind: str, payload: dict, compute: Callable[[], dict], refresh: bool = False) -> dict:
+    """`compute()`'s JSON-able answer, from the cache when this exact check already ran."""
+    path = cache_dir() / "method-checks" / f"{kind}-{check_key(kind, payload)}.json"
+    if path.exists() and not refresh:
+        try:
+            return json.loads(path.read_text())
+        except ValueError:
+            pass  # a damaged entry is recomputed, never trusted
+    answer = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, answer)
+    return answer

@@ -1,0 +1,92 @@
+"""`peftbench methods`: coverage rows from the installed peft, the cached training check, the capability
+matrix measured on the tiny stand-in, and the CLI."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from peft import PeftType
+from typer.testing import CliRunner
+
+from peftbench.cli import app
+from peftbench.experiment import load_experiment
+from peftbench.methods import coverage as cov
+from peftbench.methods import reasons
+from peftbench.methods.capabilities import text_capabilities
+from peftbench.methods.probe import text_train_check
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+def test_minimath_lists_every_installed_type_and_full_finetuning():
+    rows = cov.coverage("minimath", EXPERIMENTS, check=False)
+    assert [r.peft_type for r in rows] == [t.value for t in PeftType] + [cov.FULL]
+    shipped = [r for r in rows if r.experiments and r.peft_type != cov.FULL]
+    assert len(shipped) >= 36
+    assert all(r.detail for r in rows if not r.experiments), "every type not shipped needs a reason"
+
+
+def test_a_type_of_a_future_peft_shows_as_not_shipped(monkeypatch):
+    monkeypatch.setattr(cov, "installed_types", lambda: ["LORA", "SOMETHING_NEW"])
+    rows = {r.peft_type: r for r in cov.coverage("minimath", EXPERIMENTS, check=False)}
+    assert rows["SOMETHING_NEW"].experiments == []
+    assert rows["SOMETHING_NEW"].detail == reasons.GENERIC
+
+
+def test_a_type_shipped_elsewhere_says_where():
+    rows = {r.peft_type: r for r in cov.coverage("metamathqa", EXPERIMENTS, check=False)}
+    assert not rows["SHADOW"].experiments
+    assert rows["SHADOW"].detail.startswith(reasons.COPIES) and "minimath" in rows["SHADOW"].detail
+
+
+def test_training_check_is_cached(monkeypatch):
+    calls = []
+    monkeypatch.setattr("peftbench.methods.probe.text_train_check", lambda exp: calls.append(exp) or {"trains": True, "error": ""})
+    exp = load_experiment(EXPERIMENTS / "minimath" / "lora" / "default")
+    assert cov.train_check(exp)["trains"] and cov.train_check(exp)["trains"]
+    assert len(calls) == 1
+    cov.train_check(exp, refresh=True)
+    assert len(calls) == 2
+
+
+def test_a_method_that_cannot_train_here_is_reported(make_experiment):
+    # Poly routes by task ids that a single-task loop never passes: the check must say no, with why.
+    exp = load_experiment(make_experiment(method="poly", adapter={"peft_type": "POLY", "r": 4}))
+    result = text_train_check(exp)
+    assert result["trains"] is False
+    assert "task_ids" in result["error"]
+
+
+def test_a_config_too_large_for_the_standin_is_not_checked(make_experiment):
+    exp = load_experiment(make_experiment(method="c3a", adapter={"peft_type": "C3A", "block_size": 256}))
+    result = text_train_check(exp)
+    assert result["trains"] is None
+    assert "does not fit" in result["error"]
+
+
+QUANTIZED = "yes" if importlib.util.find_spec("bitsandbytes") else "not checked here"
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("lora/default", {"merge": "yes", "switch": "yes", "base": "yes", "quantized": QUANTIZED, "layers": "Linear"}),
+    # PiSSA moves the principal part of W into the adapter: disabling it leaves the residual, not the base.
+    ("lora/pissa", {"merge": "yes", "switch": "no", "base": "no"}),
+    ("prompt_tuning/default", {"merge": "no", "switch": "yes", "base": "yes", "layers": "virtual tokens"}),
+])
+def test_capabilities_measured_on_the_tiny_standin(name, expected):
+    found = text_capabilities(load_experiment(EXPERIMENTS / "minimath" / name))
+    assert {k: found[k]["value"] for k in expected} == expected, found
+
+
+def test_cli_methods_lists_types_without_checks():
+    result = CliRunner().invoke(app, ["methods", "--task", "minimath", "--no-check",
+                                      "--experiments-dir", str(EXPERIMENTS)])
+    assert result.exit_code == 0, result.output
+    assert "MULTITASK_PROMPT_TUNING" in result.output and "needs task ids" in result.output
+    assert "FULL_FINETUNING" in result.output
+
+
+def test_cli_methods_unknown_task_is_one_line():
+    result = CliRunner().invoke(app, ["methods", "--task", "nosuch", "--experiments-dir", str(EXPERIMENTS)])
+    assert result.exit_code == 2
+    assert "nosuch" in result.output and "Traceback" not in result.output
