@@ -1,0 +1,109 @@
+"""Task files as registered tasks: `--task-file` and `experiments/<task>/task.yaml` make them plannable
+like built-in tasks, their fingerprint enters the config hash, and a worker registers them again from
+the plan's JSON."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from peftbench.errors import UserError
+from peftbench.experiment import config_hash
+from peftbench.plan import RunPlan, plan_run
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "unit-conversion"
+
+
+@pytest.fixture(autouse=True)
+def _datasets_cache(tmp_path_factory, monkeypatch, task_registry):
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path_factory.getbasetemp() / "hf-datasets")
+
+
+def copy_example(folder: Path) -> Path:
+    shutil.copytree(EXAMPLE, folder)
+    return folder / "task.yaml"
+
+
+def test_task_file_plans_like_a_builtin_task(make_experiment):
+    folder = make_experiment(task="unit-conversion", params={"max_steps": 2})
+    plan = plan_run(folder, task_file=EXAMPLE / "task.yaml")
+    assert (plan.task, plan.spec.kind, plan.spec.metric) == ("unit-conversion", "text", "accuracy")
+    assert plan.spec.source == (EXAMPLE / "task.yaml").resolve()
+    assert plan.cfg.max_steps == 2 and plan.cfg.generation_kwargs.max_new_tokens == 40  # the file's defaults
+    assert plan.cfg.data.test_size == 100 and plan.cfg.query_template == "{query}"
+    assert plan.config_hash != config_hash("unit-conversion", plan.cfg, None, 0)  # the fingerprint is in it
+    assert plan.config_hash == config_hash("unit-conversion", plan.cfg, None, 0, plan.spec.fingerprint)
+
+
+def test_task_file_beside_the_experiments_is_found(tmp_path, make_experiment):
+    copy_example(tmp_path / "experiments" / "unit-conversion")
+    plan = plan_run(make_experiment(task="unit-conversion", params={}))
+    assert plan.spec.source == (tmp_path / "experiments" / "unit-conversion" / "task.yaml").resolve()
+
+
+def test_task_file_keys_are_checked_at_planning(make_experiment):
+    folder = make_experiment(task="unit-conversion", params={"data": {"gsm8k_test_size": 2}})
+    with pytest.raises(UserError, match="unknown training parameter 'data.gsm8k_test_size'"):
+        plan_run(folder, task_file=EXAMPLE / "task.yaml")
+
+
+def test_name_must_match_the_experiment_folder(make_experiment):
+    folder = make_experiment(task="conversions", params={})
+    with pytest.raises(UserError) as err:
+        plan_run(folder, task_file=EXAMPLE / "task.yaml")
+    assert "task 'conversions'" in str(err.value) and "declares task 'unit-conversion'" in str(err.value)
+
+
+def test_two_declarations_of_one_task_are_refused(tmp_path, make_experiment):
+    beside = copy_example(tmp_path / "experiments" / "unit-conversion")
+    folder = make_experiment(task="unit-conversion", params={})
+    with pytest.raises(UserError, match="declared twice"):
+        plan_run(folder, task_file=EXAMPLE / "task.yaml")
+    other = copy_example(tmp_path / "elsewhere")
+    from peftbench.tasks.from_file import register_task_file
+
+    assert register_task_file(beside) is register_task_file(beside)  # the same file again: a no-op
+    with pytest.raises(UserError, match=f"already declared by the task file {beside.resolve()}"):
+        register_task_file(other)
+
+
+def test_a_builtin_name_is_refused(tmp_path):
+    from peftbench.tasks.from_file import register_task_file
+
+    path = copy_example(tmp_path / "minimath")
+    path.write_text(path.read_text().replace("name: unit-conversion", "name: minimath"))
+    with pytest.raises(UserError, match="task 'minimath' is already declared by a built-in task"):
+        register_task_file(path)
+
+
+def test_edited_data_changes_the_hash_and_the_worker_notices(tmp_path, make_experiment, task_registry):
+    task_file = copy_example(tmp_path / "task")
+    folder = make_experiment(task="unit-conversion", params={})
+    plan = plan_run(folder, task_file=task_file)
+    sent = json.loads(json.dumps(plan.to_json()))
+    assert sent["task_file"] == str(task_file.resolve())
+
+    task_registry()  # a worker is a fresh process: it registers the task file from the plan again
+    assert RunPlan.from_json(sent).config_hash == plan.config_hash
+
+    test_rows = task_file.parent / "test.jsonl"
+    test_rows.write_text(test_rows.read_text().replace('"answer": "5"', '"answer": "6"', 1))
+    task_registry()
+    with pytest.raises(UserError, match="config changed since the sweep planned it"):
+        RunPlan.from_json(sent)
+
+
+def test_planning_a_task_file_imports_no_model_stack(make_experiment):
+    folder = make_experiment(task="unit-conversion", params={})
+    code = ("import sys\nfrom peftbench.plan import plan_run\n"
+            f"plan_run({str(folder)!r}, task_file={str(EXAMPLE / 'task.yaml')!r})\n"
+            "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
