@@ -29,6 +29,9 @@ class RunPlan:
     cfg: RunConfig
     overrides: dict  # command-line overrides (max_steps and seed included), deep-merged last
     config_hash: str
+    # Keep the trained adapter beside the record (`--save-adapter`). Not in the config hash: it changes
+    # what is kept, not what the run measures.
+    save_adapter: bool = False
 
     @property
     def seed(self) -> int:
@@ -51,11 +54,13 @@ class RunPlan:
     def to_json(self) -> dict[str, Any]:
         """What a worker needs to plan the same run again (paths absolute: it may run elsewhere)."""
         return {"experiment_dir": str(Path(self.experiment.path).resolve()), "overrides": self.overrides,
-                "config_hash": self.config_hash, "task_file": str(self.spec.source) if self.spec.source else None}
+                "config_hash": self.config_hash, "task_file": str(self.spec.source) if self.spec.source else None,
+                "save_adapter": self.save_adapter}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunPlan:
-        plan = plan_run(data["experiment_dir"], overrides=data["overrides"], task_file=data.get("task_file"))
+        plan = plan_run(data["experiment_dir"], overrides=data["overrides"], task_file=data.get("task_file"),
+                        save_adapter=data.get("save_adapter", False))
         if plan.config_hash != data["config_hash"]:
             raise UserError(f"{data['experiment_dir']}: config changed since the sweep planned it "
                             f"(hash {data['config_hash']} -> {plan.config_hash}); run the sweep again")
@@ -63,10 +68,12 @@ class RunPlan:
 
 
 def plan_run(exp_dir: Path | str, max_steps: int | None = None, seed: int | None = None,
-             overrides: dict | None = None, task_file: Path | str | None = None) -> RunPlan:
+             overrides: dict | None = None, task_file: Path | str | None = None,
+             save_adapter: bool = False) -> RunPlan:
     """Validate an experiment with its task's defaults and `overrides` (a nested dict deep-merged like
     training_params.json, e.g. from `--set`); `max_steps` and `seed` are shorthands for two of them.
-    `task_file` declares the experiment's task (`--task-file`); see `task_of`."""
+    `task_file` declares the experiment's task (`--task-file`; see `task_of`); `save_adapter` keeps
+    the trained adapter beside the record."""
     experiment = load_experiment(exp_dir)
     spec = task_of(experiment, task_file)
     extra = dict(overrides or {})
@@ -78,7 +85,7 @@ def plan_run(exp_dir: Path | str, max_steps: int | None = None, seed: int | None
     if cfg.max_steps < cfg.eval_steps:
         cfg = cfg.model_copy(update={"eval_steps": cfg.max_steps})  # a short run still validates once
     digest = config_hash(experiment.task, cfg, experiment.peft_config, cfg.seed, spec.fingerprint)
-    plan = RunPlan(experiment, spec, cfg, extra, digest)
+    plan = RunPlan(experiment, spec, cfg, extra, digest, save_adapter)
     if experiment.peft_config is not None:  # fail on a bad adapter config before loading any model
         validate_peft_config(experiment.peft_config, str(experiment.path / ADAPTER_FILE), plan.peft_task_type)
     return plan
