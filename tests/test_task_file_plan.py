@@ -107,3 +107,55 @@ def test_planning_a_task_file_imports_no_model_stack(make_experiment):
             "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
+# --- the commands ----------------------------------------------------------------------------------
+
+def invoke(*args: str):
+    from typer.testing import CliRunner
+
+    from peftbench.cli import app
+
+    return CliRunner().invoke(app, [*map(str, args)], env={"COLUMNS": "250"})
+
+
+def test_params_of_a_task_file():
+    result = invoke("params", "--task-file", EXAMPLE / "task.yaml")
+    assert result.exit_code == 0, result.output
+    assert "unit-conversion" in result.output and "data.gsm8k_test_size" not in result.output
+    row = next(line for line in result.output.splitlines() if "generation_kwargs.max_new_tokens" in line)
+    assert " 40 " in row  # the task file's default, not minimath's 64
+
+
+def test_run_with_a_broken_task_file_is_one_line_and_writes_nothing(tmp_path, make_experiment):
+    task_file = copy_example(tmp_path / "task")
+    task_file.write_text(task_file.read_text().replace("{from_unit}", "{form_unit}"))
+    folder = make_experiment(task="unit-conversion", params={})
+    result = invoke("run", folder, "--task-file", task_file, "--output-dir", tmp_path / "results")
+    assert result.exit_code == 2, result.output
+    message = result.output.strip()
+    assert "\n" not in message and str(task_file) in message and "{form_unit}" in message and "prompt.template" in message
+    assert not (tmp_path / "results").exists()
+
+
+def test_sweep_takes_its_task_from_the_task_file(tmp_path, make_experiment):
+    make_experiment(task="minimath", params={})  # another task's experiment: not part of this sweep
+    make_experiment(task="unit-conversion", params={})
+    result = invoke("sweep", tmp_path / "experiments", "--task-file", EXAMPLE / "task.yaml", "--dry-run",
+                    "--output-dir", tmp_path / "results")
+    assert result.exit_code == 0, result.output
+    assert "unit-conversion" in result.output and "minimath" not in result.output
+    assert "1 runs planned: 1 to run" in result.output
+
+
+def test_smoke_sizes_fit_a_task_file(make_experiment):
+    """`peftbench smoke` shares its text sizes between text tasks; the keys a task file's config lacks
+    (minimath's GSM8K sample) are dropped, so they plan."""
+    from peftbench.cli.presets import SMOKE_SIZES, _known_keys
+    from peftbench.tasks.from_file import register_task_file
+
+    spec = register_task_file(EXAMPLE / "task.yaml")
+    overrides = {**_known_keys(SMOKE_SIZES[spec.kind], spec.config_model), "max_steps": 2}
+    assert "gsm8k_test_size" not in overrides["data"]
+    plan = plan_run(make_experiment(task="unit-conversion", params={}), overrides=overrides)
+    assert plan.cfg.data.test_size == 4
