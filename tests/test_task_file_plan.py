@@ -159,3 +159,48 @@ def test_smoke_sizes_fit_a_task_file(make_experiment):
     assert "gsm8k_test_size" not in overrides["data"]
     plan = plan_run(make_experiment(task="unit-conversion", params={}), overrides=overrides)
     assert plan.cfg.data.test_size == 4
+
+
+# --- the manual stays true -------------------------------------------------------------------------
+
+def manual_blocks(language: str) -> list[str]:
+    """The manual's fenced code blocks in `language` ("" for plain ones), in order."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "tasks-from-files.md").read_text()
+    blocks, current, lang = [], None, None
+    for line in text.splitlines(keepends=True):
+        if line.startswith("```"):
+            if current is None:
+                current, lang = [], line[3:].strip()
+            else:
+                if lang == language:
+                    blocks.append("".join(current))
+                current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
+def test_the_manuals_task_file_and_its_error_line(tmp_path, monkeypatch, task_registry):
+    """The manual's my-qa task file plans on rows like its sample data, with the manual's three copied
+    experiments; its example mistake gives exactly the line the manual shows."""
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "my-qa"
+    folder.mkdir()
+    sample = [json.loads(line) for line in manual_blocks("json")[0].splitlines()]
+    assert set(sample[0]) == {"question", "answer"}
+    rows = [{"question": f"What is item {i}?", "answer": f"Item {i}"} for i in range(300)]
+    (folder / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in sample + rows))
+    (folder / "task.yaml").write_text(manual_blocks("yaml")[0])
+    for method in ("lora", "ia3", "ln_tuning"):  # the manual's copy loop
+        shutil.copytree(EXAMPLE.parents[1] / "experiments" / "minimath" / method / "default",
+                        tmp_path / "experiments" / "my-qa" / method / "default")
+        plan = plan_run(f"experiments/my-qa/{method}/default", task_file="my-qa/task.yaml")
+        assert plan.task == "my-qa" and plan.spec.source == (folder / "task.yaml").resolve()
+    splits = plan.spec.create().splits()
+    assert {name: len(ds) for name, ds in splits.items()} == {"train": 52, "valid": 50, "test": 200}
+
+    (folder / "task.yaml").write_text(manual_blocks("yaml")[0].replace("{question}", "{questoin}"))
+    task_registry()  # each command is a fresh process
+    result = invoke("params", "--task-file", "my-qa/task.yaml")
+    shown = next(block for block in manual_blocks("") if block.startswith("error: my-qa/task.yaml"))
+    assert result.exit_code == 2 and result.output.strip() == shown.strip()
