@@ -46,7 +46,8 @@ class TaskSpec:
     fingerprint: str | None = None
 
     def create(self) -> Any:
-        """A fresh task object (the implementation: data, scoring, or the image model's hooks)."""
+        """The task's implementation object (data, scoring, or the image model's hooks): a fresh one for a
+        built-in task; a task file's one object, which holds its loaded data and no per-run state."""
         return self.factory()
 
 
