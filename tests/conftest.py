@@ -72,3 +72,21 @@ def make_experiment(tmp_path):
         return folder
 
     return make
+
+
+@pytest.fixture
+def task_registry(monkeypatch):
+    """Task files a test registers are forgotten after it (the registry is per process). Returns
+    `forget()`, which also forgets them mid-test: what a fresh process (a sweep's worker) sees."""
+    from peftbench.tasks import registry
+    from peftbench.tasks.from_file import registration
+
+    registry.task_names()  # every built-in registered first: one imported mid-test would vanish after it
+    builtin = dict(registry._SPECS)
+
+    def forget() -> None:
+        monkeypatch.setattr(registry, "_SPECS", dict(builtin))
+        monkeypatch.setattr(registration, "_BY_PATH", {})
+
+    forget()
+    return forget

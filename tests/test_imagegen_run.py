@@ -134,3 +134,21 @@ def test_user_mistakes_stop_with_one_line(tmp_path, standins):
     exp = make_experiment(tmp_path / "b", "lora", LORA, params)
     result = run_cli(exp)
     assert result.exit_code == 2 and "unknown training parameter 'imagegen.resolution'" in result.output
+
+
+def test_shipped_flux_config_on_a_unet_adapts_its_attention_only(standins):
+    """The documented behaviour kept by the target-module check being a text-run check: the shipped FLUX
+    configs name the transformer's layers, of which a Stable Diffusion UNet has only the attention
+    projections; peft adapts those and skips the rest. The strict check would refuse the config."""
+    from diffusers import UNet2DConditionModel
+
+    from peftbench.adapters import wrap_model
+    from peftbench.errors import UserError
+
+    flux = shipped_adapter("lora/flux2-klein-default")
+    unet = UNet2DConditionModel.from_pretrained(standins[0], subfolder="unet")
+    with pytest.raises(UserError, match="target_modules: .*add_k_proj.* not in this model"):
+        wrap_model(unet, flux, "flux2-klein-default", True, None)
+    wrapped = wrap_model(unet, flux, "flux2-klein-default", True, None, every_target=False)
+    adapted = {name.rsplit(".", 1)[-1] for name, module in wrapped.named_modules() if hasattr(module, "lora_A")}
+    assert adapted == {"to_q", "to_k", "to_v", "0"}  # to_out.0 is named by its index

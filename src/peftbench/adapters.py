@@ -11,8 +11,10 @@ from peftbench.errors import UserError
 from peftbench.peft_config import build_peft_config, validate_peft_config  # noqa: F401 (re-exported)
 
 
-def wrap_model(model, raw: dict | None, source: str, autocast_adapter_dtype: bool, default_task_type: str | None = "CAUSAL_LM"):
-    """A PEFT model for `raw`, or the model itself (all parameters trainable) for full fine-tuning."""
+def wrap_model(model, raw: dict | None, source: str, autocast_adapter_dtype: bool,
+               default_task_type: str | None = "CAUSAL_LM", every_target: bool = True):
+    """A PEFT model for `raw`, or the model itself (all parameters trainable) for full fine-tuning.
+    `every_target`: each name in a list of target modules must exist in the model (`check_target_modules`)."""
     if raw is None:
         for p in model.parameters():
             p.requires_grad_(True)
@@ -20,6 +22,8 @@ def wrap_model(model, raw: dict | None, source: str, autocast_adapter_dtype: boo
     from peft import get_peft_model
 
     config = build_peft_config(raw, source, default_task_type)
+    if every_target:
+        check_target_modules(model, config, source)
     try:
         return get_peft_model(model, config, autocast_adapter_dtype=autocast_adapter_dtype)
     except ValueError as err:
@@ -27,6 +31,27 @@ def wrap_model(model, raw: dict | None, source: str, autocast_adapter_dtype: boo
         if "not found in the base model" in message or "Target modules" in message:
             raise UserError(f"{source}: target_modules: {message}") from None
         raise UserError(f"{source}: cannot apply {config.peft_type.value} to this model: {message}") from None
+
+
+def check_target_modules(model, config, source: str) -> None:
+    """Every module a list-valued `target_modules` names must exist in this model. peft only warns when
+    some of them match and others do not, and the run would then train fewer layers than the config
+    says - on another model than the one the config was written for, that is the common case.
+
+    Text runs check (their configs name Llama's layers; "your model" may be another family). Image runs
+    do not: the shipped image configs name the FLUX transformer's layers on purpose, and on a Stable
+    Diffusion UNet only its attention projections match, which peft's skipping handles as documented
+    (README, "imagegen"); peft still refuses a config none of whose names match."""
+    targets = getattr(config, "target_modules", None)
+    if not targets or isinstance(targets, str):  # a regex or "all-linear": peft itself checks those
+        return
+    names = [name for name, _ in model.named_modules() if name]
+    missing = sorted(t for t in targets if not any(n == t or n.endswith("." + t) for n in names))
+    if missing:
+        layers = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                         if name and not list(module.children()) and not name.rsplit(".", 1)[-1].isdigit()})
+        raise UserError(f"{source}: target_modules: {', '.join(missing)} not in this model "
+                        f"(its layers are named: {', '.join(layers)})")
 
 
 def build_optimizer(model, optimizer_type: str, kwargs: dict) -> torch.optim.Optimizer:

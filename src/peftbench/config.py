@@ -79,6 +79,8 @@ class RunConfig(_Strict):
 class TrainConfig(RunConfig):
     """A text task's parameters: the shared fields plus tokenisation, prompt, decoding and data sizes."""
 
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        default="float32", description="weights' dtype; auto: the one the model's config declares (float32 if none)")
     attn_implementation: str | None = Field(default=None, description="transformers attention backend; null = its default")
     quantization: Literal["4bit", "8bit"] | None = Field(default=None, description="bitsandbytes base-model quantization (CUDA)")
     max_seq_length: int = Field(gt=0, description="training sequences are cut to this many tokens")

@@ -1,7 +1,8 @@
 """An experiment is a folder `experiments/<task>/<method>/<name>/` holding a PEFT config.
 
 `adapter_config.json` is a standard PEFT config (absent = full fine-tuning); `training_params.json`
-optionally overrides the task's training defaults. Nothing here imports torch.
+optionally overrides the task's training defaults; `experiments/<task>/task.yaml`, when present,
+declares the task itself (docs/tasks-from-files.md). Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from peftbench.errors import UserError
 
 ADAPTER_FILE = "adapter_config.json"
 PARAMS_FILE = "training_params.json"
+TASK_FILE = "task.yaml"
 FULL_FINETUNING = "full-finetuning"
 
 
@@ -36,6 +38,12 @@ class Experiment:
         """`<method>--<name>[--seed<k>]`: seed 0 keeps the reference suite's file names."""
         stem = f"{self.method}--{self.name}"
         return stem if seed == 0 else f"{stem}--seed{seed}"
+
+    @property
+    def task_file(self) -> Path | None:
+        """`experiments/<task>/task.yaml` when the task is declared there, beside its experiments."""
+        path = self.path.resolve().parents[1] / TASK_FILE
+        return path if path.is_file() else None
 
     def train_config(self, defaults: dict, extra: dict | None = None, schema: type = TrainConfig) -> TrainConfig:
         """Task defaults, deep-merged with training_params.json, then with command-line overrides,
@@ -79,13 +87,18 @@ def discover(root: Path | str, task: str | None = None) -> list[Experiment]:
     return found
 
 
-def config_hash(task: str, train_config: TrainConfig, peft_config: dict | None, seed: int) -> str:
-    """Stable hash of what decides a run's outcome; a sweep skips runs whose hash already has a result."""
+def config_hash(task: str, train_config: TrainConfig, peft_config: dict | None, seed: int,
+                task_fingerprint: str | None = None) -> str:
+    """Stable hash of what decides a run's outcome; a sweep skips runs whose hash already has a result.
+    `task_fingerprint` identifies a task declared by a file (the file and its data); built-in tasks have
+    none, and their hashes stay what they were."""
     payload = {
         "task": task,
         "train_config": train_config.model_dump(mode="json"),
         "peft_config": peft_config,
         "seed": seed,
     }
+    if task_fingerprint is not None:
+        payload["task_fingerprint"] = task_fingerprint
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -117,26 +118,24 @@ def quiet_transformers() -> None:
 
 def load_model(cfg, device):
     """Base model and tokenizer for a TrainConfig; errors a user can fix become UserError."""
-    import torch
     from transformers import AutoModelForCausalLM
 
     quiet_transformers()
     location, info = resolve_model(cfg.model_id)
-    kwargs = {"dtype": getattr(torch, cfg.dtype)}
-    if cfg.attn_implementation:
-        kwargs["attn_implementation"] = cfg.attn_implementation
-    if cfg.quantization:
-        kwargs["quantization_config"] = _quantization_config(cfg.quantization, kwargs["dtype"])
     try:
         tokenizer = load_tokenizer(location)
+        dtype = resolve_dtype(cfg.dtype, location)
+        kwargs = {"dtype": dtype}
+        if cfg.attn_implementation:
+            kwargs["attn_implementation"] = cfg.attn_implementation
+        if cfg.quantization:
+            kwargs["quantization_config"] = _quantization_config(cfg.quantization, dtype)
         model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
-    except OSError as err:
-        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-        hint = " (offline: HF_HUB_OFFLINE=1)" if offline else ""
-        raise UserError(
-            f"model_id '{cfg.model_id}': not found as a local folder or on the Hub{hint}: {str(err).splitlines()[0]}"
-        ) from None
+    except (OSError, ValueError) as err:
+        raise load_error(cfg.model_id, err) from None
     info["revision"] = getattr(model.config, "_commit_hash", None)
+    info["dtype"] = str(dtype).removeprefix("torch.")
+    info["chat_template"] = bool(getattr(tokenizer, "chat_template", None))
     if cfg.quantization:
         # Quantized weights are placed by bitsandbytes; norms go to fp32 and inputs get grads, as
         # adapters on a k-bit model need.
@@ -149,6 +148,65 @@ def load_model(cfg, device):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
     return model, tokenizer, info
+
+
+def resolve_dtype(name: str, location: str):
+    """The torch dtype to load in: the one named, or with "auto" the one the model's config declares
+    (its published precision), float32 when it declares none."""
+    import torch
+
+    if name != "auto":
+        return getattr(torch, name)
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(location)
+    declared = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    if isinstance(declared, str):
+        declared = getattr(torch, declared, None)
+    return declared if isinstance(declared, torch.dtype) else torch.float32
+
+
+def _causes(err: BaseException):
+    """The error and the ones it was raised from: transformers wraps the Hub's typed errors in OSError."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        yield err
+        err = err.__cause__ or err.__context__
+
+
+def load_error(model_id: str, err: BaseException) -> UserError:
+    """One line saying why `model_id` did not load and what to do about it."""
+    from huggingface_hub import constants, errors as hub
+
+    name = f"model_id '{model_id}'"
+    kinds = {type(e) for e in _causes(err)}
+    found = lambda cls: any(issubclass(k, cls) for k in kinds)  # noqa: E731
+    text = str(err)
+    if found(hub.GatedRepoError):
+        return UserError(f"{name}: gated on the Hub: accept its conditions at {constants.ENDPOINT}/{model_id}, "
+                         "then log in (`hf auth login`) or set HF_TOKEN")
+    if found(hub.RepositoryNotFoundError):
+        return UserError(f"{name}: not a local folder and not a model on the Hub (if it is private, log in "
+                         "with `hf auth login` or set HF_TOKEN)")
+    if found(hub.RevisionNotFoundError):
+        return UserError(f"{name}: that revision does not exist on the Hub")
+    if found(hub.OfflineModeIsEnabled) or found(hub.LocalEntryNotFoundError):
+        offline = " (HF_HUB_OFFLINE=1 is set)" if os.environ.get("HF_HUB_OFFLINE") == "1" else ""
+        return UserError(f"{name}: not in the local Hugging Face cache and the Hub cannot be reached{offline}: "
+                         "download it once with network, or give a local folder")
+    if "Unrecognized configuration class" in text:
+        return UserError(f"{name}: not a causal language model (AutoModelForCausalLM cannot load "
+                         f"{type_name(text)}); text tasks need a decoder model such as Llama, Qwen or GPT-2")
+    if Path(model_id).is_dir() and not (Path(model_id) / "config.json").is_file():
+        return UserError(f"{name}: the folder has no config.json (expected a model saved with save_pretrained)")
+    return UserError(f"{name}: cannot load: {(text.strip().splitlines() or [type(err).__name__])[0]}")
+
+
+def type_name(message: str) -> str:
+    """"Unrecognized configuration class <class '...BertConfig'> for ..." -> "BertConfig"."""
+    match = re.search(r"configuration class <class '[\w.]*?(\w+)'>", message)
+    return match.group(1) if match else "its configuration"
 
 
 def _quantization_config(kind: str, dtype):

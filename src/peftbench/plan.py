@@ -29,6 +29,9 @@ class RunPlan:
     cfg: RunConfig
     overrides: dict  # command-line overrides (max_steps and seed included), deep-merged last
     config_hash: str
+    # Keep the trained adapter beside the record (`--save-adapter`). Not in the config hash: it changes
+    # what is kept, not what the run measures.
+    save_adapter: bool = False
 
     @property
     def seed(self) -> int:
@@ -51,11 +54,13 @@ class RunPlan:
     def to_json(self) -> dict[str, Any]:
         """What a worker needs to plan the same run again (paths absolute: it may run elsewhere)."""
         return {"experiment_dir": str(Path(self.experiment.path).resolve()), "overrides": self.overrides,
-                "config_hash": self.config_hash}
+                "config_hash": self.config_hash, "task_file": str(self.spec.source) if self.spec.source else None,
+                "save_adapter": self.save_adapter}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunPlan:
-        plan = plan_run(data["experiment_dir"], overrides=data["overrides"])
+        plan = plan_run(data["experiment_dir"], overrides=data["overrides"], task_file=data.get("task_file"),
+                        save_adapter=data.get("save_adapter", False))
         if plan.config_hash != data["config_hash"]:
             raise UserError(f"{data['experiment_dir']}: config changed since the sweep planned it "
                             f"(hash {data['config_hash']} -> {plan.config_hash}); run the sweep again")
@@ -63,11 +68,14 @@ class RunPlan:
 
 
 def plan_run(exp_dir: Path | str, max_steps: int | None = None, seed: int | None = None,
-             overrides: dict | None = None) -> RunPlan:
+             overrides: dict | None = None, task_file: Path | str | None = None,
+             save_adapter: bool = False) -> RunPlan:
     """Validate an experiment with its task's defaults and `overrides` (a nested dict deep-merged like
-    training_params.json, e.g. from `--set`); `max_steps` and `seed` are shorthands for two of them."""
+    training_params.json, e.g. from `--set`); `max_steps` and `seed` are shorthands for two of them.
+    `task_file` declares the experiment's task (`--task-file`; see `task_of`); `save_adapter` keeps
+    the trained adapter beside the record."""
     experiment = load_experiment(exp_dir)
-    spec = task_spec(experiment.task)
+    spec = task_of(experiment, task_file)
     extra = dict(overrides or {})
     if max_steps is not None:
         extra["max_steps"] = max_steps
@@ -76,7 +84,29 @@ def plan_run(exp_dir: Path | str, max_steps: int | None = None, seed: int | None
     cfg = experiment.train_config(spec.defaults, extra, spec.config_model)
     if cfg.max_steps < cfg.eval_steps:
         cfg = cfg.model_copy(update={"eval_steps": cfg.max_steps})  # a short run still validates once
-    plan = RunPlan(experiment, spec, cfg, extra, config_hash(experiment.task, cfg, experiment.peft_config, cfg.seed))
+    digest = config_hash(experiment.task, cfg, experiment.peft_config, cfg.seed, spec.fingerprint)
+    plan = RunPlan(experiment, spec, cfg, extra, digest, save_adapter)
     if experiment.peft_config is not None:  # fail on a bad adapter config before loading any model
         validate_peft_config(experiment.peft_config, str(experiment.path / ADAPTER_FILE), plan.peft_task_type)
     return plan
+
+
+def task_of(experiment: Experiment, task_file: Path | str | None = None) -> TaskSpec:
+    """The experiment's task: declared by `task_file`, or by `experiments/<task>/task.yaml` beside it, or
+    else the registered task named by its folder. A task file must declare the folder's task name (the
+    results go to results/<task>/ by that name)."""
+    beside = experiment.task_file
+    if task_file is not None and beside is not None and Path(task_file).resolve() != beside:
+        raise UserError(f"{experiment.path}: task '{experiment.task}' is declared twice: by {task_file} "
+                        f"(--task-file) and by {beside}; keep one")
+    declared = task_file or beside
+    if declared is None:
+        return task_spec(experiment.task)
+    from peftbench.tasks.from_file import register_task_file  # task files only: yaml and their data
+
+    spec = register_task_file(declared)
+    if spec.name != experiment.task:
+        raise UserError(f"{experiment.path}: the experiment belongs to task '{experiment.task}' (its folder "
+                        f"experiments/{experiment.task}/), but {declared} declares task '{spec.name}'; "
+                        f"put it under experiments/{spec.name}/ or rename the task")
+    return spec

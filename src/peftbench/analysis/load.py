@@ -18,6 +18,7 @@ import pandas as pd
 from peftbench.metrics import TOKENS_PER_SEC, run_table_metrics
 from peftbench.record import NotARecord, ResultRecord
 from peftbench.results import PREDICTIONS_SUFFIX, load_result, predictions_path
+from peftbench.saved_adapter import ADAPTER_SUFFIX
 
 Warn = Callable[[str], None]
 
@@ -52,6 +53,10 @@ def result_files(sources: Path | str | Iterable[Path | str]) -> list[Path]:
         for path in paths:
             # Hidden names are temp files of an atomic write in progress (results.py).
             if path.name.startswith(".") or path.name in CONFIG_FILES:
+                continue
+            # A kept adapter's folder (or one being written, hidden) holds JSON too: not results.
+            folders = path.relative_to(source).parts[:-1] if source.is_dir() else ()
+            if any(part.endswith(ADAPTER_SUFFIX) or part.startswith(".") for part in folders):
                 continue
             found.setdefault(path.resolve(), None)
     return list(found)

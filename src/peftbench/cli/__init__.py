@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from peftbench.cli import dashboard, methods, presets, report, run, sweep
+from peftbench.cli import dashboard, methods, presets, push, report, run, sweep
 
 app = typer.Typer(
     help="Benchmark parameter-efficient fine-tuning methods under identical conditions.",
@@ -24,6 +24,7 @@ app.command("smoke")(presets.smoke)
 app.command("report")(report.report)
 app.command("import")(report.import_results)
 app.command("dashboard")(dashboard.dashboard)
+app.command("push")(push.push)
 
 
 def main() -> None:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from peftbench.cli.common import console, err_console, user_errors
+from peftbench.cli.run import TASK_FILE_HELP, declared_task
 from peftbench.sweep.executor import ExecutorOptions
 
 DEMO_EXPERIMENTS = ["minimath/lora/default", "minimath/ia3/default", "minimath/ln_tuning/default"]
@@ -52,7 +54,8 @@ def demo(
 
 
 def smoke(
-    task: str = typer.Option("minimath", help="Task whose experiments to check."),
+    task: str = typer.Option("minimath", help="Task whose experiments to check (with --task-file: the file's task)."),
+    task_file: Optional[Path] = typer.Option(None, "--task-file", help=TASK_FILE_HELP),
     experiments_dir: Path = typer.Option(Path("experiments"), help="Where experiment folders live."),
     max_steps: int = typer.Option(2, help="Training steps per experiment."),
 ) -> None:
@@ -61,14 +64,16 @@ def smoke(
     Results go to a temporary folder and are discarded; the exit code is non-zero if any run failed."""
     from peftbench.cli.sweep import run_sweep
     from peftbench.experiment import discover
+    from peftbench.plan import task_of
     from peftbench.tasks import task_spec
 
     with user_errors():
+        task = declared_task(task_file) or task
         found = discover(experiments_dir, task)
-        spec = task_spec(task)
+        spec = task_of(found[0], task_file) if found else task_spec(task)
         overrides = {**_known_keys(SMOKE_SIZES[spec.kind], spec.config_model), "max_steps": max_steps}
     with tempfile.TemporaryDirectory(prefix="peftbench-smoke-") as out:
-        outcomes = run_sweep(found, None, Path(out), overrides, ExecutorOptions())
+        outcomes = run_sweep(found, None, Path(out), overrides, ExecutorOptions(), task_file=task_file)
     table = Table("experiment", "outcome")
     for key, outcome in sorted(outcomes.items()):
         ok = outcome.state == "done"

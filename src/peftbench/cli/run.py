@@ -13,6 +13,19 @@ from peftbench.cli.common import console, err_console, user_errors
 
 SET_HELP = ("Override a training parameter: KEY=VALUE, dotted keys for nested ones, VALUE parsed as JSON "
             "(e.g. --set optimizer_kwargs.lr=5e-4 --set data.test_size=50); `peftbench params` lists them.")
+SAVE_ADAPTER_HELP = ("Keep the trained adapter (full fine-tuning: the model) in PEFT format with a model card "
+                     "beside the result: results/<task>/<stem>.adapter/.")
+TASK_FILE_HELP = ("A task declared in YAML (docs/tasks-from-files.md); its name must be the experiments' task "
+                  "folder. Not needed when it lies at experiments/<task>/task.yaml.")
+
+
+def declared_task(task_file: Path | None) -> str | None:
+    """The task a --task-file declares (registered now, its data checked), or None without one."""
+    if task_file is None:
+        return None
+    from peftbench.tasks.from_file import register_task_file
+
+    return register_task_file(task_file).name
 
 
 def run(
@@ -21,6 +34,8 @@ def run(
     max_steps: Optional[int] = typer.Option(None, help="Override max_steps (e.g. 2 for a smoke test)."),
     seed: Optional[int] = typer.Option(None, help="Override the seed; results of seeds other than 0 get a --seed<k> suffix."),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    task_file: Optional[Path] = typer.Option(None, "--task-file", help=TASK_FILE_HELP),
+    save_adapter: bool = typer.Option(False, "--save-adapter", help=SAVE_ADAPTER_HELP),
     quiet: bool = typer.Option(False, help="No progress bars."),
 ) -> None:
     """Train and evaluate one experiment; write its result record and predictions."""
@@ -33,7 +48,8 @@ def run(
     handle_sigterm()
     try:
         with user_errors():
-            plan = plan_run(experiment_dir, max_steps=max_steps, seed=seed, overrides=parse_overrides(set_))
+            plan = plan_run(experiment_dir, max_steps=max_steps, seed=seed, overrides=parse_overrides(set_),
+                            task_file=task_file, save_adapter=save_adapter)
             from peftbench.pipeline import execute  # torch and the model stack: only once the plan is valid
 
             console.print(Text.assemble((plan.experiment.full_name, "bold"), f" on {plan.task} (seed {plan.seed}, "
@@ -49,6 +65,10 @@ def run(
 
     console.print(comparison_table([outcome.path]))
     console.print(Text(f"result: {outcome.path}"))
+    if plan.save_adapter:
+        from peftbench.saved_adapter import adapter_dir
+
+        console.print(Text(f"adapter: {adapter_dir(outcome.path)}"))
 
 
 def list_experiments(
@@ -73,6 +93,7 @@ def list_experiments(
 
 def params(
     task: str = typer.Option("minimath", help="Task whose parameters to list (`peftbench params --task minigen`)."),
+    task_file: Optional[Path] = typer.Option(None, "--task-file", help="A task file: list its parameters and defaults."),
 ) -> None:
     """Every training parameter of a task — what training_params.json and --set accept — with its
     default for this task and what it means."""
@@ -80,6 +101,7 @@ def params(
     from peftbench.tasks import task_spec
 
     with user_errors():
+        task = declared_task(task_file) or task
         spec = task_spec(task)
         fields = describe_fields(spec.config_model, spec.defaults)
     table = Table("key", "type", f"default ({task})", "meaning", title=f"{task}: {spec.summary}",

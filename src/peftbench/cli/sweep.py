@@ -11,14 +11,15 @@ from rich.table import Table
 from rich.text import Text
 
 from peftbench.cli.common import console, fail, user_errors
-from peftbench.cli.run import SET_HELP
+from peftbench.cli.run import SAVE_ADAPTER_HELP, SET_HELP, TASK_FILE_HELP, declared_task
 from peftbench.errors import UserError
 from peftbench.sweep.executor import ExecutorKind, ExecutorOptions
 
 
 def sweep(
     experiment_dirs: list[Path] = typer.Argument(None, help="Experiment folders, or roots to discover them under (default: experiments/)."),
-    task: Optional[str] = typer.Option(None, help="Only experiments of this task."),
+    task: Optional[str] = typer.Option(None, help="Only experiments of this task (with --task-file: the file's task)."),
+    task_file: Optional[Path] = typer.Option(None, "--task-file", help=TASK_FILE_HELP),
     methods: Optional[str] = typer.Option(None, help="Only these, comma-separated: METHOD (its 'default' experiment, or all if it has none), METHOD/NAME, or METHOD/* (e.g. lora,ia3,lora/dora)."),
     seeds: Optional[str] = typer.Option(None, help="Seeds, comma-separated (e.g. 0,1,2); default: each experiment's own seed."),
     jobs: Optional[int] = typer.Option(None, min=1, help="Runs at a time. Local default: one per visible GPU (x --runs-per-gpu), 1 on CPU. Ray: no limit but the cluster's resources."),
@@ -31,6 +32,7 @@ def sweep(
     max_steps: Optional[int] = typer.Option(None, help="Override max_steps of every run (part of the config hash)."),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP),
     retry_failed: bool = typer.Option(False, help="Rerun runs that failed earlier (interrupted ones always rerun)."),
+    save_adapter: bool = typer.Option(False, "--save-adapter", help=SAVE_ADAPTER_HELP + " Finished runs without one run again."),
     dry_run: bool = typer.Option(False, help="Print the plan and stop."),
 ) -> None:
     """Run a suite: experiments x seeds, each in its own process; skips runs whose result exists with the
@@ -40,9 +42,11 @@ def sweep(
 
     with user_errors():
         options = ExecutorOptions(executor, jobs, runs_per_gpu, ray_address, cpus_per_run, gpus_per_run)
+        task = task or declared_task(task_file)
         found = find_experiments(list(experiment_dirs or []), task, parse_list(methods, "methods"))
         overrides = parse_overrides(set_) | ({"max_steps": max_steps} if max_steps is not None else {})
-    outcomes = run_sweep(found, parse_list_or_fail(seeds), output_dir, overrides, options, retry_failed, dry_run)
+    outcomes = run_sweep(found, parse_list_or_fail(seeds), output_dir, overrides, options, retry_failed, dry_run,
+                         task_file=task_file, save_adapter=save_adapter)
     from peftbench.sweep.driver import failed
 
     if failed(outcomes):
@@ -57,13 +61,14 @@ def parse_list_or_fail(seeds: str | None) -> list[int] | None:
 
 
 def run_sweep(found, seeds, output_dir: Path, overrides: dict, options: ExecutorOptions,
-              retry_failed: bool = False, dry_run: bool = False) -> dict:
+              retry_failed: bool = False, dry_run: bool = False, task_file: Path | None = None,
+              save_adapter: bool = False) -> dict:
     """Plan (every config validated up front), print the plan, run what is due with a live status table;
     the outcomes by run key ({} when nothing ran)."""
     from peftbench.sweep.plan import plan_sweep
 
     with user_errors(), console.status(f"validating {len(found)} experiments"):
-        planned = plan_sweep(found, seeds, output_dir, overrides, retry_failed)
+        planned = plan_sweep(found, seeds, output_dir, overrides, retry_failed, task_file, save_adapter)
     _print_plan(planned)
     if dry_run or not any(p.action == "run" for p in planned):
         return {}

@@ -26,6 +26,7 @@ from peftbench.plan import RunPlan
 from peftbench.progress import Reporter
 from peftbench.record import SUCCESS, ResultRecord
 from peftbench.results import result_path, samples_path, write_run
+from peftbench.saved_adapter import adapter_dir, save_adapter
 from peftbench.signals import is_stop
 from peftbench.threads import apply_thread_limit
 from peftbench.train import train
@@ -53,12 +54,17 @@ def execute(plan: RunPlan, output_dir: Path | str, reporter: Reporter | None = N
     except UserError:
         raise
     except BaseException as err:  # KeyboardInterrupt and OOM included: the partial record still matters
-        # "cancelled" = stopped from outside (Ctrl-C, SIGTERM): a sweep reruns it. "failed" = the run
-        # itself broke (OOM, NaN, a bug): a sweep leaves it alone unless asked to --retry-failed.
-        status, error = ("cancelled" if is_stop(err) else "failed"), err
-        if not is_stop(err) and not isinstance(err, torch.OutOfMemoryError):
-            traceback.print_exc()
+        status, error = _failure(err)
     record = build_record(run, status, error)
+    if status == SUCCESS and plan.save_adapter:
+        # Before the JSON, like the sidecars: a result that exists has its adapter. The card needs the
+        # finished record; if saving fails (disk full, Ctrl-C), the run is recorded as not successful.
+        try:
+            save_adapter(run.model, adapter_dir(result_path(output_dir, plan.task, plan.stem, SUCCESS)), record,
+                         run.tokenizer)
+        except BaseException as err:
+            status, error = _failure(err)
+            record = build_record(run, status, error)
     if status == SUCCESS and run.samples:
         # Before the JSON, like the predictions sidecar: a result that exists has its samples.
         from peftbench.image.grid import save_grid
@@ -67,6 +73,14 @@ def execute(plan: RunPlan, output_dir: Path | str, reporter: Reporter | None = N
                   title=f"{plan.experiment.full_name} on {plan.task} (seed {plan.seed})")
     path = write_run(record, run.predictions, output_dir, plan.task, plan.stem)
     return RunOutcome(status, path, record, error)
+
+
+def _failure(err: BaseException) -> tuple[str, BaseException]:
+    """"cancelled" = stopped from outside (Ctrl-C, SIGTERM): a sweep reruns it. "failed" = the run itself
+    broke (OOM, NaN, a bug): a sweep leaves it alone unless asked to --retry-failed."""
+    if not is_stop(err) and not isinstance(err, torch.OutOfMemoryError):
+        traceback.print_exc()
+    return ("cancelled" if is_stop(err) else "failed"), err
 
 
 def _run_all(run: Run, reporter: Reporter) -> None:
@@ -78,6 +92,7 @@ def _run_all(run: Run, reporter: Reporter) -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     modality = STRATEGIES[run.plan.spec.kind](run, reporter, device)
     model, optimizer, scheduler = prepare_training(run, modality.load())
+    run.model = model
     memory = MemorySampler(device)
 
     def validate() -> dict:

@@ -17,8 +17,9 @@ def prepare_training(run: Run, base_model):
     """Wrap the base model (or unfreeze it: full fine-tuning), then build optimizer and schedule."""
     plan, cfg = run.plan, run.plan.cfg
     raw = plan.experiment.peft_config
+    # Image configs name layers of several denoisers on purpose (adapters.check_target_modules).
     model = wrap_model(base_model, raw, str(plan.experiment.path / ADAPTER_FILE), cfg.autocast_adapter_dtype,
-                       plan.peft_task_type)
+                       plan.peft_task_type, every_target=plan.spec.kind == "text")
     run.peft_config = resolved_peft_config(model) if raw is not None else None
     optimizer = build_optimizer(model, cfg.optimizer_type, cfg.optimizer_kwargs)
     run.params = count_parameters(model)  # after the optimizer: LoRA-FA freezes the A matrices

@@ -26,6 +26,7 @@ class TextRun:
         sample (the "before" of forgetting; cached per model and sample)."""
         cfg, task, run = self.cfg, self.task, self.run
         model, self.tokenizer, run.model_info = load_model(cfg, self.device)
+        run.tokenizer = self.tokenizer
         self.train_data = encode_all(self.tokenizer, cfg.query_template, task.train_examples(cfg),
                                      cfg.max_seq_length, cfg.loss_on)
         self.valid = task.valid_examples(cfg)

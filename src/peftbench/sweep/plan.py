@@ -16,6 +16,7 @@ from peftbench.experiment import ADAPTER_FILE, PARAMS_FILE, Experiment, discover
 from peftbench.plan import RunPlan, plan_run
 from peftbench.record import SUCCESS, NotARecord, ResultRecord, read_record
 from peftbench.results import result_path
+from peftbench.saved_adapter import RECORD_FILE, adapter_dir
 
 
 @dataclass(frozen=True)
@@ -103,13 +104,23 @@ def _selects(item: str, exp: Experiment, pool: list[Experiment]) -> bool:
     return exp.name == "default" or not has_default
 
 
-def decide(output_dir: Path, task: str, stem: str, digest: str, retry_failed: bool) -> tuple[str, str]:
-    done = stored_record(result_path(output_dir, task, stem, SUCCESS))
+def adapter_kept(result: Path, digest: str) -> bool:
+    """Whether `--save-adapter` kept this config's adapter beside `result` (its copy of the record says)."""
+    kept = stored_record(adapter_dir(result) / RECORD_FILE)
+    return kept is not None and kept.run_info.config_hash == digest
+
+
+def decide(output_dir: Path, task: str, stem: str, digest: str, retry_failed: bool,
+           save_adapter: bool = False) -> tuple[str, str]:
+    path = result_path(output_dir, task, stem, SUCCESS)
+    done = stored_record(path)
     if done is not None:
         old = done.run_info.config_hash
-        if old == digest:
-            return "skip", "done"
-        return "run", f"config changed (result has {old})"
+        if old != digest:
+            return "run", f"config changed (result has {old})"
+        if save_adapter and not adapter_kept(path, digest):
+            return "run", "done, but its adapter was not kept"
+        return "skip", "done"
     other = stored_record(result_path(output_dir, task, stem, "failed"))
     if other is None:
         return "run", "new"
@@ -121,12 +132,15 @@ def decide(output_dir: Path, task: str, stem: str, digest: str, retry_failed: bo
 
 
 def plan_sweep(experiments: list[Experiment], seeds: list[int] | None, output_dir: Path,
-               overrides: dict | None = None, retry_failed: bool = False) -> list[PlannedRun]:
-    """Every experiment x seed, validated (no model loads, no torch), with what to do about it."""
+               overrides: dict | None = None, retry_failed: bool = False,
+               task_file: Path | None = None, save_adapter: bool = False) -> list[PlannedRun]:
+    """Every experiment x seed, validated (no model loads, no torch), with what to do about it.
+    `task_file` declares the experiments' task (`--task-file`); `save_adapter` keeps every run's adapter,
+    and makes a run due again when its result exists without one."""
     planned = []
     for exp in experiments:
         for seed in seeds or [None]:
-            plan = plan_run(exp.path, seed=seed, overrides=overrides)
-            action, reason = decide(output_dir, exp.task, plan.stem, plan.config_hash, retry_failed)
+            plan = plan_run(exp.path, seed=seed, overrides=overrides, task_file=task_file, save_adapter=save_adapter)
+            action, reason = decide(output_dir, exp.task, plan.stem, plan.config_hash, retry_failed, save_adapter)
             planned.append(PlannedRun(plan, action, reason))
     return planned

@@ -20,7 +20,7 @@ from peftbench.record import SUCCESS
 from peftbench.results import result_path
 from peftbench.signals import (EXIT_DONE_ELSEWHERE, EXIT_LOCKED, EXIT_USER_ERROR, Terminated, exit_code,
                                handle_sigterm)
-from peftbench.sweep.plan import existing_hash
+from peftbench.sweep.plan import adapter_kept, existing_hash
 from peftbench.sweep.state import heartbeat_file, run_lock
 
 
@@ -46,7 +46,8 @@ def _run_locked(plan: RunPlan, output_dir: Path) -> int:
         return EXIT_LOCKED
     try:
         done = result_path(output_dir, plan.task, plan.stem, SUCCESS)
-        if existing_hash(done) == plan.config_hash:  # finished by another sweep since we planned
+        kept = not plan.save_adapter or adapter_kept(done, plan.config_hash)
+        if existing_hash(done) == plan.config_hash and kept:  # finished by another sweep since we planned
             print(f"{plan.task}/{plan.stem}: already done by another process -> {done}", file=sys.stderr)
             return EXIT_DONE_ELSEWHERE
         return _run(plan, output_dir)

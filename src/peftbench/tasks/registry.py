@@ -1,8 +1,9 @@
 """The task registry: a task's name -> its `TaskSpec` (kind, main metric, config model, defaults, and a
 factory for the implementation).
 
-Built-in tasks are the packages of `peftbench.tasks` (`minimath/`, `minigen/`, ...). Each package's
-`__init__` is light — config model and defaults, no torch — and registers a factory with `@register_task`;
+Built-in tasks are the packages of `peftbench.tasks` (`minimath/`, `minigen/`, ...); a user's task is a
+YAML task file (`from_file/`), registered the same way when a command is given it or finds it beside the
+experiments. Each package's `__init__` is light — config model and defaults, no torch — and registers a factory with `@register_task`;
 the factory imports the implementation only when a run needs it. So planning a run, `peftbench params`
 or the sweep driver never import torch or diffusers for a task they only configure.
 """
@@ -12,12 +13,13 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Literal
 
 from peftbench.errors import UserError
 
 Kind = Literal["text", "image"]
-_NOT_TASKS = {"common"}  # shared helpers, not a task
+_NOT_TASKS = {"common", "from_file"}  # shared helpers, and the machinery of task files: not tasks
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,9 @@ class TaskSpec:
     validates a run's parameters (a subclass of `peftbench.config.RunConfig`, `extra="forbid"` so a key
     meaning nothing to this task is refused); `defaults` are deep-merged under an experiment's
     `training_params.json`; `max_threads` caps torch's threads for tasks whose ops are too small to gain
-    from more (the executor's split still applies when it is lower)."""
+    from more (the executor's split still applies when it is lower). A task declared by a task file names
+    it in `source` (a worker registers it again from there), and its `fingerprint` — a hash of the file
+    and its data — enters the config hash, so an edited task or data file never passes for a finished run."""
 
     name: str
     kind: Kind
@@ -38,9 +42,12 @@ class TaskSpec:
     factory: Callable[[], Any]
     summary: str = ""
     max_threads: int | None = None
+    source: Path | None = None
+    fingerprint: str | None = None
 
     def create(self) -> Any:
-        """A fresh task object (the implementation: data, scoring, or the image model's hooks)."""
+        """The task's implementation object (data, scoring, or the image model's hooks): a fresh one for a
+        built-in task; a task file's one object, which holds its loaded data and no per-run state."""
         return self.factory()
 
 
@@ -48,14 +55,15 @@ _SPECS: dict[str, TaskSpec] = {}
 
 
 def register_task(name: str, *, kind: Kind, metric: str, config_model: type, defaults: dict,
-                  summary: str = "", max_threads: int | None = None) -> Callable:
+                  summary: str = "", max_threads: int | None = None, source: Path | None = None,
+                  fingerprint: str | None = None) -> Callable:
     """Decorator for a task's factory. Registering a name twice is an error, never a silent overwrite."""
 
     def decorate(factory: Callable[[], Any]) -> Callable[[], Any]:
         if name in _SPECS:
             raise ValueError(f"task '{name}' is already registered (by {_SPECS[name].factory.__module__})")
         _SPECS[name] = TaskSpec(name, kind, metric, config_model, defaults, factory,
-                                summary or (factory.__doc__ or "").strip(), max_threads)
+                                summary or (factory.__doc__ or "").strip(), max_threads, source, fingerprint)
         return factory
 
     return decorate
@@ -72,13 +80,20 @@ def _import_builtin(name: str) -> None:
         importlib.import_module(f"peftbench.tasks.{name}")
 
 
-def task_spec(name: str) -> TaskSpec:
-    """The spec of a registered task; imports only that task's light package."""
+def registered(name: str) -> TaskSpec | None:
+    """The spec of `name` if a task of that name exists (built-in or registered), else None."""
     if name not in _SPECS:
         _import_builtin(name)
-    if name not in _SPECS:
-        raise UserError(f"task '{name}': unknown task (known: {', '.join(task_names())})")
-    return _SPECS[name]
+    return _SPECS.get(name)
+
+
+def task_spec(name: str) -> TaskSpec:
+    """The spec of a registered task; imports only that task's light package."""
+    spec = registered(name)
+    if spec is None:
+        raise UserError(f"task '{name}': unknown task (known: {', '.join(task_names())}; a task file is "
+                        f"given with --task-file or found as experiments/{name}/task.yaml)")
+    return spec
 
 
 def task_names() -> list[str]:
