@@ -146,16 +146,11 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 
 def read_json(path: Path) -> dict:
-    """Read a JSON object, turning every failure into a UserError that names the file."""
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
-    except json.JSONDecodeError as err:
-        raise UserError(f"{path}: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
+    """Read a JSON object strictly (safe_json: symlinks, regular files, UTF-8, size, depth, duplicate
+    keys), turning every failure into a UserError that names the file."""
+    from peftbench.safe_json import read_json_object
+
+    return read_json_object(path)
 
 
 def build_config(

@@ -133,12 +133,13 @@ def write_run(
 
 
 def load_result(path: str | os.PathLike) -> dict:
-    """Read one result file; ValueError naming the file if it is not a result record."""
+    """Read one result file; ValueError naming the file if it is not a result record (OSError if unreadable)."""
+    from peftbench.safe_json import RECORD_MAX_BYTES, read_json
+
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    # Strict read (safe_json.BadFile is a ValueError): no FIFO hang, no deep-nesting RecursionError,
+    # no silently merged duplicate keys. A missing file stays FileNotFoundError.
+    data = read_json(path, RECORD_MAX_BYTES)
     if not isinstance(data, dict) or not {"run_info", "train_info"} <= data.keys():
         raise ValueError(f"{path}: not a result record (needs a JSON object with run_info and train_info)")
     return data

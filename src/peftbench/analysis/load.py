@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from peftbench.analysis.metrics import METRICS
+from peftbench.names import NAME_RULE, is_experiment_name, is_name
 from peftbench.results import PREDICTIONS_SUFFIX, load_result, predictions_path
 
 Warn = Callable[[str], None]
@@ -51,7 +53,10 @@ def result_files(sources: Path | str | Iterable[Path | str]) -> list[Path]:
             # Hidden names are temp files of an atomic write in progress (results.py).
             if path.name.startswith(".") or path.name in CONFIG_FILES:
                 continue
-            found.setdefault(path.resolve(), None)
+            # realpath, not resolve(): resolve raises on a symlink loop. A path that does not lead to
+            # a file (loop, dangling link, pipe) is kept as given, so the warning names what was found.
+            real = Path(os.path.realpath(path))
+            found.setdefault(real if real.is_file() else path, None)
     return list(found)
 
 
@@ -147,11 +152,23 @@ def read_record(path: Path, warn: Warn) -> dict | None:
         record = load_result(path)
         if not isinstance(record["run_info"], dict) or not isinstance(record["train_info"], dict):
             raise ValueError(f"{path}: run_info and train_info must be JSON objects")
+        _check_names(record["run_info"], path)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
         warn(f"skipped {message}")
         return None
     return record
+
+
+def _check_names(info: dict, path: Path) -> None:
+    """Names a record carries become folder names (import, report samples) and labels: a value that
+    is not a plain name (`../..`, `/etc`, `<script>`) marks a file we do not trust."""
+    for key in ("task", "source"):
+        if info.get(key) is not None and not is_name(info[key]):
+            raise ValueError(f"{path}: run_info.{key} {info[key]!r} is not a name of {NAME_RULE}")
+    name = info.get("experiment_name")
+    if name is not None and not is_experiment_name(name):
+        raise ValueError(f"{path}: run_info.experiment_name {name!r} is not <method>/<name> of {NAME_RULE}")
 
 
 def load_runs(sources: Path | str | Iterable[Path | str], task: str | None = None,
@@ -172,6 +189,9 @@ def load_runs(sources: Path | str | Iterable[Path | str], task: str | None = Non
             row = run_row(record, path)
         except (AttributeError, TypeError, KeyError) as exc:  # a field of the wrong JSON type
             warn(f"skipped {path}: unexpected record layout ({type(exc).__name__}: {exc})")
+            continue
+        if not is_name(row["task"]):  # derived from the folder name (reference records name no task)
+            warn(f"skipped {path}: task {row['task']!r} (from its folder) is not a name of {NAME_RULE}")
             continue
         if task is None or row["task"] == task:
             rows.append(row)
