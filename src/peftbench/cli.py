@@ -10,7 +10,9 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from peftbench.errors import UserError
 
@@ -28,7 +30,8 @@ DEMO_EXPERIMENTS = ["minimath/lora/default", "minimath/ia3/default", "minimath/l
 
 
 def _fail(err: UserError) -> None:
-    err_console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+    # escape: a path or name with `[...]` in it is text, not rich markup (which would crash or eat it).
+    err_console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -53,19 +56,20 @@ def run(
 
     try:
         planned = plan_run(experiment_dir, max_steps=max_steps, seed=seed, overrides=parse_overrides(set_))
-        console.print(f"[bold]{planned.experiment.full_name}[/bold] on {planned.experiment.task} "
+        console.print(f"[bold]{escape(planned.experiment.full_name)}[/bold] on {escape(planned.experiment.task)} "
                       f"(seed {planned.seed}, {planned.cfg.max_steps} steps, hash {planned.config_hash})")
         outcome = execute(planned, output_dir, Reporter(enabled=not quiet))
     except UserError as err:
         _fail(err)
     if outcome.status != "success":
-        err_console.print(f"[red]{outcome.status}:[/red] {outcome.record['run_info']['error_msg']} -> {outcome.path}")
+        err_console.print(f"[red]{outcome.status}:[/red] {escape(str(outcome.record['run_info']['error_msg']))} "
+                          f"-> {escape(str(outcome.path))}")
         codes = {KeyboardInterrupt: 130, Terminated: 143}
         raise typer.Exit(codes.get(type(outcome.error), 1))
     from peftbench.analysis.table import comparison_table
 
     console.print(comparison_table([outcome.path]))
-    console.print(f"result: {outcome.path}")
+    console.print(Text(f"result: {outcome.path}"))
 
 
 @app.command("list")
@@ -87,7 +91,7 @@ def list_experiments(
     for exp in found:
         kind = (exp.peft_config or {}).get("peft_type", "full fine-tuning")
         has_result = f"{exp.task}/{exp.result_stem(0)}" in done
-        table.add_row(exp.task, exp.full_name, kind, "yes" if has_result else "")
+        table.add_row(Text(exp.task), Text(exp.full_name), Text(str(kind)), "yes" if has_result else "")
     console.print(table)
 
 
@@ -180,8 +184,8 @@ def smoke(
                 log.seek(0)
                 last = (log.read().strip().splitlines() or [""])[-1]
             failed += code != 0
-            table.add_row(exp.full_name, "ok" if code == 0 else f"[red]exit {code}[/red] {last}")
-            console.print(f"{exp.full_name}: {'ok' if code == 0 else 'FAILED'}")
+            table.add_row(Text(exp.full_name), "ok" if code == 0 else f"[red]exit {code}[/red] {escape(last)}")
+            console.print(Text(f"{exp.full_name}: {'ok' if code == 0 else 'FAILED'}"))
     console.print(table)
     if failed:
         raise typer.Exit(1)

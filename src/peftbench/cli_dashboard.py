@@ -28,7 +28,7 @@ def dashboard(
             raise UserError(f"--results {missing[0]}: no such file or folder")
         from peftbench.dashboard.app import serve
 
-        console.print(f"peftbench dashboard on http://{host}:{port} (Ctrl-C to stop)")
+        console.print(f"peftbench dashboard on http://{host}:{port} (Ctrl-C to stop)", markup=False)
         try:
             serve(results, host=host, port=port)
         except OSError as err:  # port taken, address not local, ...

@@ -19,7 +19,9 @@ class Format(str, Enum):
 def _warn(message: str) -> None:
     from peftbench.cli import err_console
 
-    err_console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    err_console.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def report(
@@ -52,7 +54,8 @@ def report(
         files = report_mod.write(reports, out, results, resamples)
     except UserError as err:
         _fail(err)
-    console.print(f"report: {files.html}\nsummary: {files.markdown}\nfigures: {files.html.parent / 'figures'}")
+    console.print(f"report: {files.html}\nsummary: {files.markdown}\nfigures: {files.html.parent / 'figures'}",
+                  markup=False, highlight=False)
 
 
 def import_results(
@@ -71,4 +74,4 @@ def import_results(
     except UserError as err:
         _fail(err)
     console.print(f"imported {len(outcome.written)} files, {len(outcome.unchanged)} already there, "
-                  f"{len(outcome.skipped)} skipped -> {output_dir}")
+                  f"{len(outcome.skipped)} skipped -> {output_dir}", markup=False, highlight=False)

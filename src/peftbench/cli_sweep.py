@@ -62,12 +62,13 @@ def sweep(
 
 
 def _print_plan(console, planned) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table("experiment", "seed", "hash", "plan", title="plan", title_justify="left")
     for p in planned:
-        table.add_row(f"{p.task}/{p.experiment}", str(p.seed), p.config_hash,
-                      f"{'[bold]run[/bold]' if p.action == 'run' else 'skip'}: {p.reason}")
+        table.add_row(escape(f"{p.task}/{p.experiment}"), str(p.seed), p.config_hash,
+                      f"{'[bold]run[/bold]' if p.action == 'run' else 'skip'}: {escape(p.reason)}")
     console.print(table)
     n_run = sum(p.action == "run" for p in planned)
     console.print(f"{len(planned)} runs planned: {n_run} to run, {len(planned) - n_run} skipped")
@@ -101,7 +102,8 @@ def _execute(console, planned, todo, output_dir, executor, jobs, runs_per_gpu, r
             for key in sorted(outcomes.keys() - seen):  # plain lines for logs and CI
                 seen.add(key)
                 o = outcomes[key]
-                console.print(f"{o.state:9} {key} ({o.seconds:.0f} s){': ' + o.reason if o.reason else ''}", highlight=False)
+                console.print(f"{o.state:9} {key} ({o.seconds:.0f} s){': ' + o.reason if o.reason else ''}",
+                              highlight=False, markup=False)
 
         try:
             outcomes = _dispatch(planned, todo, output_dir, executor, jobs, runs_per_gpu, ray_address,
@@ -115,7 +117,7 @@ def _execute(console, planned, todo, output_dir, executor, jobs, runs_per_gpu, r
             write_state(plan_file(output_dir), {**state, "finished": time.time()})
     table, counts = status_table(rows, output_dir, outcomes, title="sweep")
     console.print(table)
-    console.print(f"{summary_line(counts)} in {time.perf_counter() - started:.0f} s; results in {output_dir}")
+    console.print(f"{summary_line(counts)} in {time.perf_counter() - started:.0f} s; results in {output_dir}", markup=False)
     return outcomes
 
 
@@ -137,6 +139,7 @@ def status(
     """Show a sweep's runs (queued / running with step, loss, ETA / done / failed) from the files on
     disk, e.g. for a sweep running in another terminal or on a cluster."""
     from rich.live import Live
+    from rich.markup import escape
 
     from peftbench.cli import _fail, console
     from peftbench.errors import UserError
@@ -149,7 +152,7 @@ def status(
             _fail(UserError(f"{plan_file(output_dir)}: no sweep state here (expected a folder a sweep wrote to)"))
         alive = state.get("finished") is None and pid_alive(state.get("pid"), state.get("host")) is not False
         table, counts = status_table(state["runs"], output_dir, driver_alive=alive,
-                                     title=f"sweep {'running' if alive else 'not running'} (driver pid {state.get('pid')} on {state.get('host')})")
+                                     title=escape(f"sweep {'running' if alive else 'not running'} (driver pid {state.get('pid')} on {state.get('host')})"))
         return table, counts, alive
 
     table, counts, alive = draw()

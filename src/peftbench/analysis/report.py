@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 from rich.table import Table
+from rich.text import Text
 
 from peftbench.analysis import report_data, report_figures, report_html
 from peftbench.analysis.report_data import TaskReport, label, leaderboard
@@ -153,13 +154,14 @@ def rich_tables(reports: list[TaskReport]) -> list[Table]:
     tables = []
     for report in reports:
         board = leaderboard(report)
-        table = Table(title=f"{report.task} ({report.source}; model {report.model})", title_justify="left")
+        title = Text(f"{report.task} ({report.source}; model {report.model})")  # record text, never markup
+        table = Table(title=title, title_justify="left")
         for column in board.columns:
             # Intervals stay on one line; long names and front lists fold, but not to a sliver.
-            table.add_column(TERMINAL_HEADERS.get(column, column), no_wrap="95% CI" in column, overflow="fold",
+            table.add_column(Text(TERMINAL_HEADERS.get(column, column)), no_wrap="95% CI" in column, overflow="fold",
                              min_width=MIN_WIDTHS.get(column),
                              justify="left" if column in ("experiment", "Pareto front vs") else "right")
         for row in board.itertuples(index=False):
-            table.add_row(*row)
+            table.add_row(*(Text(str(cell)) for cell in row))
         tables.append(table)
     return tables

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.table import Table
+from rich.text import Text
 
 from peftbench.results import load_result
 
@@ -57,5 +58,6 @@ def comparison_table(paths: list[Path], title: str = "") -> Table:
     for header, _, _ in present:
         table.add_column(header, justify="right")
     for row in rows:
-        table.add_row(row["experiment"], *(format_value(row.get(key), how) for _, key, how in present))
+        # Text, not markup: an experiment name is a folder name and may hold `[...]`.
+        table.add_row(Text(str(row["experiment"])), *(format_value(row.get(key), how) for _, key, how in present))
     return table
