@@ -108,7 +108,7 @@ def matches(value: Any, hint: Any) -> bool:
         return isinstance(value, dict) and all(isinstance(k, str) for k in value) and (
             len(args) != 2 or all(matches(v, args[1]) for v in value.values()))
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return isinstance(value, hint) or value in {m.value for m in hint}
+        return isinstance(value, hint) or (isinstance(value, (str, int)) and value in {m.value for m in hint})
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
         return isinstance(value, hint) or isinstance(value, dict)  # fields checked by _check_nested
     if isinstance(hint, type):

@@ -7,7 +7,6 @@ a crash. Missing values are NaN, never 0. Reader side: pandas and the stdlib onl
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import warnings
@@ -18,7 +17,7 @@ import pandas as pd
 
 from peftbench.analysis.metrics import METRICS
 from peftbench.names import NAME_RULE, is_experiment_name, is_name
-from peftbench.results import PREDICTIONS_SUFFIX, load_result, predictions_path
+from peftbench.results import load_result, predictions_path
 
 Warn = Callable[[str], None]
 
@@ -233,22 +232,19 @@ def _is_number_or_none(value) -> bool:
 PREDICTION_COLUMNS = ["id", "prompt", "gold", "prediction", "extracted", "correct"]
 
 
-def load_predictions(path: Path | str) -> pd.DataFrame:
+def load_predictions(path: Path | str, limit: int | None = None, keep=None) -> pd.DataFrame:
     """A predictions sidecar (`<stem>.predictions.jsonl`, or the result JSON next to it) as a table,
-    one row per test item; ValueError naming the file when it is unreadable."""
-    path = Path(path)
-    if not path.name.endswith(PREDICTIONS_SUFFIX):
-        path = predictions_path(path)
+    one row per test item; ValueError naming the file when it is unreadable. The file is streamed:
+    `limit` stops after that many rows, `keep(row)` selects rows, so a table of a few items out of
+    millions never holds the rest (statistics read ids and scores only: analysis/predictions.py)."""
+    from peftbench.analysis.predictions import iter_predictions
+
     rows = []
-    try:
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if line.strip():
-                    rows.append(json.loads(line))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: line {number} is not valid JSON ({exc})") from None
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read predictions ({exc.strerror})") from None
+    for row in iter_predictions(path):
+        if keep is None or keep(row):
+            rows.append(row)
+            if limit is not None and len(rows) >= limit:
+                break
     frame = pd.DataFrame(rows)
     for column in PREDICTION_COLUMNS:
         if column not in frame:

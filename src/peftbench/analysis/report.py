@@ -33,12 +33,12 @@ class ReportFiles:
 
 
 def build(runs: pd.DataFrame, reference: str = "lora", explicit_reference: bool = False,
-          n_resamples: int = 10_000, seed: int = 0) -> list[TaskReport]:
+          n_resamples: int = 10_000, seed: int = 0, warn=None) -> list[TaskReport]:
     """The task reports of `runs`; UserError when there is nothing to report or a reference given
     explicitly names no experiment or method."""
     if runs.empty:
         raise UserError("no result files found: expected <results>/<task>/<method>--<name>.json files")
-    reports = report_data.build(runs, reference, n_resamples, seed)
+    reports = report_data.build(runs, reference, n_resamples, seed, warn)
     if not reports:
         raise UserError(f"no successful run with a test metric among {len(runs)} result files")
     if explicit_reference and all(r.reference is None for r in reports):
