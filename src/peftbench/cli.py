@@ -31,7 +31,9 @@ DEMO_EXPERIMENTS = ["minimath/lora/default", "minimath/ia3/default", "minimath/l
 
 def _fail(err: UserError) -> None:
     # escape: a path or name with `[...]` in it is text, not rich markup (which would crash or eat it).
-    err_console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
+    # A newline inside a name or key stays visible as \n: the error is one line.
+    message = escape(str(err).replace("\n", "\\n"))
+    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 

@@ -21,7 +21,8 @@ def _warn(message: str) -> None:
 
     from rich.markup import escape
 
-    err_console.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)
+    text = escape(message.replace("\n", "\\n"))  # a file name with a newline: still one line
+    err_console.print(f"[yellow]warning:[/yellow] {text}", highlight=False, soft_wrap=True)
 
 
 def report(
