@@ -218,7 +218,15 @@ def sweep_case(tmp: Path) -> list[str]:
     return ["sweep", str(tmp / "experiments"), "--dry-run", "--output-dir", str(tmp / "results")]
 
 
+def sweep_pipe_case(tmp: Path) -> list[str]:
+    experiment(tmp, params={})
+    (tmp / "results" / "minimath").mkdir(parents=True)
+    os.mkfifo(tmp / "results" / "minimath" / "lora--t.json")  # where the run's result would be
+    return ["sweep", str(tmp / "experiments"), "--dry-run", "--output-dir", str(tmp / "results")]
+
+
 OUTPUT_CASES = {
+    "sweep --dry-run: named pipe in a result's place": Case(sweep_pipe_case, ["empty"], code=0, stdout=["1 to run"]),
     "list: [markup] in an experiment name": Case(list_case, ["empty"], code=0, stdout=["lora/[bold]x"]),
     "sweep --dry-run: [markup] in an experiment name": Case(sweep_case, ["empty"], code=0, stdout=["lora/[b]y"]),
 }

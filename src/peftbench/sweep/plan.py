@@ -8,7 +8,6 @@ than an hour in.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,8 +41,10 @@ def existing_hash(path: Path) -> str | None:
 
 
 def _read_record(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+    from peftbench.safe_json import RECORD_MAX_BYTES, read_json
+
+    try:  # strict read: a named pipe in a result's place must not block planning
+        data = read_json(path, RECORD_MAX_BYTES)
     except (OSError, ValueError):
         return None  # missing, or damaged by hand: not a result, so the run is due
     return data if isinstance(data, dict) else None
