@@ -133,7 +133,8 @@ def status(
             fail(f"{plan_file(output_dir)}: no sweep state here (expected a folder a sweep wrote to)")
         alive = state.get("finished") is None and pid_alive(state.get("pid"), state.get("host")) is not False
         table, counts = status_table(state["runs"], output_dir, driver_alive=alive,
-                                     title=f"sweep {'running' if alive else 'not running'} (driver pid {state.get('pid')} on {state.get('host')})")
+                                     title=Text(f"sweep {'running' if alive else 'not running'} "
+                                                f"(driver pid {state.get('pid')} on {state.get('host')})"))
         return table, counts, alive
 
     table, counts, alive = draw()

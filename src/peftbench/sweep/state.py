@@ -12,7 +12,6 @@ leaves either the old file or the new one.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
@@ -47,8 +46,10 @@ def log_file(results_dir: Path | str, task: str, stem: str) -> Path:
 
 def read_state(path: Path) -> dict | None:
     """A state file's content, or None when it is missing or unreadable (never raises)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+    from peftbench.safe_json import RECORD_MAX_BYTES, read_json
+
+    try:  # strict read: a named pipe in its place must not block the status table, deep JSON not crash it
+        data = read_json(path, RECORD_MAX_BYTES)
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
