@@ -28,7 +28,12 @@ class TaskSpec:
     validates a run's parameters (a subclass of `peftbench.config.RunConfig`, `extra="forbid"` so a key
     meaning nothing to this task is refused); `defaults` are deep-merged under an experiment's
     `training_params.json`; `max_threads` caps torch's threads for tasks whose ops are too small to gain
-    from more (the executor's split still applies when it is lower)."""
+    from more (the executor's split still applies when it is lower). `sizes(cfg)`, optional, says how
+    much data the task can supply under a config, found without a model (from the light package or a
+    cheap read of the data): `{dotted size key: how many items the task will supply for it}` — what
+    the key asks for (a null key: all there are), or fewer when there are no more. Planning refuses
+    a key that asks for more than that, and a `batch_size` above the training examples
+    (`data.train_size`), so neither fails, nor is quietly capped, after the model load."""
 
     name: str
     kind: Kind
@@ -38,6 +43,7 @@ class TaskSpec:
     factory: Callable[[], Any]
     summary: str = ""
     max_threads: int | None = None
+    sizes: Callable[[Any], dict[str, int]] | None = None
 
     def create(self) -> Any:
         """A fresh task object (the implementation: data, scoring, or the image model's hooks)."""
@@ -48,14 +54,15 @@ _SPECS: dict[str, TaskSpec] = {}
 
 
 def register_task(name: str, *, kind: Kind, metric: str, config_model: type, defaults: dict,
-                  summary: str = "", max_threads: int | None = None) -> Callable:
+                  summary: str = "", max_threads: int | None = None,
+                  sizes: Callable[[Any], dict[str, int]] | None = None) -> Callable:
     """Decorator for a task's factory. Registering a name twice is an error, never a silent overwrite."""
 
     def decorate(factory: Callable[[], Any]) -> Callable[[], Any]:
         if name in _SPECS:
             raise ValueError(f"task '{name}' is already registered (by {_SPECS[name].factory.__module__})")
         _SPECS[name] = TaskSpec(name, kind, metric, config_model, defaults, factory,
-                                summary or (factory.__doc__ or "").strip(), max_threads)
+                                summary or (factory.__doc__ or "").strip(), max_threads, sizes)
         return factory
 
     return decorate
