@@ -14,6 +14,7 @@ from pathlib import Path
 
 from peftbench.config import TrainConfig, build_config, read_json
 from peftbench.errors import UserError
+from peftbench.names import check_name
 
 ADAPTER_FILE = "adapter_config.json"
 PARAMS_FILE = "training_params.json"
@@ -55,6 +56,10 @@ def load_experiment(path: Path | str) -> Experiment:
     if len(parts) < 3:
         raise UserError(f"{path}: expected a folder experiments/<task>/<method>/<name>/")
     task, method, name = parts[-3:]
+    # They name the result file and its folders (`<results>/<task>/<method>--<name>.json`, the sweep's
+    # locks and logs): only plain names, so no folder name can point a write elsewhere.
+    for what, value in (("task", task), ("method", method), ("experiment name", name)):
+        check_name(value, f"{path}: {what}")
     adapter = path / ADAPTER_FILE
     params = path / PARAMS_FILE
     # lexists, not exists: a dangling or looping symlink is a broken config (read_json says so), never

@@ -47,16 +47,22 @@ def is_within(path: str | os.PathLike, root: str | os.PathLike) -> bool:
     return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
-def join_under(root: str | os.PathLike, *parts: str, what: str = "name", last_is_file: bool = False) -> Path:
+def join_under(root: str | os.PathLike, *parts: str, what: str = "name", last_is_file: bool = False,
+               contained: bool = True) -> Path:
     """`root / part / ...` where every part is a valid name (the last may be any plain file name when
-    `last_is_file`), and the result, resolved, stays under `root`; UserError otherwise."""
+    `last_is_file`), and the result, resolved, stays under `root`; UserError otherwise.
+
+    `contained=False` skips the resolved-path check, for paths under the user's own results folder
+    (`run`, `sweep`): names from their experiment folders cannot escape, and a task folder they
+    linked to another disk is theirs to make. Paths named by a file we read (`import`, `report`)
+    keep it."""
     for index, part in enumerate(parts):
         if last_is_file and index == len(parts) - 1:
             _check_file_name(part, what)
         else:
             check_name(part, what)
     path = Path(root, *parts)
-    if not is_within(path, root):
+    if contained and not is_within(path, root):
         # Reachable only through a symlink inside root that points elsewhere.
         raise UserError(f"{path}: resolves outside {root} (a symlink?); refusing to write there")
     return path

@@ -14,6 +14,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from peftbench.names import join_under
 from peftbench.record import SUCCESS, ResultRecord, read_record
 
 PREDICTIONS_SUFFIX = ".predictions.jsonl"
@@ -94,7 +95,9 @@ def cancelled_dir(results_dir: str | os.PathLike) -> Path:
 def result_path(results_dir: str | os.PathLike, task: str, stem: str, status: str) -> Path:
     """Where a run's result JSON goes: only successes land in `results_dir`."""
     base = Path(results_dir) if status == SUCCESS else cancelled_dir(results_dir)
-    return base / task / f"{stem}.json"
+    # Task and stem come from validated experiment names (experiment.load_experiment); checked again
+    # here because this is the path every run writes.
+    return join_under(base, task, f"{stem}.json", what="result", last_is_file=True, contained=False)
 
 
 def predictions_path(result_json_path: str | os.PathLike) -> Path:
