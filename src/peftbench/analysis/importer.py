@@ -14,7 +14,7 @@ from pathlib import Path
 
 from peftbench.analysis.load import Warn, default_warn, read_record, result_files, task_of
 from peftbench.errors import UserError
-from peftbench.names import NAME_RULE, check_name, is_name, is_within, join_under
+from peftbench.names import NAME_RULE, check_name, is_name, is_within, join_under, probe_writable
 from peftbench.record import NotARecord, ResultRecord
 from peftbench.results import SUCCESS, _finite_or_none, atomic_write_json, load_result
 
@@ -62,6 +62,7 @@ def import_files(paths: list[Path], store: Path, source: str = "hf-method-compar
     files = result_files(paths)
     if not files:
         raise UserError(f"no result files (*.json) under {', '.join(map(str, paths))}")
+    probe_writable(store, "--output-dir")  # before the first copy: an unwritable store is one line
     outcome = ImportOutcome()
     for path in files:
         record = read_record(path, warn)

@@ -62,10 +62,15 @@ def run_sweep(found, seeds, output_dir: Path, overrides: dict, options: Executor
     the outcomes by run key ({} when nothing ran)."""
     from peftbench.sweep.plan import plan_sweep
 
+    from peftbench.results import probe_results_folder
+
     with user_errors(), console.status(f"validating {len(found)} experiments"):
         planned = plan_sweep(found, seeds, output_dir, overrides, retry_failed)
+        due = not dry_run and any(p.action == "run" for p in planned)
+        if due:  # before any worker loads a model: an unwritable folder is one line, not N failed runs
+            probe_results_folder(output_dir)
     _print_plan(planned)
-    if dry_run or not any(p.action == "run" for p in planned):
+    if not due:
         return {}
     return _execute(planned, output_dir, options)
 
