@@ -41,9 +41,9 @@ class Case:
     stdout: list[str] = field(default_factory=list)  # what stdout must contain (text printed as is)
 
 
-def experiment(tmp: Path, adapter=LORA, params=PARAMS, name: str = "t") -> Path:
+def experiment(tmp: Path, adapter=LORA, params=PARAMS, name: str = "t", root: str = "") -> Path:
     """An experiment folder; `adapter`/`params`: a dict (JSON), bytes (raw), or a callable(path)."""
-    folder = tmp / "experiments" / "minimath" / "lora" / name
+    folder = tmp / root / "experiments" / "minimath" / "lora" / name
     folder.mkdir(parents=True, exist_ok=True)
     for filename, content in (("adapter_config.json", adapter), ("training_params.json", params)):
         path = folder / filename
@@ -57,11 +57,16 @@ def experiment(tmp: Path, adapter=LORA, params=PARAMS, name: str = "t") -> Path:
 
 
 def run_case(**kwargs) -> Callable[[Path], list[str]]:
+    """`peftbench run` of an experiment; `args` are added (a later --output-dir wins), `files` are
+    {relative path: bytes} made first."""
     extra = kwargs.pop("args", [])
+    files = kwargs.pop("files", {})
 
     def setup(tmp: Path) -> list[str]:
+        for rel, content in files.items():
+            _write(rel, content)(tmp)
         folder = experiment(tmp, **kwargs)
-        return ["run", str(folder), "--output-dir", str(tmp / "results"), *extra]
+        return ["run", str(folder.relative_to(tmp)), "--output-dir", "results", *extra]
 
     return setup
 
@@ -106,9 +111,25 @@ RUN_CASES = {
     "--set data.test_size then data=1": Case(run_case(args=["--set", "data.test_size=2", "--set", "data=1"]),
                                             ["--set 'data=1'", "conflicts"]),
     "--set empty key part": Case(run_case(args=["--set", "data..test_size=2"]), ["--set 'data..test_size=2'", "KEY=VALUE"]),
-    "experiment path with [markup]": Case(run_case(adapter=b"{", name="[red]x"), ["[red]x/adapter_config.json", "malformed JSON"]),
-    # Folders `a[` and `]b`: the path holds `[/]`, a closing tag with nothing to close (rich raised on it).
-    "experiment path with [/]": Case(run_case(adapter=b"{", name="a[/]b"), ["a[/]b/adapter_config.json"]),
+    "experiment name with [markup]": Case(run_case(name="[red]x"), ["[red]x", "experiment name", "expected a name"]),
+    "experiment name with ..": Case(run_case(name="x..y"), ["'x..y'", "experiment name"]),
+    # Folders `a[` and `]b` above the experiment: the path holds `[/]`, a closing tag with nothing to
+    # close (rich raised on it); it must print as itself.
+    "path with [/] above the experiment": Case(run_case(adapter=b"{", root="a[/]b"),
+                                                ["a[/]b/experiments/minimath/lora/t/adapter_config.json", "malformed JSON"]),
+    # Phase 2: sizes checked against what the task supplies, the output folder probed, all before a model loads.
+    "batch_size above the training data": Case(run_case(params={**PARAMS, "batch_size": 8, "data": {"train_size": 4}}),
+                                               ["training_params.json", "batch_size is 8", "4 training examples"]),
+    "--set data.test_size beyond the task": Case(run_case(args=["--set", "data.test_size=100000"]),
+                                                 ["command line", "data.test_size is 100000", "at most"]),
+    "data.gsm8k_test_size beyond the file": Case(run_case(params={**PARAMS, "data": {"gsm8k_test_size": 5000}}),
+                                                 ["training_params.json", "data.gsm8k_test_size is 5000", "at most 1319"]),
+    "data.forgetting_size beyond the corpus": Case(run_case(args=["--set", "data.forgetting_size=100000"]),
+                                                   ["command line", "data.forgetting_size is 100000", "at most"]),
+    "--output-dir is a file": Case(run_case(args=["--output-dir", "afile"], files={"afile": b"x"}),
+                                   ["--output-dir afile", "not a folder"]),
+    "--output-dir under a file": Case(run_case(args=["--output-dir", "afile/results"], files={"afile": b"x"}),
+                                      ["--output-dir afile/results", "cannot create"]),
 }
 
 
@@ -126,7 +147,8 @@ def _record(tmp: Path, folder: str, stem: str, **changes) -> Path:
     return target
 
 
-def import_case(task_value, source: str = "hf", own: bool = False, extra: Callable[[Path], None] | None = None):
+def import_case(task_value, source: str = "hf", own: bool = False, extra: Callable[[Path], None] | None = None,
+                store: str = STORE, extra_args: list[str] = ()):
     def setup(tmp: Path) -> list[str]:
         _record(tmp, "published", "good")
         _record(tmp, "published", "evil", task=task_value(tmp) if callable(task_value) else task_value)
@@ -134,9 +156,13 @@ def import_case(task_value, source: str = "hf", own: bool = False, extra: Callab
             extra(tmp)
         if own:  # the user's own result where `task: "."` with `--source minimath` used to land
             write_run(tmp / STORE, "lora/default")
-        return ["import", str(tmp / "published"), "--output-dir", str(tmp / STORE), "--source", source]
+        return ["import", str(tmp / "published"), "--output-dir", str(tmp / store), "--source", source, *extra_args]
 
     return setup
+
+
+def _experiment_named(name: str):
+    return lambda tmp: _record(tmp, "published", "named", experiment_name=name)
 
 
 def _own_result_untouched(tmp: Path, result) -> None:
@@ -184,6 +210,11 @@ IMPORT_REPORT_CASES = {
     "import: task . over own results": Case(import_case(".", source="hf", own=True), ["evil.json", "'.'"], code=0,
                                             writable=[STORE], check=_own_result_untouched),
     "import: --source ../x": Case(import_case("minimath", source="../x"), ["--source '../x'"]),
+    "import: --task ../x": Case(import_case("minimath", extra_args=["--task", "../x"]), ["--task '../x'"]),
+    "import: --output-dir is a file": Case(import_case("minimath", store="afile", extra=_write("afile", b"x")),
+                                           ["--output-dir", "afile", "not a folder"]),
+    "import: record experiment_name ../x": Case(import_case("minimath", extra=_experiment_named("../../x")),
+                                                ["named.json", "experiment_name"], code=0, writable=[STORE]),
     "import: --source with [markup]": Case(import_case("minimath", source="[b]x"), ["--source '[b]x'"]),
     "import: nested 100k deep": Case(import_case("minimath", extra=_write("published/minimath/deep.json", DEEP)),
                                      ["deep.json", "nested deeper"], code=0, writable=[STORE]),
@@ -198,6 +229,9 @@ IMPORT_REPORT_CASES = {
     "report: --out under a file": Case(report_case(_write("afile", b"x"), ["--out", "afile/report"]),
                                        ["--out", "afile/report", "cannot create"]),
     "report: --out is a file": Case(report_case(_write("afile", b"x"), ["--out", "afile"]), ["--out", "afile", "expected a folder"]),
+    "report: record experiment_name with a slash too many": Case(
+        report_case(lambda tmp: _record(tmp, "results", "lora--bad", experiment_name="a/b/c")),
+        ["lora--bad.json", "experiment_name"], code=0, writable=["report"]),
     "report: HTML in an experiment name": Case(
         report_case(lambda tmp: _record(tmp, "results", "lora--<img src=x onerror=alert(1)>", experiment_name=None)),
         ["empty"], code=0, writable=["report"], check=_summary_escapes_html),
@@ -213,9 +247,19 @@ def list_case(tmp: Path) -> list[str]:
     return ["list", "--experiments-dir", str(tmp / "experiments"), "--results-dir", str(tmp / "results")]
 
 
-def sweep_case(tmp: Path) -> list[str]:
-    experiment(tmp, name="[b]y", params={})
-    return ["sweep", str(tmp / "experiments"), "--dry-run", "--output-dir", str(tmp / "results")]
+def sweep_case(name: str = "t", params: dict | None = None, args: list[str] = ("--dry-run",), files: dict = {}):
+    def setup(tmp: Path) -> list[str]:
+        for rel, content in files.items():
+            _write(rel, content)(tmp)
+        experiment(tmp, name=name, params=params or {})
+        return ["sweep", "experiments", "--output-dir", "results", *args]
+
+    return setup
+
+
+def demo_case(tmp: Path) -> list[str]:
+    _write("afile", b"x")(tmp)
+    return ["demo", "--output-dir", "afile", "--experiments-dir", str(Path(__file__).parents[1] / "experiments")]
 
 
 def sweep_pipe_case(tmp: Path) -> list[str]:
@@ -227,8 +271,13 @@ def sweep_pipe_case(tmp: Path) -> list[str]:
 
 OUTPUT_CASES = {
     "sweep --dry-run: named pipe in a result's place": Case(sweep_pipe_case, ["empty"], code=0, stdout=["1 to run"]),
-    "list: [markup] in an experiment name": Case(list_case, ["empty"], code=0, stdout=["lora/[bold]x"]),
-    "sweep --dry-run: [markup] in an experiment name": Case(sweep_case, ["empty"], code=0, stdout=["lora/[b]y"]),
+    "list: [markup] in an experiment name": Case(list_case, ["[bold]x", "experiment name"]),
+    "sweep --dry-run: [markup] in an experiment name": Case(sweep_case(name="[b]y"), ["[b]y", "experiment name"]),
+    "sweep: batch_size above the training data": Case(sweep_case(params={"batch_size": 8, "data": {"train_size": 4}}),
+                                                      ["training_params.json", "batch_size is 8"]),
+    "sweep: --output-dir is a file": Case(sweep_case(args=["--output-dir", "afile"], files={"afile": b"x"}),
+                                          ["--output-dir afile", "not a folder"]),
+    "demo: --output-dir is a file": Case(demo_case, ["--output-dir afile", "not a folder"]),
 }
 
 CASES = {**RUN_CASES, **IMPORT_REPORT_CASES, **OUTPUT_CASES}
