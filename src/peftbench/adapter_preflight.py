@@ -7,6 +7,13 @@ would train. The run's model load (20 s and more) then never starts for a config
 
 Generic over methods: nothing here names a peft type. An init that needs real weights (PiSSA's SVD,
 OLoRA's QR, EVA, LoftQ) cannot run on meta tensors: such a failure is inconclusive, never an error.
+
+Not wired into planning or runs (`benchmarks/adapter_preflight.py` measures why): planning imports no
+torch, and torch, transformers and peft take seconds to import, more than a sweep driver's whole plan;
+inside a run, where they are imported anyway, the preflight of a default LoRA costs about as much as
+loading the offline model from its cache, to spare that load only for a config that cannot work,
+which already ends as one line before training (a target module the model lacks), while ranks and
+counts are bounded without a model (`adapter_params.MAX_RANK`).
 """
 
 from __future__ import annotations
