@@ -62,8 +62,7 @@ def import_files(paths: list[Path], store: Path, source: str = "hf-method-compar
     files = result_files(paths)
     if not files:
         raise UserError(f"no result files (*.json) under {', '.join(map(str, paths))}")
-    probe_writable(store, "--output-dir")  # before the first copy: an unwritable store is one line
-    outcome = ImportOutcome()
+    outcome, probed = ImportOutcome(), False
     for path in files:
         record = read_record(path, warn)
         if record is None:
@@ -75,6 +74,9 @@ def import_files(paths: list[Path], store: Path, source: str = "hf-method-compar
             outcome.skipped.append(path)
             continue
         record = tagged(record, path, source, task)
+        if not probed:  # at the first file to import: an unwritable store is one line, a store of junk never made
+            probe_writable(store, "--output-dir")
+            probed = True
         target = _target(Path(store), record.run_info.task, source, path, warn)
         if target is None:
             outcome.skipped.append(path)
