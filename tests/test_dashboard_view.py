@@ -218,3 +218,16 @@ def test_reader_side_never_imports_torch():
             "print(sorted(m for m in ('torch', 'transformers', 'peft', 'peftbench.pipeline') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_csv_export_names_its_file_from_a_plain_task_only(tmp_path):
+    """The task arrives from the browser: a value that is not a plain name never becomes a path part."""
+    from peftbench.dashboard.app import Results
+
+    results = Results([tmp_path])
+    table = pd.DataFrame({"experiment": ["lora/a"], "test accuracy": [0.5]})
+    good = results.export("minimath", table)
+    assert good.endswith("peftbench-minimath-filtered.csv")
+    evil = results.export("../../escaped", table.assign(seed=1))
+    assert evil.endswith("peftbench-runs-filtered.csv") and str(results.export_dir) in evil
+    assert pd.read_csv(evil)["seed"].tolist() == [1]

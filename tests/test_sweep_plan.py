@@ -126,6 +126,8 @@ def test_exit_codes_map_to_states(out, planned):
     assert from_exit_code(143, planned, out, 1.0).state == "cancelled"
     assert from_exit_code(75, planned, out, 1.0) == Outcome("skipped", "running in another process", 1.0)
     assert from_exit_code(0, planned, out, 1.0).state == "done"
+    early = "some warning\nerror: x: config changed since the sweep planned it\n"  # printed before the lock
+    assert from_exit_code(2, planned, out, 1.0, early=early).reason == "x: config changed since the sweep planned it"
 
 
 def test_status_rows_from_disk(out, planned):
@@ -213,3 +215,64 @@ def test_validated_peft_configs_are_remembered_and_bad_ones_never(monkeypatch, t
         with pytest.raises(UserError, match="b.json: key .rank. is not a LoraConfig field"):
             peft_config.validate_peft_config(bad, "b.json")
     assert len(calls) == 3
+
+
+def test_each_driver_writes_only_its_own_state_file(out, planned, monkeypatch):
+    """Two sweeps on one folder: a driver never rewrites another's plan (issue 10), and status shows
+    the runs of every live driver, each once."""
+    import os
+    import socket
+
+    from peftbench.sweep import driver
+    from peftbench.sweep.state import driver_file, drivers_dir, sweep_view
+
+    other = driver_file(out, pid=os.getppid())  # a live process: another sweep running on the folder
+    other_runs = [{**planned.to_dict(), "key": "minimath/ia3--t", "experiment": "ia3/t", "stem": "ia3--t"}]
+    write_state(other, {"pid": os.getppid(), "host": socket.gethostname(), "started": 1.0, "finished": None,
+                        "runs": other_runs})
+    before = other.read_bytes()
+    seen = []
+
+    class Stub:
+        def run(self, runs, output_dir, on_change):
+            seen.append(sweep_view(output_dir))
+            return {}
+
+    monkeypatch.setattr(driver, "make_executor", lambda options: Stub())
+    driver.run_planned([planned], out)
+    assert other.read_bytes() == before
+    assert sorted(p.name for p in drivers_dir(out).iterdir()) == sorted([other.name, driver_file(out).name])
+    during = seen[0]
+    assert during.alive and [r["key"] for r in during.runs] == ["minimath/ia3--t", "minimath/lora--t"]
+    assert read_state(driver_file(out))["finished"] is not None
+
+
+def test_status_shows_the_latest_driver_when_none_runs_and_prunes_the_dead(out, planned):
+    import socket
+
+    from peftbench.sweep.state import driver_file, drivers_dir, prune_drivers, sweep_view
+
+    assert sweep_view(out) is None
+    dead = 2**22 + 4321  # above the kernel's pid limit: no such process
+    for pid, started in ((dead, 1.0), (dead + 1, 2.0)):
+        write_state(driver_file(out, pid=pid), {"pid": pid, "host": socket.gethostname(), "started": started,
+                                                "finished": None, "runs": [planned.to_dict()]})
+    view = sweep_view(out)
+    assert not view.alive and [d["pid"] for d in view.drivers] == [dead + 1]
+    assert status_table(view.runs, out, driver_alive=view.alive)[1] == {"not run": 1}
+    prune_drivers(out)
+    assert not list(drivers_dir(out).iterdir())
+
+
+def test_driver_file_never_takes_a_host_name_as_a_path(out):
+    from peftbench.sweep.state import driver_file, drivers_dir
+
+    path = driver_file(out, host="../../evil", pid=7)
+    assert path.parent == drivers_dir(out) and ".." not in path.name and path.name.endswith("-7.state")
+
+
+def test_sweep_paths_refuse_names_that_are_not_plain(out):
+    with pytest.raises(UserError, match="expected a name"):
+        heartbeat_file(out, "../x", "lora--t")
+    with pytest.raises(UserError, match="plain file name"):
+        run_lock(out, "minimath", "../../lora--t")

@@ -201,3 +201,29 @@ def test_ray_sweep_on_a_real_head_survives_a_dying_worker(exps, tmp_path, ray_he
     result = json.loads((out / "minimath" / "lora--t.json").read_text())
     assert result["train_info"]["status"] == "success"
     all_files_whole(out, tmp_path / "cancelled_results")
+
+
+def test_a_worker_that_finds_the_run_locked_leaves_its_log_alone(exps, tmp_path):
+    """Issue 10: a second sweep's worker once truncated the log of the run in progress. The log is
+    opened only by the lock's holder; the refusal goes to the executor instead."""
+    from peftbench.plan import plan_run
+    from peftbench.signals import EXIT_LOCKED
+    from peftbench.sweep.launch import start_worker
+    from peftbench.sweep.plan import PlannedRun
+    from peftbench.sweep.launch import worker_args
+    from peftbench.sweep.state import log_file, run_lock
+
+    root, out = exps(lora=None), tmp_path / "results"
+    planned = PlannedRun(plan_run(root / "minimath" / "lora" / "t"), "run", "new")
+    log = log_file(out, "minimath", "lora--t")
+    log.parent.mkdir(parents=True)
+    log.write_text("step 41 of the run that holds the lock\n")
+    lock = run_lock(out, "minimath", "lora--t")
+    lock.acquire()
+    try:
+        worker = start_worker(worker_args(planned, out), {})
+        assert worker.proc.wait(timeout=300) == EXIT_LOCKED
+    finally:
+        lock.release()
+    assert "another process is running it" in worker.early_output()
+    assert log.read_text() == "step 41 of the run that holds the lock\n"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import types
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,20 @@ from peftbench.errors import UserError
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+    # strict: JSON's types as they are, so `true` or `8.0` or `"8"` for an integer is an error rather
+    # than a silent 1 or 8 (an integer is still a number). allow_inf_nan=False: NaN passes every
+    # `gt`/`lt` bound by comparing false, so it must be refused by name.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, (list, tuple)):
+        return any(_non_finite(item) for item in value)
+    if isinstance(value, dict):
+        return any(_non_finite(item) for item in value.values())
+    return False
 
 
 class GenerationConfig(_Strict):
@@ -71,8 +85,11 @@ class RunConfig(_Strict):
     @classmethod
     def _lr_positive(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
         lr = kwargs.get("lr")
-        if lr is not None and (not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr <= 0):
-            raise ValueError(f"lr must be a positive number, got {lr!r}")
+        if lr is not None and (not isinstance(lr, (int, float)) or isinstance(lr, bool) or not 0 < lr < math.inf):
+            raise ValueError(f"lr must be a positive number, got {lr!r}")  # `not 0 < lr`: NaN too
+        for key, value in kwargs.items():  # weight_decay, betas, eps: torch takes NaN without a word
+            if _non_finite(value):
+                raise ValueError(f"{key} must be finite, got {value!r}")
         return kwargs
 
 
@@ -146,16 +163,11 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 
 def read_json(path: Path) -> dict:
-    """Read a JSON object, turning every failure into a UserError that names the file."""
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
-    except json.JSONDecodeError as err:
-        raise UserError(f"{path}: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
+    """Read a JSON object strictly (safe_json: symlinks, regular files, UTF-8, size, depth, duplicate
+    keys), turning every failure into a UserError that names the file."""
+    from peftbench.safe_json import read_json_object
+
+    return read_json_object(path)
 
 
 def build_config(
@@ -189,16 +201,22 @@ def parse_overrides(items: list[str]) -> dict:
     result: dict = {}
     for item in items:
         key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"--set '{item}': expected KEY=VALUE")
+        parts = key.split(".")
+        if not sep or not all(parts):
+            raise UserError(f"--set '{item}': expected KEY=VALUE (dotted KEY for nested keys, e.g. data.test_size=50)")
         try:
             value = json.loads(raw)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             value = raw
         node = result
-        *parents, leaf = key.split(".")
-        for part in parents:
+        *parents, leaf = parts
+        for depth, part in enumerate(parents):
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):  # `--set data=1 --set data.test_size=2`
+                raise UserError(f"--set '{item}': '{'.'.join(parts[:depth + 1])}' was set to a value by an earlier --set, "
+                                "so it has no keys to set")
+        if isinstance(node.get(leaf), dict) and not isinstance(value, dict):  # the other order
+            raise UserError(f"--set '{item}': conflicts with an earlier --set of a key inside '{key}'")
         node[leaf] = value
     return result
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from peftbench.config import TrainConfig, build_config, read_json
 from peftbench.errors import UserError
+from peftbench.names import check_name
 
 ADAPTER_FILE = "adapter_config.json"
 PARAMS_FILE = "training_params.json"
@@ -62,13 +64,24 @@ def load_experiment(path: Path | str) -> Experiment:
     if len(parts) < 3:
         raise UserError(f"{path}: expected a folder experiments/<task>/<method>/<name>/")
     task, method, name = parts[-3:]
+    # They name the result file and its folders (`<results>/<task>/<method>--<name>.json`, the sweep's
+    # locks and logs): only plain names, so no folder name can point a write elsewhere.
+    for what, value in (("task", task), ("method", method), ("experiment name", name)):
+        check_name(value, f"{path}: {what}")
     adapter = path / ADAPTER_FILE
     params = path / PARAMS_FILE
-    peft_config = read_json(adapter) if adapter.exists() else None
+    # lexists, not exists: a dangling or looping symlink is a broken config (read_json says so), never
+    # an absent one, which would silently mean full fine-tuning.
+    peft_config = read_json(adapter) if os.path.lexists(adapter) else None
     if peft_config is not None and "peft_type" not in peft_config:
         raise UserError(f"{adapter}: missing key 'peft_type' (expected a PEFT config as saved by peft)")
-    overrides = read_json(params) if params.exists() else {}
+    overrides = read_json(params) if os.path.lexists(params) else {}
     return Experiment(path=path, task=task, method=method, name=name, peft_config=peft_config, overrides=overrides)
+
+
+def is_experiment_dir(folder: Path) -> bool:
+    """Whether `folder` holds an experiment's files (a broken symlink counts: loading it reports it)."""
+    return os.path.lexists(folder / ADAPTER_FILE) or os.path.lexists(folder / PARAMS_FILE)
 
 
 def discover(root: Path | str, task: str | None = None) -> list[Experiment]:
@@ -82,7 +95,7 @@ def discover(root: Path | str, task: str | None = None) -> list[Experiment]:
         if not task_dir.is_dir():
             raise UserError(f"{task_dir}: no experiments for task '{task}'")
         for exp_dir in sorted(task_dir.glob("*/*")):
-            if exp_dir.is_dir() and ((exp_dir / ADAPTER_FILE).exists() or (exp_dir / PARAMS_FILE).exists()):
+            if exp_dir.is_dir() and is_experiment_dir(exp_dir):
                 found.append(load_experiment(exp_dir))
     return found
 

@@ -6,6 +6,7 @@ that passed so a sweep's driver does not pay peft's (and torch's) import for con
 
 from __future__ import annotations
 
+from peftbench.adapter_params import CHECKS_VERSION, check_fields
 from peftbench.errors import UserError
 
 
@@ -27,6 +28,9 @@ def build_peft_config(raw: dict, source: str, default_task_type: str | None = "C
         raise UserError(f"{source}: key '{unknown[0]}' is not a {config_cls.__name__} field in this peft version")
     if kwargs.get("task_type") is None:
         kwargs["task_type"] = default_task_type
+    # Types and ranges from the dataclass's own hints (`r: "8"`, `lora_dropout: -0.5`, NaN, a bool for
+    # an int): peft accepts them here and fails after the model load, or never.
+    check_fields(config_cls, kwargs, source)
     try:
         return config_cls(**kwargs)
     except (TypeError, ValueError) as err:
@@ -42,7 +46,8 @@ def validate_peft_config(raw: dict, source: str, default_task_type: str | None =
 
     from peftbench.models import cache_dir
 
-    blob = json.dumps([raw, default_task_type, version("peft")], sort_keys=True, default=str)
+    # CHECKS_VERSION: a config remembered as valid before a check was added is checked again.
+    blob = json.dumps([raw, default_task_type, version("peft"), CHECKS_VERSION], sort_keys=True, default=str)
     mark = cache_dir() / "validated-configs" / hashlib.sha256(blob.encode()).hexdigest()[:24]
     if mark.exists():
         return

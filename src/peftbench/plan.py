@@ -15,7 +15,7 @@ from typing import Any
 
 from peftbench.config import RunConfig
 from peftbench.errors import UserError
-from peftbench.experiment import ADAPTER_FILE, Experiment, config_hash, load_experiment
+from peftbench.experiment import ADAPTER_FILE, PARAMS_FILE, Experiment, config_hash, load_experiment
 from peftbench.peft_config import validate_peft_config
 from peftbench.tasks.registry import TaskSpec, task_spec
 
@@ -88,6 +88,7 @@ def plan_run(exp_dir: Path | str, max_steps: int | None = None, seed: int | None
     plan = RunPlan(experiment, spec, cfg, extra, digest, save_adapter)
     if experiment.peft_config is not None:  # fail on a bad adapter config before loading any model
         validate_peft_config(experiment.peft_config, str(experiment.path / ADAPTER_FILE), plan.peft_task_type)
+    check_sizes(plan)
     return plan
 
 
@@ -110,3 +111,44 @@ def task_of(experiment: Experiment, task_file: Path | str | None = None) -> Task
                         f"experiments/{experiment.task}/), but {declared} declares task '{spec.name}'; "
                         f"put it under experiments/{spec.name}/ or rename the task")
     return spec
+
+
+def check_sizes(plan: RunPlan) -> None:
+    """Sizes the config asks for against what the task can supply (`TaskSpec.sizes`): too many test
+    items would fail after the model load, and a batch larger than the training data would be quietly
+    smaller than the record says."""
+    if plan.spec.sizes is None:
+        return
+    cfg = plan.cfg
+    supplied = plan.spec.sizes(cfg)
+    for key, count in supplied.items():
+        asked = _value(cfg, key)
+        if isinstance(asked, int) and asked > count:
+            raise UserError(f"{_source_of(plan, key)}: {key} is {asked}, but task '{plan.task}' can supply "
+                            f"at most {count}")
+    train = supplied.get("data.train_size")
+    if train is not None and cfg.batch_size > train:
+        source = _source_of(plan, "batch_size")
+        if source.startswith("task "):  # the default batch is fine; the training data was made small
+            source = _source_of(plan, "data.train_size")
+        raise UserError(f"{source}: batch_size is {cfg.batch_size}, more than the {train} "
+                        f"training examples (data.train_size); expected at most {train}")
+
+
+def _value(cfg, key: str):
+    for part in key.split("."):
+        cfg = getattr(cfg, part, None)
+    return cfg
+
+
+def _source_of(plan: RunPlan, key: str) -> str:
+    """Where a key's value came from, for the error: the command line, training_params.json, or the
+    task's defaults."""
+    for source, values in (("command line", plan.overrides),
+                           (str(plan.experiment.path / PARAMS_FILE), plan.experiment.overrides)):
+        node = values
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
+            return source
+    return f"task '{plan.task}' defaults"

@@ -10,11 +10,13 @@ No torch here: the reader side imports it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from peftbench.names import NAME_RULE, is_experiment_name, is_name
+from peftbench.safe_json import RECORD_MAX_BYTES, BadFile, read_json
 
 SUCCESS = "success"
 Status = Literal["success", "cancelled", "failed"]
@@ -46,6 +48,22 @@ class RunInfo(_Open):
     git: GitInfo | None = None
     error_msg: str = Field(default="", description="why a run did not succeed; empty on success")
     source: str | None = Field(default=None, description="set by `peftbench import`: where the record came from")
+
+    # Names become folder names (import, report samples): a record whose task is `../..` or `/etc`
+    # is not one we trust, so it fails to parse and readers skip it with a warning naming the file.
+    @field_validator("task", "source")
+    @classmethod
+    def _plain_name(cls, value: str | None) -> str | None:
+        if value is not None and not is_name(value):
+            raise ValueError(f"{value!r} is not a name of {NAME_RULE}")
+        return value
+
+    @field_validator("experiment_name")
+    @classmethod
+    def _experiment_name(cls, value: str | None) -> str | None:
+        if value is not None and not is_experiment_name(value):
+            raise ValueError(f"{value!r} is not <method>/<name> of {NAME_RULE}")
+        return value
 
 
 class TrainInfo(_Open):
@@ -112,14 +130,19 @@ def parse_record(data: Any, source: Path | str) -> ResultRecord:
 
 
 def read_record(path: Path | str) -> ResultRecord:
-    """Parse one result file; NotARecord naming the file when it is not JSON or not a record."""
+    """Parse one result file; NotARecord naming the file when it is not a record.
+
+    Read strictly (safe_json): a named pipe called `*.json` cannot block a reader, JSON nested 100k
+    deep cannot overflow the stack, duplicate keys are not silently merged, a dangling symlink says so."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as err:
-        raise NotARecord(f"{path}: cannot read ({err})") from None
-    except json.JSONDecodeError as err:
-        raise NotARecord(f"{path}: not valid JSON ({err})") from None
+        data = read_json(path, RECORD_MAX_BYTES)
+    except FileNotFoundError:
+        raise NotARecord(f"{path}: file not found") from None
+    except OSError as err:
+        raise NotARecord(f"{path}: cannot read ({err.strerror or err})") from None
+    except BadFile as err:
+        raise NotARecord(str(err)) from None
     return parse_record(data, path)
 
 

@@ -14,6 +14,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from peftbench.errors import UserError
+from peftbench.names import join_under, probe_writable
 from peftbench.record import SUCCESS, ResultRecord, read_record
 
 PREDICTIONS_SUFFIX = ".predictions.jsonl"
@@ -91,10 +93,24 @@ def cancelled_dir(results_dir: str | os.PathLike) -> Path:
     return results_dir.with_name("cancelled_" + results_dir.name)
 
 
+def probe_results_folder(results_dir: str | os.PathLike, what: str = "--output-dir") -> None:
+    """Create the results folder and prove a file can be written there, before any model loads; and
+    that the cancelled folder beside it, where a failed run's record goes, can be made or written.
+    UserError naming the folder otherwise (then nothing is written)."""
+    probe_writable(results_dir, what)
+    cancelled = cancelled_dir(results_dir)
+    if os.path.lexists(cancelled):
+        probe_writable(cancelled, f"{what} (where failed runs go)")
+    elif not os.access(cancelled.parent, os.W_OK):
+        raise UserError(f"{what} (where failed runs go) {cancelled}: cannot create it in {cancelled.parent}")
+
+
 def result_path(results_dir: str | os.PathLike, task: str, stem: str, status: str) -> Path:
     """Where a run's result JSON goes: only successes land in `results_dir`."""
     base = Path(results_dir) if status == SUCCESS else cancelled_dir(results_dir)
-    return base / task / f"{stem}.json"
+    # Task and stem come from validated experiment names (experiment.load_experiment); checked again
+    # here because this is the path every run writes.
+    return join_under(base, task, f"{stem}.json", what="result", last_is_file=True, contained=False)
 
 
 def predictions_path(result_json_path: str | os.PathLike) -> Path:

@@ -7,17 +7,17 @@ ours — with `run_info.source` and `run_info.task` set, which is all `load_runs
 
 from __future__ import annotations
 
-import re
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from peftbench.analysis.load import Warn, default_warn, read_record, result_files, task_of
 from peftbench.errors import UserError
+from peftbench.names import NAME_RULE, check_name, is_name, is_within, join_under, probe_writable
 from peftbench.record import NotARecord, ResultRecord
 from peftbench.results import SUCCESS, _finite_or_none, atomic_write_json, load_result
 
-TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 SIDECAR_SUFFIXES = (".predictions.jsonl", ".samples.png")
 
 
@@ -29,10 +29,10 @@ class ImportOutcome:
 
 
 def _check(source: str, task: str | None) -> None:
-    if not TAG.fullmatch(source) or source == "peftbench":
-        raise UserError(f"--source {source!r}: expected a folder-safe tag (letters, digits, '_', '.', '-') other than 'peftbench'")
-    if task is not None and not TAG.fullmatch(task):
-        raise UserError(f"--task {task!r}: expected a task name (letters, digits, '_', '.', '-')")
+    if not is_name(source) or source == "peftbench":
+        raise UserError(f"--source {source!r}: expected a folder-safe tag other than 'peftbench' ({NAME_RULE})")
+    if task is not None:
+        check_name(task, "--task")
 
 
 def tagged(record: ResultRecord, path: Path, source: str, task: str | None) -> ResultRecord:
@@ -62,7 +62,7 @@ def import_files(paths: list[Path], store: Path, source: str = "hf-method-compar
     files = result_files(paths)
     if not files:
         raise UserError(f"no result files (*.json) under {', '.join(map(str, paths))}")
-    outcome = ImportOutcome()
+    outcome, probed = ImportOutcome(), False
     for path in files:
         record = read_record(path, warn)
         if record is None:
@@ -74,17 +74,43 @@ def import_files(paths: list[Path], store: Path, source: str = "hf-method-compar
             outcome.skipped.append(path)
             continue
         record = tagged(record, path, source, task)
-        target = Path(store) / record.run_info.task / source / path.name
+        if not probed:  # at the first file to import: an unwritable store is one line, a store of junk never made
+            probe_writable(store, "--output-dir")
+            probed = True
+        target = _target(Path(store), record.run_info.task, source, path, warn)
+        if target is None:
+            outcome.skipped.append(path)
+            continue
         if target.is_file() and _same(target, record):
             outcome.unchanged.append(target)
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _copy_sidecars(path, target)
-        atomic_write_json(target, record.to_json())  # after the sidecars: a result file implies complete sidecars
+        try:
+            _copy_sidecars(path, target)
+            atomic_write_json(target, record.to_json())  # after the sidecars: a result file implies complete sidecars
+        except OSError as err:
+            raise UserError(f"{target}: cannot write ({err.strerror})") from None
         outcome.written.append(target)
     if not outcome.written and not outcome.unchanged:
         raise UserError(f"none of the {len(files)} files under {', '.join(map(str, paths))} is a successful result record")
     return outcome
+
+
+def _target(store: Path, task: str, source: str, path: Path, warn: Warn) -> Path | None:
+    """`<store>/<task>/<source>/<file>`, made sure to stay inside the store; None after a warning
+    naming the file when its task cannot be a folder name (`../..`, `/abs`, `.`) or the place is taken."""
+    try:
+        target = join_under(store, task, source, path.name, what=f"{path}: task", last_is_file=True)
+        if os.path.lexists(target.parent) and not target.parent.is_dir():
+            raise UserError(f"{target.parent} exists and is not a folder")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not is_within(target.parent, store):  # created through a symlink that appeared meanwhile
+            raise UserError(f"{target.parent}: resolves outside {store}")
+    except UserError as err:
+        warn(f"skipped {path}: {err}" if str(path) not in str(err) else f"skipped {err}")
+        return None
+    except OSError as err:
+        raise UserError(f"{store}: cannot create {target.parent} ({err.strerror})") from None
+    return target
 
 
 def _same(target: Path, record: ResultRecord) -> bool:

@@ -7,8 +7,8 @@ a crash. Missing values are NaN, never 0. Reader side: pandas and the stdlib onl
 
 from __future__ import annotations
 
-import json
 import math
+import os
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -16,8 +16,9 @@ from pathlib import Path
 import pandas as pd
 
 from peftbench.metrics import TOKENS_PER_SEC, run_table_metrics
+from peftbench.names import NAME_RULE, is_name
 from peftbench.record import NotARecord, ResultRecord
-from peftbench.results import PREDICTIONS_SUFFIX, load_result, predictions_path
+from peftbench.results import load_result, predictions_path
 from peftbench.saved_adapter import ADAPTER_SUFFIX
 
 Warn = Callable[[str], None]
@@ -58,7 +59,10 @@ def result_files(sources: Path | str | Iterable[Path | str]) -> list[Path]:
             folders = path.relative_to(source).parts[:-1] if source.is_dir() else ()
             if any(part.endswith(ADAPTER_SUFFIX) or part.startswith(".") for part in folders):
                 continue
-            found.setdefault(path.resolve(), None)
+            # realpath, not resolve(): resolve raises on a symlink loop. A path that does not lead to
+            # a file (loop, dangling link, pipe) is kept as given, so the warning names what was found.
+            real = Path(os.path.realpath(path))
+            found.setdefault(real if real.is_file() else path, None)
     return list(found)
 
 
@@ -166,6 +170,9 @@ def load_runs(sources: Path | str | Iterable[Path | str], task: str | None = Non
         except (AttributeError, TypeError, KeyError) as exc:  # a field of the wrong JSON type
             warn(f"skipped {path}: unexpected record layout ({type(exc).__name__}: {exc})")
             continue
+        if not is_name(row["task"]):  # derived from the folder name (reference records name no task)
+            warn(f"skipped {path}: task {row['task']!r} (from its folder) is not a name of {NAME_RULE}")
+            continue
         if task is None or row["task"] == task:
             rows.append(row)
     frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=ID_COLUMNS + ["memory_kind"])
@@ -206,22 +213,19 @@ def _is_number_or_none(value) -> bool:
 PREDICTION_COLUMNS = ["id", "prompt", "gold", "prediction", "extracted", "correct"]
 
 
-def load_predictions(path: Path | str) -> pd.DataFrame:
+def load_predictions(path: Path | str, limit: int | None = None, keep=None) -> pd.DataFrame:
     """A predictions sidecar (`<stem>.predictions.jsonl`, or the result JSON next to it) as a table,
-    one row per test item; ValueError naming the file when it is unreadable."""
-    path = Path(path)
-    if not path.name.endswith(PREDICTIONS_SUFFIX):
-        path = predictions_path(path)
+    one row per test item; ValueError naming the file when it is unreadable. The file is streamed:
+    `limit` stops after that many rows, `keep(row)` selects rows, so a table of a few items out of
+    millions never holds the rest (statistics read ids and scores only: analysis/predictions.py)."""
+    from peftbench.analysis.predictions import iter_predictions
+
     rows = []
-    try:
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if line.strip():
-                    rows.append(json.loads(line))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: line {number} is not valid JSON ({exc})") from None
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read predictions ({exc.strerror})") from None
+    for row in iter_predictions(path):
+        if keep is None or keep(row):
+            rows.append(row)
+            if limit is not None and len(rows) >= limit:
+                break
     frame = pd.DataFrame(rows)
     for column in PREDICTION_COLUMNS:
         if column not in frame:

@@ -3,6 +3,7 @@ PNG figures in `figures/`; or the leaderboard as a terminal table."""
 
 from __future__ import annotations
 
+import html
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -10,11 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 from rich.table import Table
+from rich.text import Text
 
 from peftbench.analysis import report_data, report_figures, report_html
 from peftbench.analysis.report_data import TaskReport, leaderboard
 from peftbench.metrics import label
 from peftbench.errors import UserError
+from peftbench.names import join_under, probe_writable
 from peftbench.results import _atomic_write_text
 
 MAIN_FIGURE = "pareto"  # the figure the README shows: main metric vs every cost
@@ -31,12 +34,12 @@ class ReportFiles:
 
 
 def build(runs: pd.DataFrame, reference: str = "lora", explicit_reference: bool = False,
-          n_resamples: int = 10_000, seed: int = 0) -> list[TaskReport]:
+          n_resamples: int = 10_000, seed: int = 0, warn=None) -> list[TaskReport]:
     """The task reports of `runs`; UserError when there is nothing to report or a reference given
     explicitly names no experiment or method."""
     if runs.empty:
         raise UserError("no result files found: expected <results>/<task>/<method>--<name>.json files")
-    reports = report_data.build(runs, reference, n_resamples, seed)
+    reports = report_data.build(runs, reference, n_resamples, seed, warn)
     if not reports:
         raise UserError(f"no successful run with a test metric among {len(runs)} result files")
     if explicit_reference and all(r.reference is None for r in reports):
@@ -78,31 +81,44 @@ def note(report: TaskReport, n_resamples: int) -> str:
     return " ".join(parts)
 
 
+def md_text(value) -> str:
+    """Text from records (experiment names, models, paths) as Markdown shows it, never as raw HTML: a
+    name like `<img onerror=...>` would otherwise run in any viewer that renders summary.md. `|` would
+    end a table cell."""
+    return html.escape(str(value), quote=False).replace("|", "\\|")
+
+
+def _md_table(frame: pd.DataFrame) -> str:
+    safe = frame.map(md_text).rename(columns=md_text)
+    return safe.to_markdown(index=False, disable_numparse=True)
+
+
 def _markdown(reports: list[TaskReport], figures: dict, notes: dict[str, str], intro: str, samples: dict) -> str:
-    lines = ["# peftbench report", "", intro, "", "Interactive version: [report.html](report.html).", ""]
+    lines = ["# peftbench report", "", md_text(intro), "", "Interactive version: [report.html](report.html).", ""]
     for report in reports:
-        lines += [f"## Task {report.task}", "", notes[report.task], "", "### Leaderboard", "",
-                  leaderboard(report).to_markdown(index=False, disable_numparse=True), ""]
+        lines += [f"## Task {md_text(report.task)}", "", md_text(notes[report.task]), "", "### Leaderboard", "",
+                  _md_table(leaderboard(report)), ""]
         for kind, title in (("pareto", "Trade-offs (Pareto fronts)"), ("leaderboard", "Main metric with 95% CIs"),
                             ("curves", "Learning curves")):
             if kind in figures[report.task]:
                 lines += [f"### {title}", "", f"![{title}](figures/{figures[report.task][kind].name})", ""]
-        lines += ["### Best configuration per method", "", report_html._best_table(report).to_markdown(index=False, disable_numparse=True), ""]
+        lines += ["### Best configuration per method", "", _md_table(report_html._best_table(report)), ""]
         if not report.published.empty:
-            lines += ["### Published reference numbers", "", report_html.published_note(report), "",
-                      report_html.published_table(report).to_markdown(index=False, disable_numparse=True), ""]
+            lines += ["### Published reference numbers", "", md_text(report_html.published_note(report)), "",
+                      _md_table(report_html.published_table(report)), ""]
             if "published" in figures[report.task]:
                 lines += [f"![ours vs reference](figures/{figures[report.task]['published'].name})", ""]
         if samples.get(report.task):
-            lines += ["### Samples", ""] + [f"![{name}](figures/{path})" for name, path in samples[report.task]] + [""]
+            lines += ["### Samples", ""] + [f"![{md_text(name).replace('[', '(').replace(']', ')')}](figures/{path})" for name, path in samples[report.task]] + [""]
     return "\n".join(lines)
 
 
 def _copy_samples(report: TaskReport, folder: Path) -> list[tuple[str, str]]:
-    """Sample grids copied next to the figures, so the Markdown's links survive moving the folder."""
+    """Sample grids copied next to the figures, so the Markdown's links survive moving the folder.
+    The folder is named from the records' task: join_under keeps it inside `folder` whatever it says."""
     copied = []
     for name, source in report.samples:
-        target = folder / f"{report.task}-samples" / source.name
+        target = join_under(folder, f"{report.task}-samples", source.name, what="sample grid", last_is_file=True)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
         copied.append((name, f"{target.parent.name}/{target.name}"))
@@ -114,6 +130,14 @@ def write(reports: list[TaskReport], out_dir: Path, sources: list[Path], n_resam
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir}: expected a folder, found a file")
+    probe_writable(out_dir, "--out")  # before the figures: a read-only folder is one line, not a traceback
+    try:
+        return _write(reports, out_dir, sources, n_resamples)
+    except OSError as err:  # e.g. the disk filled up while writing figures
+        raise UserError(f"--out {out_dir}: cannot write the report ({err.strerror}: {err.filename})") from None
+
+
+def _write(reports: list[TaskReport], out_dir: Path, sources: list[Path], n_resamples: int) -> ReportFiles:
     figures_dir = out_dir / "figures"
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     intro = f"Generated {stamp} from {', '.join(map(str, sources))}."
@@ -131,13 +155,14 @@ def rich_tables(reports: list[TaskReport]) -> list[Table]:
     tables = []
     for report in reports:
         board = leaderboard(report)
-        table = Table(title=f"{report.task} ({report.source}; model {report.model})", title_justify="left")
+        title = Text(f"{report.task} ({report.source}; model {report.model})")  # record text, never markup
+        table = Table(title=title, title_justify="left")
         for column in board.columns:
             # Intervals stay on one line; long names and front lists fold, but not to a sliver.
-            table.add_column(TERMINAL_HEADERS.get(column, column), no_wrap="95% CI" in column, overflow="fold",
+            table.add_column(Text(TERMINAL_HEADERS.get(column, column)), no_wrap="95% CI" in column, overflow="fold",
                              min_width=MIN_WIDTHS.get(column),
                              justify="left" if column in ("experiment", "Pareto front vs") else "right")
         for row in board.itertuples(index=False):
-            table.add_row(*row)
+            table.add_row(*(Text(str(cell)) for cell in row))
         tables.append(table)
     return tables

@@ -130,7 +130,7 @@ def _trade_offs(summary: pd.DataFrame) -> list[str]:
 
 
 def task_report(task: str, all_runs: pd.DataFrame, reference: str, n_resamples: int = 10_000,
-                seed: int = 0) -> TaskReport | None:
+                seed: int = 0, warn=None) -> TaskReport | None:
     """Everything the report shows for one task; None when the task has no successful run with a
     `test …` metric."""
     of_task = all_runs[all_runs["task"] == task]
@@ -149,7 +149,7 @@ def task_report(task: str, all_runs: pd.DataFrame, reference: str, n_resamples: 
     report.reference = stats.pick_reference(subject, reference, main)
     if report.reference is not None:
         sets, score = item_source(main, task)
-        report.comparisons = stats.compare_to_reference(subject, report.reference, sets, score, n_resamples, seed)
+        report.comparisons = stats.compare_to_reference(subject, report.reference, sets, score, n_resamples, seed, warn)
     report.trade_offs = _trade_offs(summary)
     means = report.means
     report.fronts = {x: pareto_front(means, x, main) for x in report.trade_offs}
@@ -163,12 +163,12 @@ def task_report(task: str, all_runs: pd.DataFrame, reference: str, n_resamples: 
 
 
 def build(runs: pd.DataFrame, reference: str = "lora", n_resamples: int = 10_000,
-          seed: int = 0) -> list[TaskReport]:
+          seed: int = 0, warn=None) -> list[TaskReport]:
     """One `TaskReport` per task that has our runs, or, where none of ours exist anywhere, per task
     of the loaded (reference) runs."""
     ours = runs[runs["source"] == OURS]
     tasks = sorted((ours if not ours.empty else runs)["task"].dropna().unique())
-    reports = [task_report(task, runs, reference, n_resamples, seed) for task in tasks]
+    reports = [task_report(task, runs, reference, n_resamples, seed, warn) for task in tasks]
     return [r for r in reports if r is not None]
 
 

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from peftbench.analysis.load import load_predictions
+from peftbench.analysis.load import Warn, default_warn
+from peftbench.analysis.predictions import ItemIndex, aligned, dense_scores
 
 GROUP_KEYS = ["source", "task", "experiment"]
 CONFIDENCE = 0.95
@@ -85,17 +86,15 @@ def item_scores(predictions_paths: list[str], test_sets: set[str] | None = None,
     """Per-item score (`correct` 0/1, or e.g. an image's `similarity`) averaged over the given runs
     (the seeds of one experiment), indexed by item id; an item counts only where every run scored it.
     `test_sets` keeps the rows of those sidecar `test_set` labels (a sidecar holds all of a run's sets:
-    `test accuracy` is the task's own set, `test accuracy gsm8k` the set `gsm8k`)."""
-    columns = []
-    for path in predictions_paths:
-        frame = load_predictions(path)
-        if score not in frame:
-            return pd.Series(dtype=float)
-        frame = frame.dropna(subset=["id", score])
-        if test_sets is not None and "test_set" in frame:
-            frame = frame[frame["test_set"].isna() | frame["test_set"].isin(test_sets)]
-        columns.append(frame.drop_duplicates("id").set_index("id")[score].astype(float))
-    return pd.concat(columns, axis=1, join="inner").mean(axis=1)
+    `test accuracy` is the task's own set, `test accuracy gsm8k` the set `gsm8k`). The sidecars are
+    streamed: only ids and scores are kept."""
+    index = ItemIndex()
+    mean = dense_scores(predictions_paths, index, test_sets, score)
+    if mean is None:
+        return pd.Series(dtype=float)
+    keep = np.isfinite(mean)
+    ids = [item for item, kept in zip(index.keys(), keep) if kept]
+    return pd.Series(mean[keep], index=pd.Index(ids, dtype=object), dtype=float)
 
 
 def paired_bootstrap(scores: pd.Series, reference: pd.Series, n_resamples: int = 10_000,
@@ -105,14 +104,61 @@ def paired_bootstrap(scores: pd.Series, reference: pd.Series, n_resamples: int =
     both = pd.concat([scores, reference], axis=1, join="inner").dropna()
     if both.empty:
         return None
-    diffs = (both.iloc[:, 0] - both.iloc[:, 1]).to_numpy()
+    return bootstrap_diffs((both.iloc[:, 0] - both.iloc[:, 1]).to_numpy(), n_resamples, seed)
+
+
+# Up to this many items, scipy's bootstrap (what every report so far was computed with); above it the
+# same resampling distribution is drawn without materialising resamples x items.
+SCIPY_MAX_ITEMS = 20_000
+BATCH_CELLS = 4_000_000  # resampled values held at once (32 MB of float64)
+MULTINOMIAL_MAX_VALUES = 64  # draws held: resamples x values int64 (5 MB at 10k resamples)
+
+
+def bootstrap_diffs(diffs: np.ndarray, n_resamples: int = 10_000, seed: int = 0) -> PairedDiff:
+    """Percentile-bootstrap 95% interval of the mean of per-item differences, with memory bounded
+    whatever the number of items."""
     mean = float(diffs.mean())
     if np.all(diffs == diffs[0]):  # no spread to resample (scipy warns and returns NaN)
         return PairedDiff(mean, mean, mean, len(diffs))
-    result = stats.bootstrap((diffs,), np.mean, n_resamples=n_resamples, confidence_level=CONFIDENCE,
-                             method="percentile", batch=1000, rng=np.random.default_rng(seed))
-    low, high = result.confidence_interval
-    return PairedDiff(mean, float(low), float(high), len(diffs))
+    n = len(diffs)
+    rng = np.random.default_rng(seed)
+    if n <= SCIPY_MAX_ITEMS:
+        # The batch only bounds memory: scipy draws the same resamples whatever its size.
+        result = stats.bootstrap((diffs,), np.mean, n_resamples=n_resamples, confidence_level=CONFIDENCE,
+                                 method="percentile", batch=max(1, min(1000, BATCH_CELLS // n)), rng=rng)
+        low, high = result.confidence_interval
+        return PairedDiff(mean, float(low), float(high), n)
+    means = _resampled_means(diffs, n_resamples, rng)
+    alpha = (1 - CONFIDENCE) / 2
+    low, high = np.percentile(means, [alpha * 100, (1 - alpha) * 100])
+    return PairedDiff(mean, float(low), float(high), n)
+
+
+def _resampled_means(diffs: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Means of `n_resamples` resamples of `diffs` with replacement. With few distinct values (0/1
+    accuracies give -1, 0, 1) a resample is fully described by how often it drew each value: a
+    multinomial draw, exact and independent of the number of items."""
+    n = len(diffs)
+    values, counts = np.unique(diffs, return_counts=True)
+    if len(values) <= MULTINOMIAL_MAX_VALUES:
+        draws = rng.multinomial(n, counts / n, size=n_resamples)
+        return draws @ values / n
+    means = np.empty(n_resamples)
+    step = max(1, BATCH_CELLS // n)
+    for start in range(0, n_resamples, step):
+        stop = min(n_resamples, start + step)
+        means[start:stop] = diffs[rng.integers(0, n, (stop - start, n))].mean(axis=1)
+    return means
+
+
+def _dense_or_skip(paths: list[str], index: ItemIndex, test_sets, score: str, warn: Warn):
+    """An experiment's per-item scores; None after a warning naming the sidecar that cannot be read
+    (the experiment is then left out of the paired tests, as one without sidecars)."""
+    try:
+        return dense_scores(paths, index, test_sets, score)
+    except ValueError as exc:
+        warn(f"skipped predictions {exc}")
+        return None
 
 
 def pick_reference(runs: pd.DataFrame, name: str, metric: str) -> str | None:
@@ -133,18 +179,20 @@ def pick_reference(runs: pd.DataFrame, name: str, metric: str) -> str | None:
 
 
 def compare_to_reference(runs: pd.DataFrame, reference: str, test_sets: set[str] | None = None,
-                         score: str = "correct", n_resamples: int = 10_000, seed: int = 0) -> dict[str, PairedDiff]:
+                         score: str = "correct", n_resamples: int = 10_000, seed: int = 0,
+                         warn: Warn | None = None) -> dict[str, PairedDiff]:
     """Paired bootstrap of every experiment in `runs` (one task, one source) against `reference`,
     using the predictions sidecars; experiments without sidecars are left out."""
     with_items = runs[runs["predictions_path"].notna()]
-    by_experiment = {name: item_scores(list(group["predictions_path"]), test_sets, score)
+    index = ItemIndex()  # one id table for all experiments: each experiment is then one float array
+    by_experiment = {name: _dense_or_skip(list(group["predictions_path"]), index, test_sets, score, warn or default_warn)
                      for name, group in with_items.groupby("experiment", sort=False)}
-    if reference not in by_experiment:
+    if by_experiment.get(reference) is None:
         return {}
     out = {}
     for name, scores in by_experiment.items():
-        if name != reference:
-            diff = paired_bootstrap(scores, by_experiment[reference], n_resamples, seed)
-            if diff is not None:
-                out[name] = diff
+        if name != reference and scores is not None:
+            mine, theirs = aligned(scores, by_experiment[reference])
+            if len(mine):
+                out[name] = bootstrap_diffs(mine - theirs, n_resamples, seed)
     return out

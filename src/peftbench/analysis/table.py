@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.table import Table
+from rich.text import Text
 
 from peftbench.metrics import TOKENS_PER_SEC, format_value, table_metrics
 from peftbench.record import ResultRecord
@@ -32,5 +33,6 @@ def comparison_table(paths: list[Path], title: str = "") -> Table:
     for m in present:
         table.add_column(m.short, justify="right")
     for row in rows:
-        table.add_row(row["experiment"], *(format_value(row.get(m.key), m.key) for m in present))
+        # Text, not markup: an experiment name is a folder name and may hold `[...]`.
+        table.add_row(Text(str(row["experiment"])), *(format_value(row.get(m.key), m.key) for m in present))
     return table

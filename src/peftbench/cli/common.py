@@ -22,13 +22,18 @@ console = Console() if sys.stdout.isatty() else Console(width=160)
 err_console = Console(stderr=True)
 
 
+def _one_line(message: str) -> Text:
+    # A newline inside a name or key stays visible as \n: an error or a warning is one line.
+    return Text(message.replace("\r", "\\r").replace("\n", "\\n"))
+
+
 def fail(err: UserError | str) -> NoReturn:
-    err_console.print(Text("error: ", style="red") + Text(str(err)), highlight=False, soft_wrap=True)
+    err_console.print(Text("error: ", style="red") + _one_line(str(err)), highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_USER_ERROR)
 
 
 def warn(message: str) -> None:
-    err_console.print(Text("warning: ", style="yellow") + Text(message), highlight=False, soft_wrap=True)
+    err_console.print(Text("warning: ", style="yellow") + _one_line(message), highlight=False, soft_wrap=True)
 
 
 @contextlib.contextmanager

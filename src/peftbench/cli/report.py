@@ -39,7 +39,7 @@ def report(
         if runs.empty and task is not None:
             raise UserError(f"--task {task!r}: no result files of this task under {', '.join(map(str, results))}")
         reports = report_mod.build(runs, reference or "lora", explicit_reference=reference is not None,
-                                   n_resamples=resamples)
+                                   n_resamples=resamples, warn=warn)
         if format is Format.table:
             for table in report_mod.rich_tables(reports):
                 console.print(table)

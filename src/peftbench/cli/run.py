@@ -43,6 +43,7 @@ def run(
     from peftbench.plan import plan_run
     from peftbench.progress import Reporter
     from peftbench.record import SUCCESS
+    from peftbench.results import probe_results_folder
     from peftbench.signals import Terminated, exit_code, handle_sigterm
 
     handle_sigterm()
@@ -50,6 +51,7 @@ def run(
         with user_errors():
             plan = plan_run(experiment_dir, max_steps=max_steps, seed=seed, overrides=parse_overrides(set_),
                             task_file=task_file, save_adapter=save_adapter)
+            probe_results_folder(output_dir)  # an unwritable folder is found now, not after training
             from peftbench.pipeline import execute  # torch and the model stack: only once the plan is valid
 
             console.print(Text.assemble((plan.experiment.full_name, "bold"), f" on {plan.task} (seed {plan.seed}, "

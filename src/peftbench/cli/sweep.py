@@ -67,10 +67,15 @@ def run_sweep(found, seeds, output_dir: Path, overrides: dict, options: Executor
     the outcomes by run key ({} when nothing ran)."""
     from peftbench.sweep.plan import plan_sweep
 
+    from peftbench.results import probe_results_folder
+
     with user_errors(), console.status(f"validating {len(found)} experiments"):
         planned = plan_sweep(found, seeds, output_dir, overrides, retry_failed, task_file, save_adapter)
+        due = not dry_run and any(p.action == "run" for p in planned)
+        if due:  # before any worker loads a model: an unwritable folder is one line, not N failed runs
+            probe_results_folder(output_dir)
     _print_plan(planned)
-    if dry_run or not any(p.action == "run" for p in planned):
+    if not due:
         return {}
     return _execute(planned, output_dir, options)
 
@@ -130,16 +135,17 @@ def status(
     from rich.live import Live
 
     from peftbench.sweep.live import status_table, summary_line
-    from peftbench.sweep.state import pid_alive, plan_file, read_state
+    from peftbench.sweep.state import drivers_dir, sweep_view
 
     def draw():
-        state = read_state(plan_file(output_dir))
-        if state is None:
-            fail(f"{plan_file(output_dir)}: no sweep state here (expected a folder a sweep wrote to)")
-        alive = state.get("finished") is None and pid_alive(state.get("pid"), state.get("host")) is not False
-        table, counts = status_table(state["runs"], output_dir, driver_alive=alive,
-                                     title=f"sweep {'running' if alive else 'not running'} (driver pid {state.get('pid')} on {state.get('host')})")
-        return table, counts, alive
+        view = sweep_view(output_dir)
+        if view is None:
+            fail(f"{drivers_dir(output_dir)}: no sweep state here (expected a results folder a sweep wrote to)")
+        drivers = ", ".join(f"pid {d.get('pid')} on {d.get('host')}" for d in view.drivers)
+        title = Text(f"sweep {'running' if view.alive else 'not running'} (driver {drivers})")
+        with user_errors():  # a state file edited by hand may name a run no result path can have
+            table, counts = status_table(view.runs, output_dir, driver_alive=view.alive, title=title)
+        return table, counts, view.alive
 
     table, counts, alive = draw()
     if watch and alive:

@@ -26,6 +26,7 @@ import pandas as pd  # noqa: E402
 from peftbench.analysis.filters import InvalidFilter  # noqa: E402
 from peftbench.analysis.load import load_runs  # noqa: E402
 from peftbench.dashboard import figure, items, view  # noqa: E402
+from peftbench.names import is_name  # noqa: E402
 
 FILTER_HELP = ("e.g. `test accuracy >= 0.3 and method in (lora, ia3)` — columns as headed (or backquoted), "
                "comparisons == != < <= > >=, `in (…)`, `not`, `and`, `or`, parentheses; `30%` means 0.3")
@@ -58,7 +59,8 @@ class Results:
         """The filtered table as a CSV file; named by content, so concurrent sessions never collide."""
         text = table.to_csv(index=False)
         folder = self.export_dir / hashlib.sha256(text.encode()).hexdigest()[:16]
-        path = folder / f"peftbench-{task or 'runs'}-filtered.csv"
+        # The task comes from the browser: only a plain name goes into a file name.
+        path = folder / f"peftbench-{task if is_name(task) else 'runs'}-filtered.csv"
         if not path.exists():  # written once, atomically: another session may be downloading it
             folder.mkdir(exist_ok=True)
             with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp", encoding="utf-8") as tmp:

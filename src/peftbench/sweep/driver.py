@@ -1,6 +1,6 @@
 """A sweep from plan to outcomes, for every caller: `peftbench sweep`, the presets (`demo`, `smoke`)
-and the benchmark scripts. The driver writes the sweep's state file (`.sweep/plan.state`), which
-`peftbench status` reads from any process, and leaves running to the executor."""
+and the benchmark scripts. The driver writes its own state file (`.sweep/drivers/<host>-<pid>.state`),
+which `peftbench status` reads from any process, and leaves running to the executor."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from peftbench.sweep.executor import ExecutorOptions, OnChange, make_executor
 from peftbench.sweep.outcome import Outcome
 from peftbench.sweep.plan import PlannedRun
-from peftbench.sweep.state import plan_file, write_state
+from peftbench.sweep.state import driver_file, prune_drivers, write_state
 
 
 def run_planned(planned: list[PlannedRun], output_dir: Path | str, options: ExecutorOptions = ExecutorOptions(),
@@ -22,12 +22,14 @@ def run_planned(planned: list[PlannedRun], output_dir: Path | str, options: Exec
     output_dir = Path(output_dir)
     state = {"command": sys.argv, "host": socket.gethostname(), "pid": os.getpid(), "started": time.time(),
              "executor": options.kind.value, "runs": [p.to_dict() for p in planned], "finished": None}
-    write_state(plan_file(output_dir), state)
+    prune_drivers(output_dir)
+    mine = driver_file(output_dir)  # this driver's alone: a second sweep on the folder writes its own
+    write_state(mine, state)
     todo = [p for p in planned if p.action == "run"]
     try:
         return make_executor(options).run(todo, output_dir, on_change or (lambda outcomes, running: None))
     finally:
-        write_state(plan_file(output_dir), {**state, "finished": time.time()})
+        write_state(mine, {**state, "finished": time.time()})
 
 
 def failed(outcomes: dict[str, Outcome]) -> list[str]:

@@ -8,7 +8,10 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from peftbench.sweep.plan import PlannedRun
 
@@ -30,11 +33,32 @@ def _die_with_parent() -> None:
         pass  # not Linux: orphans are possible, the run lock still keeps a second copy from starting
 
 
-def start_worker(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    # Appended, never truncated: a second sweep's worker that finds the run locked must not wipe the
-    # log of the run holding the lock.
-    with open(log_path, "ab") as log:
-        return subprocess.Popen([sys.executable, *args], env={**os.environ, **env}, stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+@dataclass
+class Worker:
+    """A started worker process, and what it printed before it took its run's lock (a refusal: the run
+    is locked, or its config changed). After the lock, a worker writes to the run's log itself
+    (`worker._log_to`), so no executor ever opens a log another process may be writing."""
+
+    proc: subprocess.Popen
+    early: IO[bytes]
+
+    def early_output(self, limit: int = 4096) -> str:
+        """The last `limit` bytes the worker printed before it held the lock."""
+        try:
+            self.early.seek(0, os.SEEK_END)
+            self.early.seek(max(0, self.early.tell() - limit))
+            return self.early.read().decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return ""
+        finally:
+            self.early.close()
+
+
+def start_worker(args: list[str], env: dict[str, str]) -> Worker:
+    # An anonymous temp file, not a pipe: nobody reads while the worker runs, and a pipe would block a
+    # worker that printed more than its buffer; gone with its last handle, so nothing is left on disk.
+    early = tempfile.TemporaryFile()
+    proc = subprocess.Popen([sys.executable, *args], env={**os.environ, **env}, stdout=early,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+    return Worker(proc, early)

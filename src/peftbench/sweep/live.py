@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.table import Table
+from rich.text import Text
 
 from peftbench.metrics import format_value
 from peftbench.record import SUCCESS, ResultRecord
@@ -65,8 +66,9 @@ def status_table(runs: list[dict], output_dir: Path, outcomes: dict[str, Outcome
     for run in runs:
         state, detail = run_row(run, output_dir, (outcomes or {}).get(run["key"]), driver_alive)
         counts[state] = counts.get(state, 0) + 1
-        table.add_row(f"{run['task']}/{run['experiment']}", str(run["seed"]),
-                      f"[{STYLE.get(state, '')}]{state}[/]", detail)
+        # Names and details (an error message) are text, never rich markup.
+        table.add_row(Text(f"{run['task']}/{run['experiment']}"), str(run["seed"]),
+                      Text(state, style=STYLE.get(state, "")), Text(str(detail)))
     return table, counts
 
 

@@ -16,7 +16,6 @@ from peftbench.sweep.executor import ExecutorOptions, OnChange
 from peftbench.sweep.launch import start_worker, worker_args
 from peftbench.sweep.outcome import Outcome, from_exit_code
 from peftbench.sweep.plan import PlannedRun
-from peftbench.sweep.state import log_file
 from peftbench.threads import cpu_cores, thread_env
 
 
@@ -60,19 +59,18 @@ class LocalExecutor:
     def run(self, runs: list[PlannedRun], output_dir: Path, on_change: OnChange) -> dict[str, Outcome]:
         queue = list(runs)
         free = list(range(len(self.slots)))
-        active: dict[str, tuple] = {}  # key -> (process, slot index, planned, started)
+        active: dict[str, tuple] = {}  # key -> (worker, slot index, planned, started)
         outcomes: dict[str, Outcome] = {}
         try:
             while queue or active:
                 while queue and free:
                     planned, index = queue.pop(0), free.pop(0)
-                    proc = start_worker(worker_args(planned, output_dir), self.slots[index].env(),
-                                        log_file(output_dir, planned.task, planned.stem))
-                    active[planned.key] = (proc, index, planned, time.perf_counter())
-                for key, (proc, index, planned, started) in list(active.items()):
-                    if proc.poll() is not None:
-                        outcomes[key] = from_exit_code(proc.returncode, planned, output_dir,
-                                                       time.perf_counter() - started)
+                    worker = start_worker(worker_args(planned, output_dir), self.slots[index].env())
+                    active[planned.key] = (worker, index, planned, time.perf_counter())
+                for key, (worker, index, planned, started) in list(active.items()):
+                    if worker.proc.poll() is not None:
+                        outcomes[key] = from_exit_code(worker.proc.returncode, planned, output_dir,
+                                                       time.perf_counter() - started, early=worker.early_output())
                         free.append(index)
                         del active[key]
                 on_change(outcomes, set(active))
@@ -85,8 +83,8 @@ class LocalExecutor:
 
 def _wait_for_records(active) -> None:
     """Ctrl-C reached the workers too (same process group): give them time to write their records."""
-    for proc, *_ in active:
+    for worker, *_ in active:
         try:
-            proc.wait(timeout=60)
+            worker.proc.wait(timeout=60)
         except Exception:
-            proc.kill()
+            worker.proc.kill()

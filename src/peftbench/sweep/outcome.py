@@ -24,7 +24,9 @@ class Outcome:
     host: str = ""
 
 
-def from_exit_code(code: int, planned: PlannedRun, output_dir: Path, seconds: float, host: str = "") -> Outcome:
+def from_exit_code(code: int, planned: PlannedRun, output_dir: Path, seconds: float, host: str = "",
+                   early: str = "") -> Outcome:
+    """`early`: what the worker printed before it held the run's lock (e.g. why it refused to run)."""
     if code == EXIT_OK:
         return Outcome("done", "", seconds, host)
     if code == EXIT_LOCKED:
@@ -39,7 +41,14 @@ def from_exit_code(code: int, planned: PlannedRun, output_dir: Path, seconds: fl
         record_crash(planned, output_dir, message)
         return Outcome("cancelled", message, seconds, host)
     state = "cancelled" if code in (EXIT_INTERRUPTED, EXIT_TERMINATED) else "failed"
-    return Outcome(state, _error_of(planned, output_dir) or f"exit code {code}", seconds, host)
+    # A user error the worker printed (the config changed since planning, a model that cannot be found)
+    # is this attempt's own reason; a record in the cancelled folder may be an earlier attempt's.
+    return Outcome(state, _error_line(early) or _error_of(planned, output_dir) or f"exit code {code}", seconds, host)
+
+
+def _error_line(text: str) -> str:
+    errors = [line.strip() for line in text.splitlines() if line.startswith("error: ")]
+    return errors[-1].removeprefix("error: ") if errors else ""
 
 
 def _error_of(planned: PlannedRun, output_dir: Path) -> str:

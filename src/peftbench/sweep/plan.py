@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from peftbench.errors import UserError
-from peftbench.experiment import ADAPTER_FILE, PARAMS_FILE, Experiment, discover, load_experiment
+from peftbench.experiment import Experiment, discover, is_experiment_dir, load_experiment
 from peftbench.plan import RunPlan, plan_run
 from peftbench.record import SUCCESS, NotARecord, ResultRecord, read_record
 from peftbench.results import result_path
@@ -74,7 +74,7 @@ def find_experiments(dirs: list[Path], task: str | None, methods: list[str] | No
     """Experiment folders given directly, or discovered under experiment roots (default experiments/)."""
     found: list[Experiment] = []
     for folder in dirs or [Path("experiments")]:
-        if (folder / ADAPTER_FILE).exists() or (folder / PARAMS_FILE).exists():
+        if is_experiment_dir(folder):  # a broken symlinked config counts: loading it says so
             found.append(load_experiment(folder))
         else:
             found.extend(discover(folder, task))

@@ -25,16 +25,16 @@ from peftbench.sweep.executor import ExecutorOptions, OnChange
 from peftbench.sweep.launch import worker_args
 from peftbench.sweep.outcome import Outcome, from_exit_code, is_done, record_crash
 from peftbench.sweep.plan import PlannedRun
-from peftbench.sweep.state import log_file
 from peftbench.threads import thread_env
 
 
-def _run_worker(args: list[str], env: dict[str, str], log: str) -> tuple[int, str]:
-    """Runs on a Ray worker: the worker process, with this node's Python."""
+def _run_worker(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    """Runs on a Ray worker: the worker process, with this node's Python; (exit code, host, what it
+    printed before taking the run's lock)."""
     from peftbench.sweep.launch import start_worker
 
-    proc = start_worker(args, env, Path(log))
-    return proc.wait(), socket.gethostname()
+    worker = start_worker(args, env)
+    return worker.proc.wait(), socket.gethostname(), worker.early_output()
 
 
 def connect(address: str | None, cpus: int | None):
@@ -77,8 +77,7 @@ def _drive(ray, task, runs, output_dir, env, on_change, jobs, poll) -> dict[str,
     while queue or pending:
         while queue and (not jobs or len(pending) < jobs):
             planned = queue.pop(0)
-            log = str(log_file(output_dir, planned.task, planned.stem).resolve())
-            ref = task.remote(worker_args(planned, output_dir), env, log)
+            ref = task.remote(worker_args(planned, output_dir), env)
             pending[ref] = (planned, time.perf_counter())
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=poll)
         for ref in ready:
@@ -90,13 +89,13 @@ def _drive(ray, task, runs, output_dir, env, on_change, jobs, poll) -> dict[str,
 
 def _collect(ray, ref, planned: PlannedRun, output_dir: Path, seconds: float) -> Outcome:
     try:
-        code, host = ray.get(ref)
+        code, host, early = ray.get(ref)
     except ray.exceptions.RayError as err:  # the Ray worker or its node died
         message = f"Ray worker died: {type(err).__name__}"
         if not is_done(planned, output_dir):
             record_crash(planned, output_dir, message)
         return Outcome("failed", message, seconds)
-    outcome = from_exit_code(code, planned, output_dir, seconds, host)
+    outcome = from_exit_code(code, planned, output_dir, seconds, host, early)
     if outcome.state == "done" and not is_done(planned, output_dir):
         return Outcome("failed", f"finished on {host}, but its result is not in {output_dir} here: "
                                  "the results folder must be shared by all nodes", seconds, host)

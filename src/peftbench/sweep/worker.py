@@ -9,7 +9,10 @@ Exit codes: `peftbench.signals` (those of `peftbench run`, plus EXIT_LOCKED and 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sys
+import time
 from pathlib import Path
 
 from filelock import Timeout
@@ -21,7 +24,10 @@ from peftbench.results import result_path
 from peftbench.signals import (EXIT_DONE_ELSEWHERE, EXIT_LOCKED, EXIT_USER_ERROR, Terminated, exit_code,
                                handle_sigterm)
 from peftbench.sweep.plan import adapter_kept, existing_hash
-from peftbench.sweep.state import heartbeat_file, run_lock
+from peftbench.sweep.state import heartbeat_file, log_file, run_lock
+
+
+_to_executor = None  # the stream the executor reads, kept once stdout and stderr go to the run's log
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run_locked(plan, Path(output_dir))
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
+        if _to_executor is not None:  # the executor shows this line as the run's reason
+            print(f"error: {err}", file=_to_executor, flush=True)
         return EXIT_USER_ERROR
     except (KeyboardInterrupt, Terminated) as err:  # stopped before the run began: nothing to record
         return exit_code("cancelled", err)
@@ -45,6 +53,7 @@ def _run_locked(plan: RunPlan, output_dir: Path) -> int:
         print(f"{plan.task}/{plan.stem}: another process is running it (lock {lock.lock_file})", file=sys.stderr)
         return EXIT_LOCKED
     try:
+        _log_to(log_file(output_dir, plan.task, plan.stem), f"{plan.task}/{plan.stem}")
         done = result_path(output_dir, plan.task, plan.stem, SUCCESS)
         kept = not plan.save_adapter or adapter_kept(done, plan.config_hash)
         if existing_hash(done) == plan.config_hash and kept:  # finished by another sweep since we planned
@@ -53,6 +62,25 @@ def _run_locked(plan: RunPlan, output_dir: Path) -> int:
         return _run(plan, output_dir)
     finally:
         lock.release()
+
+
+def _log_to(path: Path, key: str) -> None:
+    """From here on, this process's stdout and stderr (and its children's) go to the run's log. Only the
+    holder of the run's lock opens it, so a second sweep's worker that finds the run locked never
+    touches the log of the run in progress; appended, so an earlier attempt's log stays readable."""
+    global _to_executor
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _to_executor = os.fdopen(os.dup(2), "w")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+    finally:
+        os.close(fd)
+    print(f"--- {key}: attempt at {time.strftime('%Y-%m-%d %H:%M:%S')}, pid {os.getpid()} on {socket.gethostname()}",
+          flush=True)
 
 
 def _run(plan: RunPlan, output_dir: Path) -> int:

@@ -32,7 +32,12 @@ class TaskSpec:
     `training_params.json`; `max_threads` caps torch's threads for tasks whose ops are too small to gain
     from more (the executor's split still applies when it is lower). A task declared by a task file names
     it in `source` (a worker registers it again from there), and its `fingerprint` — a hash of the file
-    and its data — enters the config hash, so an edited task or data file never passes for a finished run."""
+    and its data — enters the config hash, so an edited task or data file never passes for a finished run.
+    `sizes(cfg)`, optional, says how much data the task can supply under a config, found without a model
+    (from the light package or a cheap read of the data): `{dotted size key: how many items the task will
+    supply for it}` — what the key asks for (a null key: all there are), or fewer when there are no more.
+    Planning refuses a key that asks for more than that, and a `batch_size` above the training examples
+    (`data.train_size`), so neither fails, nor is quietly capped, after the model load."""
 
     name: str
     kind: Kind
@@ -44,6 +49,7 @@ class TaskSpec:
     max_threads: int | None = None
     source: Path | None = None
     fingerprint: str | None = None
+    sizes: Callable[[Any], dict[str, int]] | None = None
 
     def create(self) -> Any:
         """The task's implementation object (data, scoring, or the image model's hooks): a fresh one for a
@@ -56,14 +62,15 @@ _SPECS: dict[str, TaskSpec] = {}
 
 def register_task(name: str, *, kind: Kind, metric: str, config_model: type, defaults: dict,
                   summary: str = "", max_threads: int | None = None, source: Path | None = None,
-                  fingerprint: str | None = None) -> Callable:
+                  fingerprint: str | None = None, sizes: Callable[[Any], dict[str, int]] | None = None) -> Callable:
     """Decorator for a task's factory. Registering a name twice is an error, never a silent overwrite."""
 
     def decorate(factory: Callable[[], Any]) -> Callable[[], Any]:
         if name in _SPECS:
             raise ValueError(f"task '{name}' is already registered (by {_SPECS[name].factory.__module__})")
         _SPECS[name] = TaskSpec(name, kind, metric, config_model, defaults, factory,
-                                summary or (factory.__doc__ or "").strip(), max_threads, source, fingerprint)
+                                summary or (factory.__doc__ or "").strip(), max_threads, source, fingerprint,
+                                sizes)
         return factory
 
     return decorate

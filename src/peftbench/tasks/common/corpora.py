@@ -15,11 +15,20 @@ from peftbench.errors import UserError
 _MIN_CHARS = 200  # shorter topics are mostly cross-references, not prose
 
 
-def pydoc_topics(n_texts: int, max_chars: int = 2000) -> tuple[list[str], dict]:
-    """The first `n_texts` pydoc topics (sorted by key, >= 200 chars), each cut to `max_chars`."""
+def _available_topics() -> list[str]:
     from pydoc_data.topics import topics  # imported lazily: a large module few code paths need
 
-    available = [topics[key] for key in sorted(topics) if len(topics[key]) >= _MIN_CHARS]
+    return [topics[key] for key in sorted(topics) if len(topics[key]) >= _MIN_CHARS]
+
+
+def pydoc_topic_count() -> int:
+    """How many texts `pydoc_topics` can supply (this Python version's)."""
+    return len(_available_topics())
+
+
+def pydoc_topics(n_texts: int, max_chars: int = 2000) -> tuple[list[str], dict]:
+    """The first `n_texts` pydoc topics (sorted by key, >= 200 chars), each cut to `max_chars`."""
+    available = _available_topics()
     if not 0 < n_texts <= len(available):
         raise UserError(f"pydoc topics: n_texts must be between 1 and {len(available)}, got {n_texts}")
     if max_chars < 1:

@@ -58,6 +58,12 @@ def load_jsonl(path: str | Path, n: int | None = None, prefix: str = "gsm8k-test
     return examples
 
 
+def count_rows(path: str | Path) -> int:
+    """Rows of a JSONL file (non-blank lines), without parsing them: what planning compares sizes with."""
+    with Path(path).open("rb") as f:
+        return sum(1 for line in f if line.strip())
+
+
 def packaged_test_path() -> Path:
     """data/gsm8k/test.jsonl inside the installed package, found without importing it."""
     spec = importlib.util.find_spec(_PACKAGE)

@@ -36,6 +36,27 @@ def load_rows(source: str, split: str, n: int | None = None, streaming: bool = F
     return [dict(row) for row in rows]
 
 
+def local_row_count(source: str) -> int | None:
+    """Rows of a local JSON/JSONL source, counted without `datasets` (planning runs before any model or
+    data loads); None for a Hub source or a file that cannot be counted here (the run reads it)."""
+    import json
+
+    path = Path(source)
+    if not is_local(source) or not path.is_file():
+        return None
+    try:
+        with path.open("rb") as handle:
+            if path.suffix == ".json":
+                head = handle.read(1).lstrip()
+                handle.seek(0)
+                if head == b"[":  # one JSON array; anything else is read by `datasets` as JSON lines
+                    rows = json.load(handle)
+                    return len(rows) if isinstance(rows, list) else None
+            return sum(1 for line in handle if line.strip())
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
 def source_info(source: str) -> dict:
     """What identifies a source in meta_info: the Hub revision when available, else the file path."""
     if is_local(source):

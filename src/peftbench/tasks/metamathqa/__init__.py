@@ -67,7 +67,25 @@ class MetaMathConfig(TrainConfig):
     data: MetaMathData = Field(default_factory=MetaMathData, description="data sizes and sources")
 
 
-@register_task("metamathqa", kind="text", metric="accuracy", config_model=MetaMathConfig, defaults=DEFAULTS)
+SIZE_KEYS = {"train": "train_size", "valid": "valid_size", "test": "test_size", "forgetting": "forgetting_size"}
+
+
+def sizes(cfg: MetaMathConfig) -> dict[str, int]:
+    """How many rows each split supplies (TaskSpec.sizes), for the splits read from local files; a Hub
+    split is not counted before the run (that would mean downloading it)."""
+    from peftbench.tasks.common.sources import local_row_count
+
+    supplied = {}
+    for split, key in SIZE_KEYS.items():
+        count = local_row_count(cfg.data.sources.get(split, SOURCES[split]))
+        if count is not None:
+            asked = getattr(cfg.data, key)
+            supplied[f"data.{key}"] = count if asked is None else min(asked, count)
+    return supplied
+
+
+@register_task("metamathqa", kind="text", metric="accuracy", config_model=MetaMathConfig, defaults=DEFAULTS,
+               sizes=sizes)
 def metamathqa():
     """MetaMathQA -> GSM8K as in the reference suite (Llama-3.2-3B, GPU + Hub)."""
     from peftbench.tasks.metamathqa.task import MetaMathQA

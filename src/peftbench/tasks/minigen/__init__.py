@@ -72,10 +72,42 @@ DEFAULTS = {
 }
 
 
+def concept_images(digit: int) -> int | None:
+    """Images of `digit` in scikit-learn's digits, read from the data file it ships (importing
+    scikit-learn costs seconds); None when the file is not where this version keeps it."""
+    import gzip
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "digits.csv.gz"
+    try:
+        with gzip.open(path, "rt") as rows:
+            return sum(1 for row in rows if row.strip() and row.rsplit(",", 1)[-1].strip() in (str(digit), f"{digit}.0"))
+    except (OSError, EOFError):
+        return None
+
+
+def sizes(cfg: MiniGenConfig) -> dict[str, int]:
+    """The concept digit's images are shared out in order: instance images, then validation and test
+    references (TaskSpec.sizes)."""
+    left = concept_images(cfg.minigen.concept_digit)
+    if left is None:
+        return {}
+    supplied = {}
+    for key, asked in (("image.num_instance_images", cfg.image.num_instance_images),
+                       ("minigen.valid_size", cfg.minigen.valid_size), ("minigen.test_size", cfg.minigen.test_size)):
+        supplied[key] = max(0, min(asked, left))
+        left -= supplied[key]
+    return supplied
+
+
 # 8x8 images make every op tiny: a second thread only adds synchronisation, and on a busy 2-core machine
 # it made pretraining ~5x slower (OpenMP threads waiting on each other).
 @register_task("minigen", kind="image", metric="similarity", config_model=MiniGenConfig, defaults=DEFAULTS,
-               max_threads=1)
+               max_threads=1, sizes=sizes)
 def minigen():
     """Offline DreamBooth-style concept learning on a small digit diffusion model (CPU, minutes)."""
     from peftbench.tasks.minigen.task import MiniGen

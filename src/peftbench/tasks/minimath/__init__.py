@@ -49,7 +49,28 @@ DEFAULTS = {
 }
 
 
-@register_task("minimath", kind="text", metric="accuracy", config_model=MiniMathConfig, defaults=DEFAULTS)
+TRAIN_ALL = 4000  # the problems a null data.train_size means
+TEST_ALL = 500  # ... and a null data.test_size
+
+
+def sizes(cfg: MiniMathConfig) -> dict[str, int]:
+    """How many items each split supplies under `cfg` (TaskSpec.sizes): the generator makes as many
+    problems as asked until a template runs out; the GSM8K file and the pydoc topics are counted."""
+    from peftbench.tasks.common import corpora, gsm8k
+    from peftbench.tasks.minimath import problems
+
+    data = cfg.data
+    supplied = {"data.train_size": problems.supply("train", data.train_size or TRAIN_ALL, cfg.seed),
+                "data.valid_size": problems.supply("valid", data.valid_size, 0),
+                "data.test_size": problems.supply("test", data.test_size or TEST_ALL, 0),
+                "data.forgetting_size": corpora.pydoc_topic_count()}
+    if data.gsm8k_test_size != 0:
+        supplied["data.gsm8k_test_size"] = gsm8k.count_rows(gsm8k.packaged_test_path())
+    return supplied
+
+
+@register_task("minimath", kind="text", metric="accuracy", config_model=MiniMathConfig, defaults=DEFAULTS,
+               sizes=sizes)
 def minimath():
     """Offline arithmetic word problems on the embedded SmolLM2-135M (CPU, minutes)."""
     from peftbench.tasks.minimath.task import MiniMath

@@ -21,6 +21,7 @@ templates. Template names use underscores only, keeping the id unambiguous to sp
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 import re
@@ -366,12 +367,16 @@ def _accepts(split: str, name: str, problem: _Problem) -> bool:
     return eval_split == split
 
 
+class _Exhausted(Exception):
+    """A template has no more distinct problems for a split."""
+
+
 def _draw(rng: random.Random, split: str, name: str, taken: set[str]) -> _Problem:
     for _ in range(_MAX_TRIES):
         problem = _TEMPLATES[name](rng)
         if problem.question not in taken and _accepts(split, name, problem):
             return problem
-    raise ValueError(f"minimath: template {name!r} cannot supply more distinct {split} problems; lower n")
+    raise _Exhausted(name)
 
 
 _EQUATION = re.compile(r"\d+ [-+*/] \d+ = \d+")
@@ -388,6 +393,23 @@ def worked_solution(steps: tuple[str, ...], answer: int) -> str:
 
 def generate(split: str, n: int, seed: int = 0) -> list[Example]:
     """`n` distinct problems of `split`; the same (split, n, seed) always gives the same list."""
+    made = _problems(split, n, seed)
+    if len(made) < n:
+        raise ValueError(f"minimath: cannot supply more than {len(made)} distinct {split} problems "
+                         f"(seed {seed}); lower n")
+    return list(made)
+
+
+def supply(split: str, n: int, seed: int = 0) -> int:
+    """How many of `n` problems `split` can supply: `n`, or fewer when a template runs out. Planning
+    asks before any model loads; the problems are kept, so the run that follows reuses them."""
+    return len(_problems(split, n, seed))
+
+
+@functools.lru_cache(maxsize=8)
+def _problems(split: str, n: int, seed: int) -> tuple[Example, ...]:
+    """Up to `n` problems; fewer only when a template has no more distinct ones (the cost of finding
+    out is bounded: the first template that runs out ends the list, whatever `n`)."""
     if split not in SPLITS:
         raise ValueError(f"minimath: unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     if n < 0:
@@ -400,9 +422,12 @@ def generate(split: str, n: int, seed: int = 0) -> list[Example]:
         # valid/test: every fourth problem comes from a held-out template.
         pool = _SEEN if split == "train" or index % HELD_OUT_EVERY else _UNSEEN
         name = rng.choice(pool)
-        problem = _draw(rng, split, name, taken)
+        try:
+            problem = _draw(rng, split, name, taken)
+        except _Exhausted:
+            break
         taken.add(problem.question)
         target = worked_solution(problem.steps, problem.answer)
         example_id = f"minimath-{split}-{name}-{index}"
         examples.append(Example(example_id, problem.question, target, str(problem.answer)))
-    return examples
+    return tuple(examples)

@@ -5,19 +5,19 @@ from __future__ import annotations
 from peftbench.extract import EXTRACTOR_VERSION, score
 from peftbench.tasks.base import Example, Score, TestSet
 from peftbench.tasks.common import corpora, gsm8k
-from peftbench.tasks.minimath import problems
+from peftbench.tasks.minimath import TEST_ALL, TRAIN_ALL, problems
 
 
 class MiniMath:
     def train_examples(self, cfg) -> list[Example]:
         # The problems depend on the run's seed, so seeds differ in data order *and* draw.
-        return problems.generate("train", cfg.data.train_size or 4000, seed=cfg.seed)
+        return problems.generate("train", cfg.data.train_size or TRAIN_ALL, seed=cfg.seed)
 
     def valid_examples(self, cfg) -> list[Example]:
         return problems.generate("valid", cfg.data.valid_size, seed=0)
 
     def test_sets(self, cfg) -> list[TestSet]:
-        sets = [TestSet("", problems.generate("test", cfg.data.test_size or 500, seed=0))]
+        sets = [TestSet("", problems.generate("test", cfg.data.test_size or TEST_ALL, seed=0))]
         if cfg.data.gsm8k_test_size != 0:
             sets.append(TestSet("gsm8k", gsm8k.load_packaged_test(cfg.data.gsm8k_test_size)))
         return sets

@@ -1,0 +1,146 @@
+"""Streaming reads of predictions sidecars (`<stem>.predictions.jsonl`), one line at a time.
+
+A sidecar holds a run's prompts and answers: a kilobyte or more per test item. Statistics need two
+values per item (its id and its score), so they are read line by line into numpy arrays and nothing
+else is kept: memory grows with the number of distinct items (ids are shared between runs through an
+`ItemIndex`), never with the text in the files. Reader side: numpy and the standard library.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from peftbench.results import PREDICTIONS_SUFFIX, predictions_path
+from peftbench.safe_json import BadFile, MAX_DEPTH, depth, open_regular
+
+MAX_LINE_BYTES = 16 * 2**20  # one item's prompt and answer; a longer line is not a prediction row
+
+
+def sidecar_of(path: Path | str) -> Path:
+    """The sidecar itself, or the one next to a result JSON."""
+    path = Path(path)
+    return path if path.name.endswith(PREDICTIONS_SUFFIX) else predictions_path(path)
+
+
+def iter_predictions(path: Path | str) -> Iterator[dict]:
+    """Every row of a sidecar, in file order; ValueError naming the file (and line) when it cannot be
+    read: missing, not a regular file (a named pipe would block), not UTF-8, not one JSON object per line."""
+    path = sidecar_of(path)
+    try:
+        handle = open_regular(path)
+    except BadFile:
+        raise
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read predictions ({exc.strerror})") from None
+    with handle:
+        for number, raw in enumerate(iter(lambda: handle.readline(MAX_LINE_BYTES + 1), b""), 1):
+            if len(raw) > MAX_LINE_BYTES:
+                raise ValueError(f"{path}: line {number} is longer than {MAX_LINE_BYTES:,} bytes")
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise ValueError(f"{path}: line {number} is not UTF-8 text") from None
+            except (json.JSONDecodeError, RecursionError) as exc:
+                raise ValueError(f"{path}: line {number} is not valid JSON ({exc})") from None
+            if not isinstance(row, dict) or depth(row) > MAX_DEPTH:
+                raise ValueError(f"{path}: line {number} is not a JSON object of a prediction")
+            yield row
+
+
+def _score(value) -> float:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    return math.nan
+
+
+def scan_scores(path: Path | str, score: str = "correct",
+                test_sets: set[str] | None = None) -> tuple[list, np.ndarray] | None:
+    """(ids, scores) of a sidecar's items, first occurrence of each id, in file order; rows without an
+    id or a score are left out. `test_sets` keeps rows whose `test_set` is one of them (or absent).
+    None when no row has the `score` column at all (e.g. `similarity` in a text run)."""
+    ids: list = []
+    seen: set = set()
+    scores: list[float] = []
+    has_column = False
+    for row in iter_predictions(path):
+        has_column = has_column or score in row
+        item = row.get("id")
+        if item is None or isinstance(item, (list, dict, float)) or item in seen:
+            continue
+        if test_sets is not None and row.get("test_set") is not None and row["test_set"] not in test_sets:
+            continue
+        value = _score(row.get(score))
+        if math.isnan(value):
+            continue
+        seen.add(item)
+        ids.append(item)
+        scores.append(value)
+    if not has_column:
+        return None
+    return ids, np.asarray(scores, dtype=float)
+
+
+class ItemIndex:
+    """Dense integer codes for item ids, shared by every run compared, so each run's scores are one
+    float array over the same positions and each id string is stored once."""
+
+    def __init__(self) -> None:
+        self._codes: dict = {}
+
+    def __len__(self) -> int:
+        return len(self._codes)
+
+    def codes(self, ids: Iterable) -> np.ndarray:
+        codes = self._codes
+        return np.fromiter((codes.setdefault(i, len(codes)) for i in ids), dtype=np.int64)
+
+    def keys(self) -> list:
+        return list(self._codes)
+
+
+def dense_scores(paths: Iterable[Path | str], index: ItemIndex, test_sets: set[str] | None = None,
+                 score: str = "correct") -> np.ndarray | None:
+    """Per-item mean score over the runs in `paths` (seeds of one experiment), as an array over
+    `index`'s codes (it grows to hold new ids): NaN where any run lacks the item. None when a run has
+    no `score` column."""
+    total = count = None
+    n_runs = 0
+    for path in paths:
+        scanned = scan_scores(path, score, test_sets)
+        if scanned is None:
+            return None
+        codes = index.codes(scanned[0])
+        total, count = _grow(total, len(index)), _grow(count, len(index))
+        total[codes] += scanned[1]
+        count[codes] += 1
+        n_runs += 1
+    if n_runs == 0:
+        return np.full(len(index), np.nan)
+    mean = np.full(len(total), np.nan)
+    full = count == n_runs
+    mean[full] = total[full] / n_runs
+    return mean
+
+
+def _grow(array: np.ndarray | None, size: int) -> np.ndarray:
+    if array is None:
+        return np.zeros(size)
+    return array if len(array) >= size else np.concatenate([array, np.zeros(size - len(array))])
+
+
+def aligned(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two dense score arrays cut to the items both have (arrays over one index may differ in length
+    when the later one saw new ids)."""
+    n = min(len(a), len(b))
+    a, b = a[:n], b[:n]
+    both = np.isfinite(a) & np.isfinite(b)
+    return a[both], b[both]
