@@ -11,10 +11,13 @@ so their absence shows no gallery but breaks nothing.
 import json
 import subprocess
 
+import jsonschema
 import pandas as pd
 import pytest
+import yaml
 
 from peftbench import reference_compat
+from peftbench.export import export
 from peftbench.pipeline import execute
 from peftbench.pipeline.record import build_record
 from peftbench.pipeline.state import Run
@@ -22,6 +25,7 @@ from peftbench.plan import plan_run
 from peftbench.progress import Reporter
 from peftbench.reference_compat import final_aliases
 from test_analysis_load import REFERENCE, needs_reference
+from test_export import EVAL_RESULTS_SCHEMA, check_lm_eval
 
 FINAL = "final"  # stands for train_info.metrics[-1]
 # (path, cast): cast None = only read (json.dumps / truthiness), "str" = astype("string") (None allowed).
@@ -104,7 +108,7 @@ def test_the_key_list_reads_the_reference_files_themselves(task_name):
 LORA = {"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"}
 
 
-def test_a_run_record_reads_like_a_reference_record(make_experiment, tiny_params, tmp_path):
+def test_a_run_record_reads_like_a_reference_record_and_exports(make_experiment, tiny_params, tmp_path):
     outcome = execute(plan_run(make_experiment(adapter=LORA), overrides=tiny_params),
                       tmp_path / "results", Reporter(enabled=False))
     assert outcome.status == "success", outcome.record.run_info.error_msg
@@ -117,6 +121,20 @@ def test_a_run_record_reads_like_a_reference_record(make_experiment, tiny_params
     assert {f"{p}-commit-hash" for p in reference_compat.COMMIT_PACKAGES} <= record["meta_info"]["package_info"].keys()
     # The reference loader reads every *.json of one folder: our sidecars must not look like records.
     assert sorted(p.name for p in outcome.path.parent.glob("*.json")) == ["lora--t.json"]
+
+    # The same real record (with its predictions sidecar) exports in lm-eval's and the Hub's formats.
+    done = export([tmp_path / "results"], "lm-eval", tmp_path / "out")
+    assert not done.skipped, done.skipped
+    result = json.loads(done.written[0].read_text())
+    check_lm_eval(result)
+    final = record["train_info"]["metrics"][-1]
+    assert result["results"]["minimath"]["accuracy,none"] == final["test accuracy"]
+    assert result["results"]["minimath"]["sample_len"] == tiny_params["data"]["test_size"]
+    assert result["results"]["minimath_gsm8k"]["sample_len"] == tiny_params["data"]["gsm8k_test_size"]
+    done = export([tmp_path / "results"], "eval-results", tmp_path / "out", benchmarks=["gsm8k=openai/gsm8k:main"])
+    entries = yaml.safe_load(done.written[0].read_text())
+    jsonschema.validate(entries, EVAL_RESULTS_SCHEMA)
+    assert entries[0]["value"] == final["test accuracy gsm8k"]
 
 
 def test_image_similarity_gets_the_dino_name_only_where_it_is_dino():

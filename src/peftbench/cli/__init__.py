@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from peftbench.cli import dashboard, presets, report, run, sweep
+from peftbench.cli import dashboard, export, presets, report, run, sweep
 
 app = typer.Typer(
     help="Benchmark parameter-efficient fine-tuning methods under identical conditions.",
@@ -22,6 +22,7 @@ app.command("demo")(presets.demo)
 app.command("smoke")(presets.smoke)
 app.command("report")(report.report)
 app.command("import")(report.import_results)
+app.command("export")(export.export)
 app.command("dashboard")(dashboard.dashboard)
 
 
