@@ -5,11 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from peftbench.extras import MissingExtra, require, require_extra
 
+ROOT = Path(__file__).resolve().parents[1]
 # Run a CLI command in a child process where `modules` cannot be imported (as if not installed).
 CHILD = textwrap.dedent("""
     import sys
@@ -22,7 +24,7 @@ CHILD = textwrap.dedent("""
 
 def _cli_without(modules: list[str], *args: str) -> subprocess.CompletedProcess:
     code = CHILD.format(modules=modules, args=list(args))
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 
 def test_require_names_the_extra(monkeypatch):
@@ -59,3 +61,28 @@ def test_dashboard_without_gradio_is_one_line(tmp_path):
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip() == ("error: the dashboard needs gradio, which is not installed: "
                                    "pip install 'peftbench[dashboard]'")
+
+
+@pytest.mark.parametrize("command", [["run", "experiments/minimath/lora/default"], ["sweep", "--dry-run"],
+                                     ["demo"], ["smoke"]])
+def test_training_commands_without_the_training_stack_are_one_line(command):
+    done = _cli_without(["torch"], *command)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == ("error: training and evaluation (peftbench run, sweep, demo, smoke) needs torch, "
+                                   "which is not installed: pip install 'peftbench[train]'")
+
+
+def test_an_image_task_without_diffusers_stops_at_planning(monkeypatch):
+    from peftbench.plan import plan_run
+
+    monkeypatch.setitem(sys.modules, "diffusers", None)
+    with pytest.raises(MissingExtra, match=r"image tasks \(minigen, imagegen\) needs diffusers.*'peftbench\[image\]'"):
+        plan_run(ROOT / "experiments" / "minigen" / "lora" / "r4")
+
+
+def test_the_ray_executor_without_ray_is_one_line(monkeypatch):
+    from peftbench.sweep import ray_exec
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(MissingExtra, match=r"--executor ray\) needs ray.*pip install 'peftbench\[ray\]'"):
+        ray_exec.connect(None, 1)

@@ -37,9 +37,11 @@ def demo(
     from peftbench.analysis.table import comparison_table
     from peftbench.cli.sweep import run_sweep
     from peftbench.experiment import load_experiment
+    from peftbench.extras import require_extra
     from peftbench.results import find_results
 
     with user_errors():
+        require_extra("train")
         found = [load_experiment(experiments_dir / name) for name in DEMO_EXPERIMENTS]
     console.print(Text(f"peftbench demo: {', '.join(DEMO_EXPERIMENTS)}, shortened: {DEMO_OVERRIDES}"))
     run_sweep(found, None, output_dir, DEMO_OVERRIDES, ExecutorOptions())
@@ -61,9 +63,11 @@ def smoke(
     Results go to a temporary folder and are discarded; the exit code is non-zero if any run failed."""
     from peftbench.cli.sweep import run_sweep
     from peftbench.experiment import discover
+    from peftbench.extras import require_extra
     from peftbench.tasks import task_spec
 
     with user_errors():
+        require_extra("train")
         found = discover(experiments_dir, task)
         spec = task_spec(task)
         overrides = {**_known_keys(SMOKE_SIZES[spec.kind], spec.config_model), "max_steps": max_steps}

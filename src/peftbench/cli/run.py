@@ -25,6 +25,7 @@ def run(
 ) -> None:
     """Train and evaluate one experiment; write its result record and predictions."""
     from peftbench.config import parse_overrides
+    from peftbench.extras import require_extra
     from peftbench.plan import plan_run
     from peftbench.progress import Reporter
     from peftbench.record import SUCCESS
@@ -33,6 +34,7 @@ def run(
     handle_sigterm()
     try:
         with user_errors():
+            require_extra("train")
             plan = plan_run(experiment_dir, max_steps=max_steps, seed=seed, overrides=parse_overrides(set_))
             from peftbench.pipeline import execute  # torch and the model stack: only once the plan is valid
 

@@ -36,9 +36,11 @@ def sweep(
     """Run a suite: experiments x seeds, each in its own process; skips runs whose result exists with the
     same config hash, so the same command after a crash resumes where it stopped."""
     from peftbench.config import parse_overrides
+    from peftbench.extras import require_extra
     from peftbench.sweep.plan import find_experiments, parse_list
 
     with user_errors():
+        require_extra("train")
         options = ExecutorOptions(executor, jobs, runs_per_gpu, ray_address, cpus_per_run, gpus_per_run)
         found = find_experiments(list(experiment_dirs or []), task, parse_list(methods, "methods"))
         overrides = parse_overrides(set_) | ({"max_steps": max_steps} if max_steps is not None else {})

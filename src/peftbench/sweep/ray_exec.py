@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from peftbench.errors import UserError
+from peftbench.extras import require
 from peftbench.sweep.executor import ExecutorOptions, OnChange
 from peftbench.sweep.launch import worker_args
 from peftbench.sweep.outcome import Outcome, from_exit_code, is_done, record_crash
@@ -38,8 +39,7 @@ def _run_worker(args: list[str], env: dict[str, str], log: str) -> tuple[int, st
 
 
 def connect(address: str | None, cpus: int | None):
-    import ray
-
+    ray = require("ray")  # the [ray] extra; missing -> one line naming the pip install
     try:
         if address:
             ray.init(address=address, log_to_driver=False, include_dashboard=False)
