@@ -15,6 +15,7 @@ import os
 import time
 import warnings
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -206,9 +207,23 @@ class Trackers:
     def __init__(self, trackers: dict[str, Tracker]):
         self.active = dict(trackers)
 
+    def __bool__(self) -> bool:
+        return bool(self.active)
+
     def start(self, run_name: str, config: dict) -> None:
-        for tracker in self.active.values():
-            tracker.start(run_name, config)
+        """Start every tracker; UserError naming the one that cannot start (the ones already started
+        are finished as failed), so the run stops before it trains and writes nothing."""
+        started = []
+        for name, tracker in self.active.items():
+            try:
+                tracker.start(run_name, config)
+            except UserError:
+                raise
+            except Exception as exc:  # noqa: BLE001 — any library's error: a server down, a bad URI, a login
+                Trackers(dict(started)).finish({}, success=False)
+                raise UserError(f"--report-to {name}: cannot start a run ({type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0] if str(exc) else 'no message'})") from None
+            started.append((name, tracker))
 
     def _each(self, method: str, *args) -> None:
         for name, tracker in list(self.active.items()):
@@ -239,3 +254,30 @@ def make_trackers(names: Iterable[str], log_dir: Path | str, project: str = DEFA
             raise UserError(f"--report-to {name!r}: expected one of {', '.join(TRACKERS)}")
         chosen[name] = TRACKERS[name](Path(log_dir), project)
     return Trackers(chosen)
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """What `--report-to` and `--tracking-dir` asked for, as it travels to a sweep's workers (JSON)."""
+
+    report_to: tuple[str, ...] = ()
+    directory: str = "tracking"  # local trackers' files (TensorBoard, MLflow's file store, W&B)
+
+    def make(self) -> Trackers:
+        """The trackers (none when nothing was asked for); UserError / MissingExtra up front."""
+        return make_trackers(self.report_to, self.directory)
+
+    def to_json(self) -> dict:
+        return {"report_to": list(self.report_to), "directory": self.directory}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Tracking:
+        return cls(tuple(data.get("report_to", ())), str(data.get("directory", "tracking")))
+
+
+def tracking_options(report_to: list[str], tracking_dir: Path) -> Tracking:
+    """The CLI options as a `Tracking`, checked (names, installed libraries); the folder absolute, so a
+    worker started elsewhere writes to the same place."""
+    tracking = Tracking(tuple(dict.fromkeys(report_to)), str(Path(tracking_dir).resolve()))
+    tracking.make()
+    return tracking

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from peftbench.cli.common import console, fail, user_errors
-from peftbench.cli.run import SET_HELP
+from peftbench.cli.run import REPORT_TO_HELP, SET_HELP, TRACKING_DIR_HELP
 from peftbench.errors import UserError
 from peftbench.sweep.executor import ExecutorKind, ExecutorOptions
 
@@ -32,16 +32,20 @@ def sweep(
     set_: list[str] = typer.Option([], "--set", help=SET_HELP),
     retry_failed: bool = typer.Option(False, help="Rerun runs that failed earlier (interrupted ones always rerun)."),
     dry_run: bool = typer.Option(False, help="Print the plan and stop."),
+    report_to: list[str] = typer.Option([], "--report-to", help=REPORT_TO_HELP),
+    tracking_dir: Path = typer.Option(Path("tracking"), help=TRACKING_DIR_HELP),
 ) -> None:
     """Run a suite: experiments x seeds, each in its own process; skips runs whose result exists with the
     same config hash, so the same command after a crash resumes where it stopped."""
     from peftbench.config import parse_overrides
     from peftbench.extras import require_extra
     from peftbench.sweep.plan import find_experiments, parse_list
+    from peftbench.trackers import tracking_options
 
     with user_errors():
         require_extra("train")
-        options = ExecutorOptions(executor, jobs, runs_per_gpu, ray_address, cpus_per_run, gpus_per_run)
+        options = ExecutorOptions(executor, jobs, runs_per_gpu, ray_address, cpus_per_run, gpus_per_run,
+                                  tracking_options(report_to, tracking_dir))
         found = find_experiments(list(experiment_dirs or []), task, parse_list(methods, "methods"))
         overrides = parse_overrides(set_) | ({"max_steps": max_steps} if max_steps is not None else {})
     outcomes = run_sweep(found, parse_list_or_fail(seeds), output_dir, overrides, options, retry_failed, dry_run)

@@ -55,6 +55,7 @@ class LocalExecutor:
 
     def __init__(self, options: ExecutorOptions, poll: float = 0.1):
         self.slots = make_slots(options.jobs, options.runs_per_gpu)
+        self.tracking = options.tracking
         self.poll = poll
 
     def run(self, runs: list[PlannedRun], output_dir: Path, on_change: OnChange) -> dict[str, Outcome]:
@@ -66,7 +67,7 @@ class LocalExecutor:
             while queue or active:
                 while queue and free:
                     planned, index = queue.pop(0), free.pop(0)
-                    proc = start_worker(worker_args(planned, output_dir), self.slots[index].env(),
+                    proc = start_worker(worker_args(planned, output_dir, self.tracking), self.slots[index].env(),
                                         log_file(output_dir, planned.task, planned.stem))
                     active[planned.key] = (proc, index, planned, time.perf_counter())
                 for key, (proc, index, planned, started) in list(active.items()):

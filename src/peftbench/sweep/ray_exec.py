@@ -65,12 +65,12 @@ class RayExecutor:
             cpus = opts.cpus_per_run or (1 if gpus else 2)
             env = {} if gpus else thread_env(cpus)
             task = ray.remote(_run_worker).options(num_cpus=cpus, num_gpus=gpus, max_retries=0)
-            return _drive(ray, task, runs, output_dir, env, on_change, opts.jobs, self.poll)
+            return _drive(ray, task, runs, output_dir, env, on_change, opts.jobs, self.poll, opts.tracking)
         finally:
             ray.shutdown()
 
 
-def _drive(ray, task, runs, output_dir, env, on_change, jobs, poll) -> dict[str, Outcome]:
+def _drive(ray, task, runs, output_dir, env, on_change, jobs, poll, tracking) -> dict[str, Outcome]:
     queue = list(runs)
     pending: dict = {}  # ObjectRef -> (planned, started)
     outcomes: dict[str, Outcome] = {}
@@ -78,7 +78,7 @@ def _drive(ray, task, runs, output_dir, env, on_change, jobs, poll) -> dict[str,
         while queue and (not jobs or len(pending) < jobs):
             planned = queue.pop(0)
             log = str(log_file(output_dir, planned.task, planned.stem).resolve())
-            ref = task.remote(worker_args(planned, output_dir), env, log)
+            ref = task.remote(worker_args(planned, output_dir, tracking), env, log)
             pending[ref] = (planned, time.perf_counter())
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=poll)
         for ref in ready:
