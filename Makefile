@@ -1,5 +1,5 @@
 # The two entry points of the README. Both set up .venv on first use (scripts/setup.sh).
-.PHONY: demo test setup smoke
+.PHONY: demo test setup smoke docs
 
 setup:
 	bash scripts/setup.sh
@@ -14,3 +14,7 @@ test:
 # Every shipped minimath experiment for 2 steps on the real offline model (~1 min each).
 smoke: setup
 	.venv/bin/peftbench smoke --task minimath
+
+# The manual as a static site in site/ (mkdocs.yml; `mkdocs serve` for a live preview).
+docs: setup
+	.venv/bin/mkdocs build --strict
