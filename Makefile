@@ -1,5 +1,5 @@
 # The two entry points of the README. Both set up .venv on first use (scripts/setup.sh).
-.PHONY: demo test setup smoke docs
+.PHONY: demo test test-install setup smoke docs
 
 setup:
 	bash scripts/setup.sh
@@ -10,6 +10,11 @@ demo: setup
 test:
 	bash scripts/setup.sh --browser
 	.venv/bin/python -m pytest -q
+
+# Installation checks (virtualenvs built from PyPI, minutes): the reader-only install without torch,
+# and the version floors of pyproject.toml (lowest allowed versions, reader tests).
+test-install: setup
+	.venv/bin/python -m pytest -q -m install
 
 # Every shipped minimath experiment for 2 steps on the real offline model (~1 min each).
 smoke: setup
