@@ -50,7 +50,7 @@ def demo(
     if not paths:
         err_console.print("[red]no demo run succeeded[/red]")
         raise typer.Exit(1)
-    console.print(comparison_table(paths, title="minimath demo (shortened runs; see README for full-length figures)"))
+    console.print(comparison_table(paths, title="minimath demo (shortened runs; full-length figures: docs/figures.md)"))
 
 
 def smoke(
