@@ -106,7 +106,8 @@ class TensorBoardTracker:
 
 class MlflowTracker:
     """An MLflow run in experiment `project` ($MLFLOW_EXPERIMENT_NAME wins) on $MLFLOW_TRACKING_URI,
-    else in a local file store `<log_dir>/mlruns` (`mlflow ui --backend-store-uri <that folder>`)."""
+    else in a local file store `<log_dir>/mlruns` (`MLFLOW_ALLOW_FILE_STORE=true mlflow ui
+    --backend-store-uri <that folder>`)."""
 
     PARAM_BATCH = 100  # MLflow's limit of params per log_batch call
     PARAM_CHARS = 6000  # and of characters per value
