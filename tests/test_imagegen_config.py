@@ -10,9 +10,10 @@ import pytest
 from peftbench.errors import UserError
 from peftbench.experiment import discover
 from peftbench.plan import plan_run
+import reference_data
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "hf-method-comparison" / "configs" / "image-gen"
+REFERENCE = reference_data.REFERENCE / "configs" / "image-gen"
 LORA = EXPERIMENTS / "imagegen" / "lora" / "flux2-klein-default"
 
 

@@ -17,6 +17,7 @@ from peftbench.pipeline import execute
 from peftbench.plan import plan_run
 from peftbench.sweep.outcome import record_crash
 from peftbench.sweep.plan import PlannedRun
+from reference_data import REFERENCE
 
 ROOT = Path(__file__).resolve().parents[1]
 LORA = {"peft_type": "LORA", "r": 2, "target_modules": ["q_proj"], "task_type": "CAUSAL_LM"}
@@ -59,8 +60,8 @@ def test_crash_and_import_records_validate(make_experiment, tiny_params, tmp_pat
     record_crash(planned, tmp_path / "results", "killed by signal 9 (SIGKILL)")
     _validate(tmp_path / "cancelled_results" / "minimath" / "lora--t.json")
 
-    reference = ROOT.parent / "shared" / "reference" / "hf-method-comparison" / "MetaMathQA"
+    reference = REFERENCE / "MetaMathQA"
     if not reference.is_dir():
-        pytest.skip("../shared/reference (the published reference results) is not beside this checkout")
+        pytest.skip(f"the published reference results are not at {REFERENCE}")
     outcome = import_files([reference / "lora--llama-3.2-3B-rank32.json"], tmp_path / "store", warn=print)
     _validate(outcome.written[0])

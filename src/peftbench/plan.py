@@ -16,6 +16,7 @@ from typing import Any
 from peftbench.config import RunConfig
 from peftbench.errors import UserError
 from peftbench.experiment import ADAPTER_FILE, PARAMS_FILE, Experiment, config_hash, load_experiment
+from peftbench.extras import require_extra
 from peftbench.peft_config import validate_peft_config
 from peftbench.tasks.registry import TaskSpec, task_spec
 
@@ -76,6 +77,8 @@ def plan_run(exp_dir: Path | str, max_steps: int | None = None, seed: int | None
     the trained adapter beside the record."""
     experiment = load_experiment(exp_dir)
     spec = task_of(experiment, task_file)
+    if spec.kind == "image":  # diffusers and scikit-learn: one line naming the install, before any model loads
+        require_extra("image")
     extra = dict(overrides or {})
     if max_steps is not None:
         extra["max_steps"] = max_steps

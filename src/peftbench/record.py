@@ -46,6 +46,8 @@ class RunInfo(_Open):
     peftbench_version: str | None = None
     extractor_version: str | None = Field(default=None, description="text tasks: answer extractor version")
     git: GitInfo | None = None
+    peft_branch: str | None = Field(default=None, description="git branch of peft when it runs from a source "
+                                    "checkout, else null (the reference suite's key; its app reads it)")
     error_msg: str = Field(default="", description="why a run did not succeed; empty on success")
     source: str | None = Field(default=None, description="set by `peftbench import`: where the record came from")
 

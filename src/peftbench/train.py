@@ -62,12 +62,14 @@ def train(
     state: TrainState,
     validate: Callable[[], dict],
     on_step: Callable[[TrainState], None] = lambda s: None,
+    on_window: Callable[[dict], None] = lambda row: None,
 ) -> TrainState:
     """Train for cfg.max_steps, validating every cfg.eval_steps and after the last step.
 
     The task supplies the data (`batches`) and the loss (`loss_fn(model, batch)`); everything else —
     optimizer, clipping, schedule, timing, memory, validation windows — is the same for every task
-    and method. `state` is filled in place so the caller still holds the metrics if this raises."""
+    and method. `state` is filled in place so the caller still holds the metrics if this raises.
+    `on_window(row)` gets each window's row as it is recorded (`--report-to` trackers)."""
     # AdaLoRA and AdaMSS reallocate ranks as they train; every other method has no such hook.
     reallocate = getattr(getattr(model, "base_model", None), "update_and_allocate", None)
     window = {"loss": 0.0, "steps": 0, "samples": 0, "tokens": 0, "time": state.train_time.total}
@@ -102,6 +104,7 @@ def train(
         on_step(state)
         if step % cfg.eval_steps == 0 or step == cfg.max_steps:
             state.metrics.append(_window_row(state, window, validate, started))
+            on_window(state.metrics[-1])
             window = {"loss": 0.0, "steps": 0, "samples": 0, "tokens": 0, "time": state.train_time.total}
             model.train()
     return state

@@ -20,7 +20,7 @@ from peftbench.errors import UserError
 from peftbench.names import join_under, probe_writable
 from peftbench.results import _atomic_write_text
 
-MAIN_FIGURE = "pareto"  # the figure the README shows: main metric vs every cost
+MAIN_FIGURE = "pareto"  # the figure the README and docs show: main metric vs every cost
 TERMINAL_HEADERS = {"forgetting (Δ cross-entropy)": "forgetting", "train time (s)": "train s",
                     "train memory peak": "train mem", "trainable parameters": "trainable", "Pareto front vs": "front vs"}
 MIN_WIDTHS = {"experiment": 28, "Pareto front vs": 20}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from peftbench.cli import dashboard, methods, presets, push, report, run, sweep
+from peftbench.cli import dashboard, doctor, export, methods, presets, push, report, run, sweep
 
 app = typer.Typer(
     help="Benchmark parameter-efficient fine-tuning methods under identical conditions.",
@@ -12,6 +12,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from peftbench import __version__
+
+        typer.echo(f"peftbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Benchmark parameter-efficient fine-tuning methods under identical conditions."""
+
 
 app.command("run")(run.run)
 app.command("list")(run.list_experiments)
@@ -23,8 +40,10 @@ app.command("demo")(presets.demo)
 app.command("smoke")(presets.smoke)
 app.command("report")(report.report)
 app.command("import")(report.import_results)
+app.command("export")(export.export)
 app.command("dashboard")(dashboard.dashboard)
 app.command("push")(push.push)
+app.command("doctor")(doctor.doctor)
 
 
 def main() -> None:

@@ -39,9 +39,11 @@ def demo(
     from peftbench.analysis.table import comparison_table
     from peftbench.cli.sweep import run_sweep
     from peftbench.experiment import load_experiment
+    from peftbench.extras import require_extra
     from peftbench.results import find_results
 
     with user_errors():
+        require_extra("train")
         found = [load_experiment(experiments_dir / name) for name in DEMO_EXPERIMENTS]
     console.print(Text(f"peftbench demo: {', '.join(DEMO_EXPERIMENTS)}, shortened: {DEMO_OVERRIDES}"))
     run_sweep(found, None, output_dir, DEMO_OVERRIDES, ExecutorOptions())
@@ -50,7 +52,7 @@ def demo(
     if not paths:
         err_console.print("[red]no demo run succeeded[/red]")
         raise typer.Exit(1)
-    console.print(comparison_table(paths, title="minimath demo (shortened runs; see README for full-length figures)"))
+    console.print(comparison_table(paths, title="minimath demo (shortened runs; full-length figures: docs/figures.md)"))
 
 
 def smoke(
@@ -64,10 +66,12 @@ def smoke(
     Results go to a temporary folder and are discarded; the exit code is non-zero if any run failed."""
     from peftbench.cli.sweep import run_sweep
     from peftbench.experiment import discover
+    from peftbench.extras import require_extra
     from peftbench.plan import task_of
     from peftbench.tasks import task_spec
 
     with user_errors():
+        require_extra("train")
         task = declared_task(task_file) or task
         found = discover(experiments_dir, task)
         spec = task_of(found[0], task_file) if found else task_spec(task)

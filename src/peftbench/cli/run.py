@@ -11,6 +11,9 @@ from rich.text import Text
 
 from peftbench.cli.common import console, err_console, user_errors
 
+REPORT_TO_HELP = ("Also log training windows and the final figures to a tracker: tensorboard, mlflow, wandb or "
+                  "trackio (each configured as its users expect, e.g. MLFLOW_TRACKING_URI, WANDB_MODE); repeat for several.")
+TRACKING_DIR_HELP = "Folder for the local trackers' files (TensorBoard event files, MLflow's file store, W&B runs)."
 SET_HELP = ("Override a training parameter: KEY=VALUE, dotted keys for nested ones, VALUE parsed as JSON "
             "(e.g. --set optimizer_kwargs.lr=5e-4 --set data.test_size=50); `peftbench params` lists them.")
 SAVE_ADAPTER_HELP = ("Keep the trained adapter (full fine-tuning: the model) in PEFT format with a model card "
@@ -37,26 +40,32 @@ def run(
     task_file: Optional[Path] = typer.Option(None, "--task-file", help=TASK_FILE_HELP),
     save_adapter: bool = typer.Option(False, "--save-adapter", help=SAVE_ADAPTER_HELP),
     quiet: bool = typer.Option(False, help="No progress bars."),
+    report_to: list[str] = typer.Option([], "--report-to", help=REPORT_TO_HELP),
+    tracking_dir: Path = typer.Option(Path("tracking"), help=TRACKING_DIR_HELP),
 ) -> None:
     """Train and evaluate one experiment; write its result record and predictions."""
     from peftbench.config import parse_overrides
+    from peftbench.extras import require_extra
     from peftbench.plan import plan_run
     from peftbench.progress import Reporter
     from peftbench.record import SUCCESS
     from peftbench.results import probe_results_folder
     from peftbench.signals import Terminated, exit_code, handle_sigterm
+    from peftbench.trackers import tracking_options
 
     handle_sigterm()
     try:
         with user_errors():
+            require_extra("train")
             plan = plan_run(experiment_dir, max_steps=max_steps, seed=seed, overrides=parse_overrides(set_),
                             task_file=task_file, save_adapter=save_adapter)
             probe_results_folder(output_dir)  # an unwritable folder is found now, not after training
+            trackers = tracking_options(report_to, tracking_dir).make()
             from peftbench.pipeline import execute  # torch and the model stack: only once the plan is valid
 
             console.print(Text.assemble((plan.experiment.full_name, "bold"), f" on {plan.task} (seed {plan.seed}, "
                                         f"{plan.cfg.max_steps} steps, hash {plan.config_hash})"))
-            outcome = execute(plan, output_dir, Reporter(enabled=not quiet))
+            outcome = execute(plan, output_dir, Reporter(enabled=not quiet), trackers)
     except (KeyboardInterrupt, Terminated) as err:  # stopped before the run began: nothing to record
         raise typer.Exit(exit_code("cancelled", err)) from None
     if outcome.status != SUCCESS:

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from peftbench.cli.common import console, fail, user_errors
-from peftbench.cli.run import SAVE_ADAPTER_HELP, SET_HELP, TASK_FILE_HELP, declared_task
+from peftbench.cli.run import REPORT_TO_HELP, SAVE_ADAPTER_HELP, SET_HELP, TASK_FILE_HELP, TRACKING_DIR_HELP, declared_task
 from peftbench.errors import UserError
 from peftbench.sweep.executor import ExecutorKind, ExecutorOptions
 
@@ -34,14 +34,20 @@ def sweep(
     retry_failed: bool = typer.Option(False, help="Rerun runs that failed earlier (interrupted ones always rerun)."),
     save_adapter: bool = typer.Option(False, "--save-adapter", help=SAVE_ADAPTER_HELP + " Finished runs without one run again."),
     dry_run: bool = typer.Option(False, help="Print the plan and stop."),
+    report_to: list[str] = typer.Option([], "--report-to", help=REPORT_TO_HELP),
+    tracking_dir: Path = typer.Option(Path("tracking"), help=TRACKING_DIR_HELP),
 ) -> None:
     """Run a suite: experiments x seeds, each in its own process; skips runs whose result exists with the
     same config hash, so the same command after a crash resumes where it stopped."""
     from peftbench.config import parse_overrides
+    from peftbench.extras import require_extra
     from peftbench.sweep.plan import find_experiments, parse_list
+    from peftbench.trackers import tracking_options
 
     with user_errors():
-        options = ExecutorOptions(executor, jobs, runs_per_gpu, ray_address, cpus_per_run, gpus_per_run)
+        require_extra("train")
+        options = ExecutorOptions(executor, jobs, runs_per_gpu, ray_address, cpus_per_run, gpus_per_run,
+                                  tracking_options(report_to, tracking_dir))
         task = task or declared_task(task_file)
         found = find_experiments(list(experiment_dirs or []), task, parse_list(methods, "methods"))
         overrides = parse_overrides(set_) | ({"max_steps": max_steps} if max_steps is not None else {})

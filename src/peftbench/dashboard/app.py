@@ -20,13 +20,15 @@ from types import SimpleNamespace
 # Must be set before gradio is imported: it decides at import time whether to phone home.
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
-import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from peftbench.analysis.filters import InvalidFilter  # noqa: E402
 from peftbench.analysis.load import load_runs  # noqa: E402
 from peftbench.dashboard import figure, items, view  # noqa: E402
 from peftbench.names import is_name  # noqa: E402
+from peftbench.extras import require  # noqa: E402
+
+gr = require("gradio")  # the [dashboard] extra; missing -> one line naming the pip install
 
 FILTER_HELP = ("e.g. `test accuracy >= 0.3 and method in (lora, ia3)` — columns as headed (or backquoted), "
                "comparisons == != < <= > >=, `in (…)`, `not`, `and`, `or`, parentheses; `30%` means 0.3")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from peftbench import __version__, environment
+from peftbench import __version__, environment, reference_compat
 from peftbench.metrics import TRAIN_LOSS, TRAIN_SAMPLES, TRAIN_TOKENS
 from peftbench.pipeline.state import Run
 from peftbench.record import SUCCESS, GitInfo, MetaInfo, ResultRecord, RunInfo, TrainInfo
@@ -16,6 +16,7 @@ def build_record(run: Run, status: str, error: BaseException | None) -> ResultRe
     plan, state = run.plan, run.state
     final_row = {"step": state.step, **run.final, TRAIN_LOSS.key: state.last_loss, TRAIN_SAMPLES.key: state.samples,
                  **({TRAIN_TOKENS.key: state.tokens} if state.tokens else {})}
+    final_row.update(reference_compat.final_aliases(plan.task, final_row))  # the reference app's names
     mem, emem = run.train_memory, run.eval_memory
     run_info = RunInfo(
         created_at=run.created_at,
@@ -29,6 +30,7 @@ def build_record(run: Run, status: str, error: BaseException | None) -> ResultRe
         peftbench_version=__version__,
         **run.run_info_extra,
         git=GitInfo(**environment.git_info()),
+        peft_branch=reference_compat.peft_branch(),
         error_msg="" if error is None else describe(error),
     )
     train_info = TrainInfo(
@@ -48,7 +50,7 @@ def build_record(run: Run, status: str, error: BaseException | None) -> ResultRe
     meta_info = MetaInfo(
         model_info=run.model_info,
         dataset_info={**run.task.dataset_info(run.cfg), **run.dataset_info_extra},
-        package_info=environment.package_info(),
+        package_info={**environment.package_info(), **reference_compat.commit_hashes()},
         system_info=environment.system_info(),
         pytorch_info=environment.pytorch_info(),
     )

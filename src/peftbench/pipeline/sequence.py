@@ -29,6 +29,7 @@ from peftbench.results import result_path, samples_path, write_run
 from peftbench.saved_adapter import adapter_dir, save_adapter
 from peftbench.signals import is_stop
 from peftbench.threads import apply_thread_limit
+from peftbench.trackers import Trackers, summary_of
 from peftbench.train import train
 
 STRATEGIES = {"text": TextRun, "image": ImageRun}
@@ -42,14 +43,18 @@ class RunOutcome:
     error: BaseException | None = None
 
 
-def execute(plan: RunPlan, output_dir: Path | str, reporter: Reporter | None = None) -> RunOutcome:
+def execute(plan: RunPlan, output_dir: Path | str, reporter: Reporter | None = None,
+            trackers: Trackers | None = None) -> RunOutcome:
     """Run a planned experiment; always leaves a record (success, cancelled or failed) unless set-up
-    finds a user mistake, which raises UserError with nothing written."""
+    finds a user mistake, which raises UserError with nothing written. `trackers` (`--report-to`)
+    get every training window and, after the record is written, its figures."""
     reporter = reporter or Reporter(enabled=False)
+    trackers = trackers or Trackers({})
     run = Run(plan, plan.spec.create())
+    trackers.start(f"{plan.task}/{plan.stem}", _tracked_config(plan))  # a tracker that cannot start: UserError
     try:
         with reporter:
-            _run_all(run, reporter)
+            _run_all(run, reporter, trackers)
         status, error = SUCCESS, None
     except UserError:
         raise
@@ -72,6 +77,7 @@ def execute(plan: RunPlan, output_dir: Path | str, reporter: Reporter | None = N
         save_grid(run.samples, samples_path(result_path(output_dir, plan.task, plan.stem, status)),
                   title=f"{plan.experiment.full_name} on {plan.task} (seed {plan.seed})")
     path = write_run(record, run.predictions, output_dir, plan.task, plan.stem)
+    trackers.finish(summary_of(record), success=status == SUCCESS)
     return RunOutcome(status, path, record, error)
 
 
@@ -83,7 +89,13 @@ def _failure(err: BaseException) -> tuple[str, BaseException]:
     return ("cancelled" if is_stop(err) else "failed"), err
 
 
-def _run_all(run: Run, reporter: Reporter) -> None:
+def _tracked_config(plan: RunPlan) -> dict:
+    return {"task": plan.task, "experiment": plan.experiment.full_name, "seed": plan.seed,
+            "config_hash": plan.config_hash, "train_config": plan.cfg.model_dump(mode="json"),
+            "peft_config": plan.experiment.peft_config}
+
+
+def _run_all(run: Run, reporter: Reporter, trackers: Trackers) -> None:
     from transformers import set_seed
 
     cfg = run.cfg
@@ -99,9 +111,14 @@ def _run_all(run: Run, reporter: Reporter) -> None:
         with memory.paused():  # validation is not training: its memory stays out of training's figures
             return modality.validate(model)
 
+    def on_window(row: dict) -> None:
+        with memory.paused():  # nor is logging to a tracker
+            trackers.log_row(row)
+
     batches = modality.batches()
     with reporter.training(cfg.max_steps) as on_step, memory:
-        train(model, optimizer, scheduler, batches, modality.loss, cfg, device, memory, run.state, validate, on_step)
+        train(model, optimizer, scheduler, batches, modality.loss, cfg, device, memory, run.state, validate, on_step,
+              on_window)
     run.train_memory = memory.summary()
     del optimizer, scheduler, batches  # free optimizer state: the evaluation peak is the model's own
 

@@ -16,6 +16,7 @@ from typing import Callable, Protocol
 from peftbench.errors import UserError
 from peftbench.sweep.outcome import Outcome
 from peftbench.sweep.plan import PlannedRun
+from peftbench.trackers import Tracking
 
 OnChange = Callable[[dict[str, Outcome], set[str]], None]  # (outcomes so far, keys running now)
 
@@ -27,7 +28,8 @@ class ExecutorKind(str, Enum):
 
 @dataclass(frozen=True)
 class ExecutorOptions:
-    """Where and how many runs at a time; the sweep's CLI options map onto these one to one."""
+    """Where and how many runs at a time (and what every run reports to); the sweep's CLI options map
+    onto these one to one."""
 
     kind: ExecutorKind = ExecutorKind.local
     jobs: int | None = None  # runs at a time; None: local -> one per GPU (1 on CPU), ray -> the cluster's
@@ -35,6 +37,7 @@ class ExecutorOptions:
     ray_address: str | None = None  # ray: join this cluster; None -> a private local instance
     cpus_per_run: int | None = None  # ray: CPUs each run asks for
     gpus_per_run: float | None = None  # ray: GPUs each run asks for
+    tracking: Tracking = Tracking()  # --report-to: every worker logs its run to these trackers
 
     def __post_init__(self):
         if self.ray_address and self.kind is not ExecutorKind.ray:

@@ -14,14 +14,16 @@ from pathlib import Path
 from typing import IO
 
 from peftbench.sweep.plan import PlannedRun
+from peftbench.trackers import Tracking
 
 PR_SET_PDEATHSIG = 1
 
 
-def worker_args(planned: PlannedRun, output_dir: Path) -> list[str]:
+def worker_args(planned: PlannedRun, output_dir: Path, tracking: Tracking = Tracking()) -> list[str]:
     """Arguments after `python`; paths absolute so a worker on another node (shared filesystem) or
     in another working directory finds the same folders."""
-    return ["-m", "peftbench.sweep.worker", str(Path(output_dir).resolve()), json.dumps(planned.plan.to_json())]
+    args = ["-m", "peftbench.sweep.worker", str(Path(output_dir).resolve()), json.dumps(planned.plan.to_json())]
+    return args + [json.dumps(tracking.to_json())] if tracking.report_to else args
 
 
 def _die_with_parent() -> None:

@@ -54,6 +54,7 @@ class LocalExecutor:
 
     def __init__(self, options: ExecutorOptions, poll: float = 0.1):
         self.slots = make_slots(options.jobs, options.runs_per_gpu)
+        self.tracking = options.tracking
         self.poll = poll
 
     def run(self, runs: list[PlannedRun], output_dir: Path, on_change: OnChange) -> dict[str, Outcome]:
@@ -65,7 +66,7 @@ class LocalExecutor:
             while queue or active:
                 while queue and free:
                     planned, index = queue.pop(0), free.pop(0)
-                    worker = start_worker(worker_args(planned, output_dir), self.slots[index].env())
+                    worker = start_worker(worker_args(planned, output_dir, self.tracking), self.slots[index].env())
                     active[planned.key] = (worker, index, planned, time.perf_counter())
                 for key, (worker, index, planned, started) in list(active.items()):
                     if worker.proc.poll() is not None:

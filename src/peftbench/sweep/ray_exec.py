@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from peftbench.errors import UserError
+from peftbench.extras import require
 from peftbench.sweep.executor import ExecutorOptions, OnChange
 from peftbench.sweep.launch import worker_args
 from peftbench.sweep.outcome import Outcome, from_exit_code, is_done, record_crash
@@ -38,8 +39,7 @@ def _run_worker(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
 
 
 def connect(address: str | None, cpus: int | None):
-    import ray
-
+    ray = require("ray")  # the [ray] extra; missing -> one line naming the pip install
     try:
         if address:
             ray.init(address=address, log_to_driver=False, include_dashboard=False)
@@ -65,19 +65,19 @@ class RayExecutor:
             cpus = opts.cpus_per_run or (1 if gpus else 2)
             env = {} if gpus else thread_env(cpus)
             task = ray.remote(_run_worker).options(num_cpus=cpus, num_gpus=gpus, max_retries=0)
-            return _drive(ray, task, runs, output_dir, env, on_change, opts.jobs, self.poll)
+            return _drive(ray, task, runs, output_dir, env, on_change, opts.jobs, self.poll, opts.tracking)
         finally:
             ray.shutdown()
 
 
-def _drive(ray, task, runs, output_dir, env, on_change, jobs, poll) -> dict[str, Outcome]:
+def _drive(ray, task, runs, output_dir, env, on_change, jobs, poll, tracking) -> dict[str, Outcome]:
     queue = list(runs)
     pending: dict = {}  # ObjectRef -> (planned, started)
     outcomes: dict[str, Outcome] = {}
     while queue or pending:
         while queue and (not jobs or len(pending) < jobs):
             planned = queue.pop(0)
-            ref = task.remote(worker_args(planned, output_dir), env)
+            ref = task.remote(worker_args(planned, output_dir, tracking), env)
             pending[ref] = (planned, time.perf_counter())
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=poll)
         for ref in ready:

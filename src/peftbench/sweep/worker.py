@@ -1,8 +1,9 @@
 """One planned run in its own process: take the run's lock, skip it if another process finished it
 meanwhile, run it with a heartbeat, leave a result (success) or a record in the cancelled folder.
 
-`python -m peftbench.sweep.worker OUTPUT_DIR PLAN_JSON` — PLAN_JSON is `RunPlan.to_json()`: the worker
-plans the same run again from it and refuses to run if the config changed since the sweep planned it.
+`python -m peftbench.sweep.worker OUTPUT_DIR PLAN_JSON [TRACKING_JSON]` — PLAN_JSON is `RunPlan.to_json()`:
+the worker plans the same run again from it and refuses to run if the config changed since the sweep
+planned it; TRACKING_JSON (`trackers.Tracking.to_json()`) names the `--report-to` trackers.
 Exit codes: `peftbench.signals` (those of `peftbench run`, plus EXIT_LOCKED and EXIT_DONE_ELSEWHERE).
 """
 
@@ -28,14 +29,16 @@ from peftbench.sweep.state import heartbeat_file, log_file, run_lock
 
 
 _to_executor = None  # the stream the executor reads, kept once stdout and stderr go to the run's log
+from peftbench.trackers import Tracking
 
 
 def main(argv: list[str] | None = None) -> int:
-    output_dir, plan_json = sys.argv[1:] if argv is None else argv
+    output_dir, plan_json, *tracking_json = sys.argv[1:] if argv is None else argv
     handle_sigterm()
     try:
         plan = RunPlan.from_json(json.loads(plan_json))
-        return _run_locked(plan, Path(output_dir))
+        tracking = Tracking.from_json(json.loads(tracking_json[0])) if tracking_json else Tracking()
+        return _run_locked(plan, Path(output_dir), tracking)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         if _to_executor is not None:  # the executor shows this line as the run's reason
@@ -45,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         return exit_code("cancelled", err)
 
 
-def _run_locked(plan: RunPlan, output_dir: Path) -> int:
+def _run_locked(plan: RunPlan, output_dir: Path, tracking: Tracking) -> int:
     lock = run_lock(output_dir, plan.task, plan.stem)
     try:
         lock.acquire()
@@ -59,7 +62,7 @@ def _run_locked(plan: RunPlan, output_dir: Path) -> int:
         if existing_hash(done) == plan.config_hash and kept:  # finished by another sweep since we planned
             print(f"{plan.task}/{plan.stem}: already done by another process -> {done}", file=sys.stderr)
             return EXIT_DONE_ELSEWHERE
-        return _run(plan, output_dir)
+        return _run(plan, output_dir, tracking)
     finally:
         lock.release()
 
@@ -83,14 +86,14 @@ def _log_to(path: Path, key: str) -> None:
           flush=True)
 
 
-def _run(plan: RunPlan, output_dir: Path) -> int:
+def _run(plan: RunPlan, output_dir: Path, tracking: Tracking) -> int:
     from peftbench.pipeline import execute
     from peftbench.sweep.heartbeat import HeartbeatReporter
 
     beat_path = heartbeat_file(output_dir, plan.task, plan.stem)
     try:
         outcome = execute(plan, output_dir, HeartbeatReporter(beat_path, experiment=plan.experiment.full_name,
-                                                              seed=plan.seed))
+                                                              seed=plan.seed), tracking.make())
     finally:
         beat_path.unlink(missing_ok=True)
     print(f"{outcome.status}: {outcome.path}", file=sys.stderr)
