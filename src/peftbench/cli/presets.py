@@ -49,6 +49,9 @@ def demo(
         err_console.print("[red]no demo run succeeded[/red]")
         raise typer.Exit(1)
     console.print(comparison_table(paths, title="minimath demo (shortened runs; see README for full-length figures)"))
+    from peftbench.analysis.verdicts import short_runs_note
+
+    console.print(Text(short_runs_note(paths), style="yellow"))
 
 
 def smoke(
