@@ -35,7 +35,7 @@ class TextRun:
                                          cfg.max_seq_length, cfg.loss_on)
         self.eval_cfg = few_shot_config(cfg, task.train_examples(cfg)) if cfg.few_shot else cfg
         self.valid = task.valid_examples(cfg)
-        self.test_sets = task.test_sets(cfg)
+        self.test_sets = task.test_sets(cfg) if cfg.evaluate_test else []  # a trial never loads them
         texts, corpus_info = task.forgetting_texts(cfg)
         run.dataset_info_extra["forgetting"] = corpus_info
         self.corpus = encode_corpus(self.tokenizer, texts, cfg.data.forgetting_max_tokens)
