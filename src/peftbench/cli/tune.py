@@ -45,6 +45,10 @@ def tune(
     from peftbench.config import parse_overrides
     from peftbench.sweep.plan import find_experiments, parse_list
 
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        fail("peftbench tune needs Optuna: pip install 'peftbench[tune]' (scripts/setup.sh installs it)")
     with user_errors():
         options = ExecutorOptions(executor, jobs, runs_per_gpu, ray_address, cpus_per_run, gpus_per_run)
         found = find_experiments(list(experiment_dirs or []), task, parse_list(methods, "methods"))
@@ -99,7 +103,7 @@ def _search(tunable, trials, output_dir, overrides, max_steps, seed, per_round, 
 
         try:
             search_mod.run(search, lambda planned, out: run_planned(planned, out, options), on_trial)
-        except search_mod.SearchInterrupted as err:
+        except (search_mod.SearchInterrupted, UserError) as err:
             fail(str(err))
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/yellow]: the same command resumes the search")

@@ -61,10 +61,12 @@ class Budget:
     objective: str  # e.g. "valid accuracy"
     validation: str  # what the objective is measured on
     sampler: str
+    seed: int  # the training seed of every trial
 
     def describe(self) -> str:
         return (f"{self.trials} trials per method ({self.sampler}) x {self.max_steps} steps of batch "
-                f"{self.batch_size}; chosen on {self.objective} ({self.validation}); the test set is not read")
+                f"{self.batch_size} (training seed {self.seed}); chosen on {self.objective} ({self.validation}); "
+                "the test set is not read")
 
 
 @dataclass
@@ -105,9 +107,9 @@ def prepare(experiments: list[Experiment], trials: int, results: Path, overrides
         methods.append(MethodSearch(exp, space, f"{exp.task}/{exp.full_name}@{key}", key))
     cfg, spec = probes[0].cfg, probes[0].spec
     data = getattr(cfg, "data", None)
-    validation = f"{data.valid_size} validation problems, seed {cfg.seed}" if data else f"the validation split, seed {cfg.seed}"
+    validation = f"{data.valid_size} validation problems" if data else "the validation split"
     budget = Budget(trials, steps, cfg.batch_size, task_metric("valid", spec.metric), validation,
-                    study_mod.sampler_description(seed))
+                    study_mod.sampler_description(seed), cfg.seed)
     search = Search(methods, budget, results, shared, seed, max(1, batch))
     try:
         for method in methods:
