@@ -73,3 +73,9 @@ def test_untrained_image_model_is_a_row_too(make_experiment, tmp_path):
     assert final["drift"] == pytest.approx(0, abs=1e-6)  # the same images, up to float rounding
     assert final["test similarity"] == pytest.approx(final["base similarity"])
     assert outcome.record.train_info.file_size == 0
+
+
+def test_a_baseline_with_an_adapter_config_is_refused_before_anything_runs(make_experiment, tiny_params):
+    folder = make_experiment(method="base", name="odd", adapter=LORA, params={**tiny_params, "skip_training": True})
+    with pytest.raises(UserError, match="skip_training evaluates the base model as it is; it cannot also apply"):
+        plan_run(folder)
