@@ -4,6 +4,7 @@ that never reads the test set, the winner as an experiment folder, resuming afte
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -207,3 +208,27 @@ def test_bad_input_is_one_line_and_exit_2(exps, make_experiment, tiny_params, tm
     assert result.exit_code == 2, result.output
     assert expected in result.output and "Traceback" not in result.output
     assert not (tmp_path / "r" / "trials").exists()  # nothing ran, nothing half-written
+
+
+def test_a_resumed_study_suggests_what_an_uninterrupted_one_would(tmp_path):
+    """The sampler is seeded per trial number: after 5 finished trials (past the random start-up), a
+    study reopened from its storage — as after a crash — asks for the same values as one never closed."""
+    from peftbench.tune import study as study_mod
+    from peftbench.tune.space import Knob
+
+    space = {"optimizer_kwargs.lr": Knob(low=1e-4, high=1e-1, log=True).distribution()}
+    score = {}
+
+    def drive(results, reopen: bool) -> list[float]:
+        study = study_mod.open_study(results, "minimath/lora/default@k")
+        asked = []
+        for number in range(7):
+            if reopen:
+                study = study_mod.open_study(results, "minimath/lora/default@k")
+            trial = study_mod.ask(study, space, seed=3)
+            lr = trial.params["optimizer_kwargs.lr"]
+            asked.append(lr)
+            study_mod.tell(study, trial.number, score.setdefault(number, -abs(math.log10(lr) + 2.5)))
+        return asked
+
+    assert drive(tmp_path / "a", reopen=False) == drive(tmp_path / "b", reopen=True)
