@@ -9,7 +9,7 @@ from peftbench.experiment import discover
 from peftbench.methods.image_probe import minigen_train_check
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-MINIGEN = discover(EXPERIMENTS, "minigen")
+MINIGEN = [e for e in discover(EXPERIMENTS, "minigen") if not e.overrides.get("skip_training")]  # base/: no training
 IMAGEGEN = discover(EXPERIMENTS, "imagegen")
 # The list for image tasks; LoRA ships two ranks and DoRA under lora/.
 REQUIRED = {"lora", "loha", "lokr", "oft", "boft", "ia3", "vera", "fourierft", "full-finetuning"}

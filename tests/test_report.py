@@ -57,10 +57,11 @@ def test_report_files_for_a_sweep_with_reference_numbers(tmp_path):
     assert markdown.index("| ia3/default") < markdown.index("| vera/default") < markdown.index("| lora/default")
     assert "100.0% [100.0%, 100.0%]" in markdown  # two seeds: an interval
     assert "3.3% (1 run, no CI)" in markdown  # one seed: said so, not ±0
-    assert "+100.0 pts [+100.0, +100.0]: higher than lora/default" in markdown
-    assert "+3.3 pts" in markdown and "not distinguishable from lora/default" in markdown
-    assert "Higher than lora/default: ia3/default. Lower: none." in markdown
-    assert "vera/default: higher" not in markdown and "vera/default: lower" not in markdown
+    assert "+100.0 pts [+100.0, +100.0]: better than lora/default" in markdown
+    # One seed never makes a claim, whatever its interval.
+    assert "+3.3 pts" in markdown and "cannot decide (1 vs 2 seeds; a verdict needs 2+ on each side)" in markdown
+    assert "Better: ia3/default. Worse: none." in markdown and "Cannot decide (too few seeds or no predictions): vera/default" in markdown
+    assert "### Verdicts" in markdown and "noise floor: lora/default varies from seed to seed by 0.0 pts" in markdown
     # Reference numbers, labelled as such, only for methods we ran.
     assert "reference: meta-llama/Llama-3.2-3B, different hardware" in markdown
     assert "lora/llama-3.2-3B-rank32" in markdown and "boft/llama-3.2-3B-default" not in markdown
@@ -105,7 +106,7 @@ def test_image_task_similarity_samples_and_paired_images(tmp_path):
     assert result.exit_code == 0, result.output
     markdown = (out / "summary.md").read_text()
     assert "main metric similarity" in markdown and "0.655 (1 run, no CI)" in markdown
-    assert "+0.013 [" in markdown and "not distinguishable from lora/default" in markdown  # 4 images: no claim
+    assert "+0.013 [" in markdown and "cannot decide (1 vs 1 seeds" in markdown  # one run each: no claim
     assert "pts" not in markdown  # a similarity difference is not in percentage points
     assert "![lora--default](figures/minigen-samples/lora--default.samples.png)" in markdown
     assert (out / "figures" / "minigen-samples" / "oft--default.samples.png").is_file()

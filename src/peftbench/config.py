@@ -80,6 +80,10 @@ class RunConfig(_Strict):
     lr_scheduler: Literal["cosine", "constant"] = Field(default="cosine", description="learning-rate schedule")
     warmup_ratio: float = Field(default=0.0, ge=0.0, lt=1.0, description="share of steps warming up linearly")
     grad_norm_clip: float | None = Field(default=1.0, gt=0, description="gradient norm clipping; null = off")
+    skip_training: bool = Field(default=False, description="evaluate the base model as it is, no adapter and no "
+                                "training steps (the baseline rows, experiments/<task>/base/)")
+    evaluate_test: bool = Field(default=True, description="false: stop after the last validation without reading "
+                                "the test set or measuring forgetting (tuning trials)")
 
     @field_validator("optimizer_kwargs")
     @classmethod
@@ -108,6 +112,8 @@ class TrainConfig(RunConfig):
     query_template: str = Field(default="Question: {query} Think step by step.\nAnswer:",
                                 description="prompt; {query} is replaced by the question")
     generation_kwargs: GenerationConfig = Field(description="greedy decoding limits for evaluation")
+    few_shot: int = Field(default=0, ge=0, description="solved training examples (drawn with the seed) put before "
+                          "every evaluation prompt: k-shot prompting")
     data: DataConfig = Field(default_factory=DataConfig, description="data sizes")
 
     @field_validator("query_template")

@@ -107,12 +107,15 @@ def corpus_cross_entropy(model, corpus: list[list[int]], pad_id: int, batch_size
 
 @torch.no_grad()
 def cross_entropy_and_drift(
-    model, base_context: Callable[[], contextlib.AbstractContextManager], base_model, corpus, pad_id, batch_size
+    model, base_context: Callable[[], contextlib.AbstractContextManager], base_model, corpus, pad_id, batch_size,
+    per_text: list | None = None,
 ) -> tuple[float, float]:
     """Tuned model's mean per-token CE and mean per-token KL(base || tuned) on the same tokens.
 
     The base distribution comes from `base_model` inside `base_context()`: for a PEFT model that is the
-    same model with its adapter disabled; for full fine-tuning a separately loaded base model."""
+    same model with its adapter disabled; for full fine-tuning a separately loaded base model.
+    `per_text` (if given) receives (summed cross-entropy, tokens) per text, in corpus order: what a
+    paired bootstrap of forgetting between two runs resamples."""
     model.eval()
     ce_total, kl_total, count = 0.0, 0.0, 0
     device = next(model.parameters()).device
@@ -127,4 +130,6 @@ def cross_entropy_and_drift(
         ce_total += nll[valid].sum().item()
         kl_total += kl[valid].sum().item()
         count += int(valid.sum())
+        if per_text is not None:
+            per_text.extend(zip(torch.where(valid, nll, 0.0).sum(1).tolist(), valid.sum(1).tolist()))
     return ce_total / max(count, 1), kl_total / max(count, 1)

@@ -20,6 +20,9 @@ from peftbench.names import check_name
 ADAPTER_FILE = "adapter_config.json"
 PARAMS_FILE = "training_params.json"
 TASK_FILE = "task.yaml"
+# Written by `peftbench tune`: a trial's identity (a trial folder), the search behind a tuned experiment.
+TRIAL_FILE = "tune_trial.json"
+TUNED_FILE = "tune.json"
 FULL_FINETUNING = "full-finetuning"
 
 
@@ -31,6 +34,8 @@ class Experiment:
     name: str
     peft_config: dict | None = None  # raw adapter_config.json; None = full fine-tuning
     overrides: dict = field(default_factory=dict)
+    trial: dict | None = None  # tune_trial.json: the run is a tuning trial (record: run_info.trial)
+    tuned: dict | None = None  # tune.json: the configuration came from a search (record: run_info.tuned)
 
     @property
     def full_name(self) -> str:
@@ -76,7 +81,9 @@ def load_experiment(path: Path | str) -> Experiment:
     if peft_config is not None and "peft_type" not in peft_config:
         raise UserError(f"{adapter}: missing key 'peft_type' (expected a PEFT config as saved by peft)")
     overrides = read_json(params) if os.path.lexists(params) else {}
-    return Experiment(path=path, task=task, method=method, name=name, peft_config=peft_config, overrides=overrides)
+    trial, tuned = (read_json(path / f) if os.path.lexists(path / f) else None for f in (TRIAL_FILE, TUNED_FILE))
+    return Experiment(path=path, task=task, method=method, name=name, peft_config=peft_config, overrides=overrides,
+                      trial=trial, tuned=tuned)
 
 
 def is_experiment_dir(folder: Path) -> bool:
@@ -100,14 +107,20 @@ def discover(root: Path | str, task: str | None = None) -> list[Experiment]:
     return found
 
 
+# Config keys added after results existed, with the value that means "as before": left out of the hash
+# while they have it, so adding a key never makes a sweep rerun every finished experiment.
+HASH_NEUTRAL = {"skip_training": False, "evaluate_test": True, "few_shot": 0}
+
+
 def config_hash(task: str, train_config: TrainConfig, peft_config: dict | None, seed: int,
                 task_fingerprint: str | None = None) -> str:
     """Stable hash of what decides a run's outcome; a sweep skips runs whose hash already has a result.
     `task_fingerprint` identifies a task declared by a file (the file and its data); built-in tasks have
     none, and their hashes stay what they were."""
+    dumped = train_config.model_dump(mode="json")
     payload = {
         "task": task,
-        "train_config": train_config.model_dump(mode="json"),
+        "train_config": {k: v for k, v in dumped.items() if k not in HASH_NEUTRAL or v != HASH_NEUTRAL[k]},
         "peft_config": peft_config,
         "seed": seed,
     }

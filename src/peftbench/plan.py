@@ -89,6 +89,9 @@ def plan_run(exp_dir: Path | str, max_steps: int | None = None, seed: int | None
         cfg = cfg.model_copy(update={"eval_steps": cfg.max_steps})  # a short run still validates once
     digest = config_hash(experiment.task, cfg, experiment.peft_config, cfg.seed, spec.fingerprint)
     plan = RunPlan(experiment, spec, cfg, extra, digest, save_adapter)
+    if experiment.peft_config is not None and cfg.skip_training:
+        raise UserError(f"{experiment.path}: skip_training evaluates the base model as it is; it cannot "
+                        f"also apply {ADAPTER_FILE} (remove one of the two)")
     if experiment.peft_config is not None:  # fail on a bad adapter config before loading any model
         validate_peft_config(experiment.peft_config, str(experiment.path / ADAPTER_FILE), plan.peft_task_type)
     check_sizes(plan)

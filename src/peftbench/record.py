@@ -34,6 +34,31 @@ class GitInfo(_Open):
     dirty: bool | None = Field(default=None, description="uncommitted changes in that checkout")
 
 
+class TrialInfo(_Open):
+    """Set on the records of tuning trials (`peftbench tune`): such a run chose a configuration on the
+    validation split and never read the test set, so leaderboards leave it out."""
+
+    study: str = Field(description="the Optuna study: <task>/<method>/<name>@<budget key>")
+    number: int = Field(description="the trial's number in its study")
+    params: dict[str, Any] = Field(description="the searched values of this trial, by dotted key")
+    source: str = Field(description="the experiment searched, <method>/<name>")
+    objective: str = Field(description="what the search maximises, e.g. 'valid accuracy'")
+
+
+class TunedInfo(_Open):
+    """Set on the records of an experiment written by `peftbench tune` (<method>/tuned-<name>)."""
+
+    study: str
+    source: str = Field(description="the experiment searched, <method>/<name>")
+    selected_on: str = Field(description="the split that chose the configuration (validation)")
+    objective: str
+    params: dict[str, Any] = Field(description="the chosen values, by dotted key")
+    trial: int = Field(description="the winning trial's number")
+    value: Number | None = Field(default=None, description="the winner's validation score")
+    trials: int = Field(description="trials the search ran (the same budget for every method)")
+    max_steps: int | None = Field(default=None, description="training steps per trial")
+
+
 class RunInfo(_Open):
     created_at: str | None = Field(default=None, description="start time, ISO 8601 UTC")
     total_time: Number | None = Field(default=None, description="seconds, the whole run")
@@ -50,6 +75,8 @@ class RunInfo(_Open):
                                     "checkout, else null (the reference suite's key; its app reads it)")
     error_msg: str = Field(default="", description="why a run did not succeed; empty on success")
     source: str | None = Field(default=None, description="set by `peftbench import`: where the record came from")
+    trial: TrialInfo | None = Field(default=None, description="a tuning trial (never a leaderboard row)")
+    tuned: TunedInfo | None = Field(default=None, description="the configuration came from `peftbench tune`")
 
     # Names become folder names (import, report samples): a record whose task is `../..` or `/etc`
     # is not one we trust, so it fails to parse and readers skip it with a warning naming the file.

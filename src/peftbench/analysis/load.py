@@ -25,7 +25,8 @@ Warn = Callable[[str], None]
 
 # Experiment configuration files live next to results in the reference layout (`configs/`): they are
 # the benchmark's own inputs, not foreign data, so skipping them needs no warning.
-CONFIG_FILES = {"adapter_config.json", "training_params.json", "default_training_params.json"}
+CONFIG_FILES = {"adapter_config.json", "training_params.json", "default_training_params.json", "search_space.json",
+                "tune.json", "tune_trial.json"}
 # The reference calls its DINOv2 image similarity `dino_similarity`; ours is `similarity`.
 ALIASES = {"dino_similarity": "similarity"}
 # The final row's keys and train_info's fields that become columns of the runs table (the registry's
@@ -33,7 +34,7 @@ ALIASES = {"dino_similarity": "similarity"}
 FINAL_KEYS = tuple(m.key for m in run_table_metrics() if m.where == "final" and not m.key.startswith("test "))
 TRAIN_INFO_KEYS = [m.key for m in run_table_metrics() if m.where == "train_info"]
 ID_COLUMNS = ["source", "task", "model", "method", "experiment", "seed", "status", "created_at", "path",
-              "predictions_path", "config_hash", "run"]
+              "predictions_path", "config_hash", "run", "trial"]
 
 
 class ResultFileWarning(UserWarning):
@@ -78,7 +79,9 @@ def _number(value) -> float:
     return float(value) if math.isfinite(value) else math.nan
 
 
-def _method(peft_config) -> str:
+def _method(peft_config, train_config: dict) -> str:
+    if train_config.get("skip_training"):  # a baseline row: the base model, untrained
+        return "base"
     if not peft_config:
         return "full-finetuning"
     return str(peft_config.get("peft_type") or "unknown").lower()
@@ -115,7 +118,7 @@ def run_row(record: ResultRecord, path: Path) -> dict:
         "source": _source(record),
         "task": task_of(record, path),
         "model": train_config.get("model_id"),
-        "method": _method(info.peft_config),
+        "method": _method(info.peft_config, train_config),
         "experiment": info.experiment_name or path.stem.replace("--", "/", 1),
         "seed": seed if isinstance(seed, int) else None,
         "status": train.status,
@@ -125,6 +128,8 @@ def run_row(record: ResultRecord, path: Path) -> dict:
         "config_hash": info.config_hash,
         "run": path.stem,
         "memory_kind": train.memory_kind,
+        "trial": info.trial.study if info.trial else None,  # tuning trials: never leaderboard rows
+        "tuned_from": info.tuned.source if info.tuned else None,
     }
     for key, value in _aliased(record.final_metrics()).items():
         if key.startswith("test ") or key in FINAL_KEYS:

@@ -13,7 +13,7 @@ import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
-from peftbench.analysis import report_data, report_figures, report_html
+from peftbench.analysis import report_data, report_figures, report_html, report_verdicts
 from peftbench.analysis.report_data import TaskReport, leaderboard
 from peftbench.metrics import label
 from peftbench.errors import UserError
@@ -56,19 +56,7 @@ def note(report: TaskReport, n_resamples: int) -> str:
              f"model {report.model}; main metric {label(report.main)}. Intervals are 95% Student-t intervals "
              f"over seeds ({int((seeds > 1).sum())} experiments have more than one seed; a single run has no interval; "
              f"intervals of accuracies are clipped to 0-100%)."]
-    if report.comparisons:
-        items = max(d.n_items for d in report.comparisons.values())
-        better = [e for e, d in report.comparisons.items() if d.significant and d.diff > 0]
-        worse = [e for e, d in report.comparisons.items() if d.significant and d.diff < 0]
-        same = [e for e, d in report.comparisons.items() if not d.significant]
-        parts.append(f"Paired bootstrap against {report.reference} over the test items both answered (up to {items}; "
-                     f"{n_resamples:,} resamples, fixed seed): a difference counts only when its 95% interval excludes zero. "
-                     f"Higher than {report.reference}: {', '.join(better) or 'none'}. Lower: {', '.join(worse) or 'none'}. "
-                     f"Not distinguishable from it: {', '.join(same) or 'none'}.")
-    elif report.reference:
-        parts.append(f"No per-item predictions to pair with {report.reference}: differences were not tested for significance.")
-    else:
-        parts.append("No reference experiment (see --reference): differences were not tested for significance.")
+    parts.append(report_verdicts.verdict_sentence(report, n_resamples))
     kinds = sorted(report.runs["memory_kind"].dropna().unique()) if "memory_kind" in report.runs else []
     if kinds:
         parts.append(f"Memory figures are {', '.join(kinds)}.")
@@ -102,6 +90,8 @@ def _markdown(reports: list[TaskReport], figures: dict, notes: dict[str, str], i
                             ("curves", "Learning curves")):
             if kind in figures[report.task]:
                 lines += [f"### {title}", "", f"![{title}](figures/{figures[report.task][kind].name})", ""]
+        lines += report_verdicts.markdown(report, figures[report.task]["sensitivity"].name
+                                          if "sensitivity" in figures[report.task] else None)
         lines += ["### Best configuration per method", "", _md_table(report_html._best_table(report)), ""]
         if not report.published.empty:
             lines += ["### Published reference numbers", "", md_text(report_html.published_note(report)), "",
@@ -150,8 +140,9 @@ def _write(reports: list[TaskReport], out_dir: Path, sources: list[Path], n_resa
     return files
 
 
-def rich_tables(reports: list[TaskReport]) -> list[Table]:
-    """The leaderboards for the terminal."""
+def rich_tables(reports: list[TaskReport]) -> list:
+    """The leaderboards for the terminal, each followed by its verdicts, the noise floor and power, and
+    default vs tuned."""
     tables = []
     for report in reports:
         board = leaderboard(report)
@@ -165,4 +156,20 @@ def rich_tables(reports: list[TaskReport]) -> list[Table]:
         for row in board.itertuples(index=False):
             table.add_row(*(Text(str(cell)) for cell in row))
         tables.append(table)
+        tables += _plain_tables(report)
     return tables
+
+
+def _plain_tables(report: TaskReport) -> list:
+    from rich.text import Text
+
+    found = []
+    for title, frame in ((f"{report.task}: verdicts", report_verdicts.verdict_table(report)),
+                         (f"{report.task}: default vs tuned", report_verdicts.tuned_table(report))):
+        if not frame.empty:
+            table = Table(*frame.columns, title=title, title_justify="left")
+            for row in frame.itertuples(index=False):
+                table.add_row(*(Text(str(cell)) for cell in row))
+            found.append(table)
+    found += [Text(line) for line in report_verdicts.statistics_lines(report)]
+    return found

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from peftbench.analysis import stats
+from peftbench.analysis import power as power_mod
+from peftbench.analysis import stats, tuning
+from peftbench.analysis import verdicts as verdicts_mod
 from peftbench.analysis.load import load_curves
 from peftbench.analysis.pareto import pareto_front
 from peftbench.metrics import direction, fmt_of, is_fraction, label, ordered_columns
@@ -36,7 +38,11 @@ class TaskReport:
     runs: pd.DataFrame  # successful runs of the task, one row each
     summary: pd.DataFrame  # one row per experiment, best first: `<m> mean/std/ci_low/ci_high/n`
     reference: str | None = None  # experiment the paired bootstrap compares against
-    comparisons: dict[str, stats.PairedDiff] = field(default_factory=dict)
+    verdicts: list[verdicts_mod.Verdict] = field(default_factory=list)  # main metric and forgetting, vs reference
+    noise: verdicts_mod.NoiseFloor | None = None  # the reference's seed-to-seed spread
+    power: list[power_mod.Power] = field(default_factory=list)  # interval widths and item counts, per pair
+    trials: pd.DataFrame = field(default_factory=pd.DataFrame)  # tuning trials (`tuning.trial_points`)
+    tuned: list[dict] = field(default_factory=list)  # default vs tuned (`tuning.default_vs_tuned`)
     trade_offs: list[str] = field(default_factory=list)  # x metrics of the Pareto plots
     fronts: dict[str, pd.Series] = field(default_factory=dict)  # x metric -> on-front flag per summary row
     best_per_method: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -134,6 +140,8 @@ def task_report(task: str, all_runs: pd.DataFrame, reference: str, n_resamples: 
     """Everything the report shows for one task; None when the task has no successful run with a
     `test …` metric."""
     of_task = all_runs[all_runs["task"] == task]
+    trial_runs = of_task[of_task["trial"].notna()]  # they chose on validation data: never leaderboard rows
+    of_task = of_task[of_task["trial"].isna()]
     ok = of_task[of_task["status"] == "success"]
     ours = ok[ok["source"] == OURS]
     subject = ours if not ours.empty else ok
@@ -146,10 +154,14 @@ def task_report(task: str, all_runs: pd.DataFrame, reference: str, n_resamples: 
     report = TaskReport(task=task, source=source, model=", ".join(sorted(subject["model"].dropna().unique())),
                         main=main, metrics=metrics, runs=subject, summary=summary,
                         n_failed=int(len(of_task) - len(ok)))
-    report.reference = stats.pick_reference(subject, reference, main)
+    report.reference = verdicts_mod.reference_experiment(subject, reference, main)
+    sets, score = item_source(main, task)
     if report.reference is not None:
-        sets, score = item_source(main, task)
-        report.comparisons = stats.compare_to_reference(subject, report.reference, sets, score, n_resamples, seed, warn)
+        report.verdicts = verdicts_mod.compute(subject, report.reference, main, sets, score, n_resamples, seed)
+        report.noise = verdicts_mod.noise_floor(subject, report.reference, main)
+        report.power = _power(subject, report.reference, sets, score, n_resamples, seed)
+    report.trials = tuning.trial_points(trial_runs) if not trial_runs.empty else pd.DataFrame()
+    report.tuned = tuning.default_vs_tuned(subject, main, sets, score, n_resamples, seed)
     report.trade_offs = _trade_offs(summary)
     means = report.means
     report.fronts = {x: pareto_front(means, x, main) for x in report.trade_offs}
@@ -160,6 +172,23 @@ def task_report(task: str, all_runs: pd.DataFrame, reference: str, n_resamples: 
         report.published = _published(external, main, sorted(summary["method"].unique()))
     report.samples = _samples(subject)
     return report
+
+
+def _power(runs: pd.DataFrame, reference: str, sets, score: str, n_resamples: int, seed: int) -> list[power_mod.Power]:
+    """Interval width and item counts of each experiment against the reference, on their shared items."""
+    with_items = runs[runs["predictions_path"].notna()]
+    paths = {name: list(g["predictions_path"]) for name, g in with_items.groupby("experiment", sort=False)}
+    if reference not in paths:
+        return []
+    ref = verdicts_mod.item_matrix(paths[reference], sets, score)
+    found = []
+    for name, own in paths.items():
+        mine = verdicts_mod.item_matrix(own, sets, score) if name != reference else None
+        shared = [c for c in mine.columns if c in set(ref.columns)] if mine is not None else []
+        if len(shared) > 1:
+            found.append(power_mod.pair_power(mine[shared].to_numpy(), ref[shared].to_numpy(), name, reference,
+                                              n_resamples, seed))
+    return found
 
 
 def build(runs: pd.DataFrame, reference: str = "lora", n_resamples: int = 10_000,
@@ -201,11 +230,11 @@ def leaderboard(report: TaskReport) -> pd.DataFrame:
     for index, row in report.summary.iterrows():
         name = row["experiment"]
         cells = {"experiment": name, "runs": str(row["n_runs"]), label(report.main) + " (95% CI)": main_cell(row, report.main)}
-        if report.comparisons:
-            diff = report.comparisons.get(name)
+        if report.verdicts:
+            verdict = next((v for v in report.verdicts if v.experiment == name and v.metric == report.main), None)
             cells[f"vs {report.reference} (paired)"] = ("reference" if name == report.reference
-                                                         else diff.describe(report.reference, is_fraction(report.main))
-                                                         if diff else "")
+                                                         else verdict.describe(is_fraction(report.main))
+                                                         if verdict else "")
         for metric in report.metrics:
             if metric != report.main and metric in LEADERBOARD_COLUMNS:
                 cells[label(metric)] = fmt(row[f"{metric} mean"], metric)

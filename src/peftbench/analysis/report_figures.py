@@ -213,11 +213,14 @@ def published(report: TaskReport, path: Path) -> Path | None:
 
 def write_all(report: TaskReport, folder: Path) -> dict[str, Path]:
     """Every PNG of one task; returns {kind: path} for the figures that had data."""
+    from peftbench.analysis import report_verdicts  # it imports report_data, as this module does
+
     slug = report.task.replace("/", "_")
     made = {
         "pareto": pareto_grid(report, folder / f"{slug}-pareto.png"),
         "leaderboard": leaderboard(report, folder / f"{slug}-leaderboard.png"),
         "curves": curves(report, folder / f"{slug}-curves.png"),
         "published": published(report, folder / f"{slug}-reference.png"),
+        "sensitivity": report_verdicts.sensitivity_png(report, folder / f"{slug}-lr-sensitivity.png"),
     }
     return {kind: path for kind, path in made.items() if path is not None}

@@ -11,6 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from peftbench.metrics import direction, fmt_of, is_bytes, label
+from peftbench.analysis import report_verdicts
 from peftbench.analysis.report_data import TaskReport, fmt, leaderboard
 from peftbench.analysis.report_figures import FRONT_COLOR, OTHER_COLOR, REF_COLOR, _wide_range
 
@@ -146,6 +147,7 @@ table.table th, table.table td { padding: 3px 8px; vertical-align: top; border-b
 <h2 id="{{ s.task|e }}">Task {{ s.task|e }}</h2>
 <p class="note">{{ s.note|e }}</p>
 <h3>Leaderboard</h3>{{ s.leaderboard_table }}{{ s.leaderboard_figure }}
+{{ s.verdicts }}
 <h3>Trade-offs (Pareto fronts)</h3>
 <p class="note">Red points: no other experiment is at least as good on both axes and better on one. Hover for names.</p>
 {% for fig in s.pareto %}{{ fig }}{% endfor %}
@@ -185,6 +187,7 @@ def render(reports: list[TaskReport], notes: dict[str, str], intro: str) -> str:
             "pareto": [embed(pareto_figure(report, x)) for x in report.trade_offs],
             "curves": [embed(curves_figure(report, c)) for c in curve_columns],
             "best_table": _table(_best_table(report)),
+            "verdicts": report_verdicts.html(report, _table, embed),
             "samples": [(name, _image(path)) for name, path in report.samples],
         }
         if not report.published.empty:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from peftbench.cli import dashboard, doctor, export, methods, presets, push, report, run, sweep
+from peftbench.cli import dashboard, doctor, export, methods, presets, push, report, run, sweep, tune
 
 app = typer.Typer(
     help="Benchmark parameter-efficient fine-tuning methods under identical conditions.",
@@ -36,6 +36,7 @@ app.command("params")(run.params)
 app.command("methods")(methods.methods)
 app.command("sweep")(sweep.sweep)
 app.command("status")(sweep.status)
+app.command("tune")(tune.tune)
 app.command("demo")(presets.demo)
 app.command("smoke")(presets.smoke)
 app.command("report")(report.report)

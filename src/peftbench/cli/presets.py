@@ -16,7 +16,8 @@ from peftbench.cli.common import console, err_console, user_errors
 from peftbench.cli.run import TASK_FILE_HELP, declared_task
 from peftbench.sweep.executor import ExecutorOptions
 
-DEMO_EXPERIMENTS = ["minimath/lora/default", "minimath/ia3/default", "minimath/ln_tuning/default"]
+DEMO_EXPERIMENTS = ["minimath/lora/default", "minimath/ia3/default", "minimath/ln_tuning/default",
+                    "minimath/base/zero-shot"]  # the untrained model: is fine-tuning worth it at all?
 # Shortened so three methods fit in a few minutes on a 2-core laptop; the demo's results go to their own
 # folder and never mix with full-length runs.
 DEMO_OVERRIDES = {"max_steps": 30, "data": {"valid_size": 8, "test_size": 50, "gsm8k_test_size": 0, "forgetting_size": 8}}
@@ -35,7 +36,8 @@ def demo(
     experiments_dir: Path = typer.Option(Path("experiments"), help="Where experiment folders live."),
 ) -> None:
     """Run LoRA, IA3 and LN tuning on `minimath` (shortened: 30 steps, 50 test problems, no GSM8K
-    problems) as a sweep, then print a comparison table. Runs already in the folder are not repeated."""
+    problems) and the untrained base model as a sweep, then print a comparison table. Runs already in
+    the folder are not repeated."""
     from peftbench.analysis.table import comparison_table
     from peftbench.cli.sweep import run_sweep
     from peftbench.experiment import load_experiment
@@ -53,6 +55,9 @@ def demo(
         err_console.print("[red]no demo run succeeded[/red]")
         raise typer.Exit(1)
     console.print(comparison_table(paths, title="minimath demo (shortened runs; full-length figures: docs/figures.md)"))
+    from peftbench.analysis.verdicts import short_runs_note
+
+    console.print(Text(short_runs_note(paths), style="yellow"))
 
 
 def smoke(

@@ -82,10 +82,12 @@ def aliases(runs: pd.DataFrame) -> dict[str, str]:
 
 
 def select(runs: pd.DataFrame, task: str | None, model: str | None) -> pd.DataFrame:
-    """Successful runs of one task (and model, unless `ALL_MODELS`)."""
+    """Successful runs of one task (and model, unless `ALL_MODELS`), tuning trials left out."""
     chosen = runs
     if "status" in runs.columns:  # a cancelled run's partial figures are no result
         chosen = chosen[chosen["status"].fillna("success") == "success"]
+    if "trial" in runs.columns:  # tuning trials chose on the validation split: no final results
+        chosen = chosen[chosen["trial"].isna()]
     if task is not None:
         chosen = chosen[chosen["task"] == task]
     if model and model != ALL_MODELS:

@@ -29,6 +29,7 @@ def build_record(run: Run, status: str, error: BaseException | None) -> ResultRe
         config_hash=plan.config_hash,
         peftbench_version=__version__,
         **run.run_info_extra,
+        **{key: value for key, value in (("trial", plan.experiment.trial), ("tuned", plan.experiment.tuned)) if value},
         git=GitInfo(**environment.git_info()),
         peft_branch=reference_compat.peft_branch(),
         error_msg="" if error is None else describe(error),

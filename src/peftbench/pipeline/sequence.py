@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from peftbench.errors import UserError
-from peftbench.measure import MemorySampler
+from peftbench.measure import MemorySampler, count_parameters
 from peftbench.pipeline.image import ImageRun
 from peftbench.pipeline.record import build_record
 from peftbench.pipeline.setup import BaseView, prepare_training, saved_size
@@ -103,6 +103,23 @@ def _run_all(run: Run, reporter: Reporter, trackers: Trackers) -> None:
     set_seed(cfg.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     modality = STRATEGIES[run.plan.spec.kind](run, reporter, device)
+    model = _untrained(run, modality) if cfg.skip_training else _trained(run, modality, reporter, device)
+    if not cfg.evaluate_test:  # a tuning trial: its validation decided it, the test set stays unread
+        return
+
+    # Evaluation memory covers the test pass; the comparison with the base model is left out because for
+    # full fine-tuning it holds a second (base) model, which says nothing about serving the tuned one.
+    with MemorySampler(device) as eval_memory:
+        modality.test(model)
+    run.eval_memory = eval_memory.summary()
+    load_base = (lambda: model) if cfg.skip_training else modality.load_base  # an untrained model is its base
+    with BaseView(model, load_base) as base:
+        modality.compare_with_base(model, base)
+    run.file_size = 0 if cfg.skip_training else saved_size(model)  # a baseline produces nothing to save
+
+
+def _trained(run: Run, modality, reporter: Reporter, device):
+    cfg = run.cfg
     model, optimizer, scheduler = prepare_training(run, modality.load())
     run.model = model
     memory = MemorySampler(device)
@@ -121,12 +138,12 @@ def _run_all(run: Run, reporter: Reporter, trackers: Trackers) -> None:
               on_window)
     run.train_memory = memory.summary()
     del optimizer, scheduler, batches  # free optimizer state: the evaluation peak is the model's own
+    return model
 
-    # Evaluation memory covers the test pass; the comparison with the base model is left out because for
-    # full fine-tuning it holds a second (base) model, which says nothing about serving the tuned one.
-    with MemorySampler(device) as eval_memory:
-        modality.test(model)
-    run.eval_memory = eval_memory.summary()
-    with BaseView(model, modality.load_base) as base:
-        modality.compare_with_base(model, base)
-    run.file_size = saved_size(model)
+
+def _untrained(run: Run, modality):
+    """A baseline row: the base model evaluated as it is, with one validation row at step 0."""
+    model = modality.load()
+    run.params = (0, count_parameters(model)[1])
+    run.state.metrics.append({"step": 0, **modality.validate(model)})
+    return model

@@ -3,8 +3,11 @@ the task's test sets, and forgetting and drift on a general-text sample (docs/de
 
 from __future__ import annotations
 
+import random
+
 from peftbench.baseline import base_cross_entropy
 from peftbench.data import encode_all, format_prompt
+from peftbench.errors import UserError
 from peftbench.evaluate import cross_entropy_and_drift, encode_corpus, generate_answers, score_answers
 from peftbench.extract import EXTRACTOR_VERSION
 from peftbench.metrics import BASE_CE, DRIFT, FORGETTING, TUNED_CE, task_metric
@@ -13,6 +16,7 @@ from peftbench.pipeline.setup import BaseView
 from peftbench.train import causal_lm_loss, text_batches
 
 CORPUS_BATCH_MAX = 8  # full-vocabulary log-probs are large; keep forgetting batches small
+FORGETTING_SET = "forgetting"  # the sidecar's `test_set` of the per-text forgetting rows
 
 
 class TextRun:
@@ -27,10 +31,12 @@ class TextRun:
         cfg, task, run = self.cfg, self.task, self.run
         model, self.tokenizer, run.model_info = load_model(cfg, self.device)
         run.tokenizer = self.tokenizer
-        self.train_data = encode_all(self.tokenizer, cfg.query_template, task.train_examples(cfg),
-                                     cfg.max_seq_length, cfg.loss_on)
+        if not cfg.skip_training:
+            self.train_data = encode_all(self.tokenizer, cfg.query_template, task.train_examples(cfg),
+                                         cfg.max_seq_length, cfg.loss_on)
+        self.eval_cfg = few_shot_config(cfg, task.train_examples(cfg)) if cfg.few_shot else cfg
         self.valid = task.valid_examples(cfg)
-        self.test_sets = task.test_sets(cfg)
+        self.test_sets = task.test_sets(cfg) if cfg.evaluate_test else []  # a trial never loads them
         texts, corpus_info = task.forgetting_texts(cfg)
         run.dataset_info_extra["forgetting"] = corpus_info
         self.corpus = encode_corpus(self.tokenizer, texts, cfg.data.forgetting_max_tokens)
@@ -61,14 +67,29 @@ class TextRun:
             self.run.predictions += [{**row, "test_set": test.name or self.run.plan.task} for row in rows]
 
     def compare_with_base(self, model, base: BaseView) -> None:
+        per_text: list[tuple[float, int]] = []
         with self.reporter.status("forgetting and drift"):
             tuned_ce, drift = cross_entropy_and_drift(model, base.active, base.model, self.corpus,
-                                                      self.tokenizer.pad_token_id, self.corpus_batch)
+                                                      self.tokenizer.pad_token_id, self.corpus_batch, per_text)
         self.run.final.update({FORGETTING.key: tuned_ce - self.base_ce, DRIFT.key: drift,
                                BASE_CE.key: self.base_ce, TUNED_CE.key: tuned_ce})
+        # Per-text rows in the sidecar: the paired bootstrap of forgetting between two runs resamples them.
+        self.run.predictions += [{"id": f"forgetting-{i}", "test_set": FORGETTING_SET, "nll": nll, "tokens": tokens}
+                                 for i, (nll, tokens) in enumerate(per_text)]
 
     def _accuracy_on(self, model, examples, label: str):
-        cfg = self.cfg
+        cfg = self.eval_cfg
         with self.reporter.task(label, len(examples), keep=not label.startswith("valid")) as advance:
             answers = generate_answers(model, self.tokenizer, cfg, examples, progress=advance)
         return score_answers(examples, answers, self.task.score, lambda q: format_prompt(cfg.query_template, q))
+
+
+def few_shot_config(cfg, pool: list):
+    """`cfg` whose prompt starts with `cfg.few_shot` solved examples of `pool` (drawn with the run's seed),
+    each written as training writes it: prompt, a space, the worked solution."""
+    if cfg.few_shot > len(pool):
+        raise UserError(f"few_shot={cfg.few_shot}: only {len(pool)} training examples to draw from")
+    shots = random.Random(f"few-shot-{cfg.seed}").sample(pool, cfg.few_shot)
+    prefix = "".join(f"{format_prompt(cfg.query_template, ex.question)} {ex.target}\n\n" for ex in shots)
+    escaped = prefix.replace("{", "{{").replace("}", "}}")  # the template is filled with str.format
+    return cfg.model_copy(update={"query_template": escaped + cfg.query_template})

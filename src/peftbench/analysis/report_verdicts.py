@@ -1,0 +1,180 @@
+"""The report's verdict sections, for every renderer (terminal, Markdown, HTML, PNG): verdicts against
+the reference, the noise floor and statistical power, default vs tuned, and the learning-rate
+sensitivity of each search (validation score of every trial against its learning rate)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from peftbench.analysis import verdicts as verdicts_mod
+from peftbench.analysis.report_data import TaskReport, fmt
+from peftbench.analysis.stats import t_interval
+from peftbench.metrics import is_fraction, label
+
+
+def verdict_sentence(report: TaskReport, n_resamples: int) -> str:
+    """The note's sentence on comparisons: how they were made and what they found."""
+    if not report.reference:
+        return "No reference experiment (see --reference): differences were not tested."
+    main = [v for v in report.verdicts if v.metric == report.main]
+    if not main:
+        return f"No per-item predictions to pair with {report.reference}: differences were not tested."
+    found = {word: [v.experiment for v in main if v.word == word]
+             for word in (verdicts_mod.BETTER, verdicts_mod.WORSE, verdicts_mod.SAME, verdicts_mod.UNDECIDED)}
+    return (f"Verdicts against {report.reference}: paired hierarchical bootstrap over seeds and test items "
+            f"({n_resamples:,} resamples, fixed seed); a verdict needs {verdicts_mod.MIN_SEEDS}+ seeds on each side "
+            f"and a 95% interval that excludes zero. Better: {', '.join(found['better']) or 'none'}. "
+            f"Worse: {', '.join(found['worse']) or 'none'}. Not distinguishable: {', '.join(found['not distinguishable']) or 'none'}. "
+            f"Cannot decide (too few seeds or no predictions): {', '.join(found['cannot decide']) or 'none'}.")
+
+
+def verdict_table(report: TaskReport) -> pd.DataFrame:
+    power = {p.experiment: p for p in report.power}
+    rows = []
+    for v in report.verdicts:
+        points = is_fraction(v.metric)
+        row = {"experiment": v.experiment, "metric": label(v.metric), f"difference vs {v.reference} [95% CI]": v.interval(points),
+               "verdict": v.word if v.word != verdicts_mod.UNDECIDED else f"{v.word}: {v.why}",
+               "seeds": f"{v.seeds[0]} vs {v.seeds[1]}", "items": str(v.n_items) if v.n_items else ""}
+        if is_fraction(report.main):  # item counts are sized for accuracies (±4 points)
+            p = power.get(v.experiment) if v.metric == report.main else None
+            row["items for ±4 pts, 3 seeds"] = _items(p) if p else ""
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _items(p) -> str:
+    if min(p.parts.seeds) < 2:
+        return "needs 2+ seeds"
+    n = p.parts.items_needed(0.04, 3)
+    if math.isnan(n):
+        return "no spread measured"
+    return "more seeds" if math.isinf(n) else f"{int(n):,}"
+
+
+def statistics_lines(report: TaskReport) -> list[str]:
+    """The noise floor and, per pair with the reference, the interval width and the items it needs."""
+    points = is_fraction(report.main)
+    lines = [report.noise.describe(points)] if report.noise else []
+    if points:
+        lines += ["power: " + p.describe() for p in report.power]
+    return lines
+
+
+def _cell(values: list[float], main: str) -> str:
+    mean, _, low, high, n = t_interval(values)
+    if n == 0:
+        return ""
+    if n == 1:
+        return f"{fmt(mean, main)} (1 run, no CI)"
+    return f"{fmt(mean, main)} [{fmt(max(low, 0) if is_fraction(main) else low, main)}, " \
+           f"{fmt(min(high, 1) if is_fraction(main) else high, main)}] ({n} seeds)"
+
+
+def tuned_table(report: TaskReport) -> pd.DataFrame:
+    """Default and tuned side by side, with what the search chose and on which split."""
+    rows = []
+    for item in report.tuned:
+        info, verdict = item["info"], item["verdict"]
+        chosen = ", ".join(f"{k.removeprefix('optimizer_kwargs.')}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                           for k, v in info["params"].items())
+        rows.append({
+            "default": item["default"], f"default {label(report.main)}": _cell(item["default runs"], report.main),
+            "tuned": item["tuned"], f"tuned {label(report.main)}": _cell(item["tuned runs"], report.main),
+            "chosen": chosen,
+            "chosen on": f"{info['selected_on']} split: {info['objective']} {_score(info.get('value'), report.main)} "
+                         f"(trial {info['trial']} of {info['trials']}, {info.get('max_steps')} steps each)",
+            "tuned vs default": verdict.describe(is_fraction(report.main)) if verdict else "",
+        })
+    return pd.DataFrame(rows)
+
+
+def _score(value, main: str) -> str:
+    return "" if value is None else fmt(value, main)
+
+
+def sensitivity_png(report: TaskReport, path: Path) -> Path | None:
+    """Validation score vs learning rate, every trial of every search (failed trials at the bottom, x)."""
+    trials = report.trials
+    if trials is None or trials.empty or trials["lr"].isna().all():
+        return None
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import PercentFormatter
+
+    sources = sorted(trials["source"].unique())
+    fig = Figure(figsize=(8, 4.5))
+    ax = fig.subplots()
+    for source in sources:
+        rows = trials[trials["source"] == source].sort_values("lr")
+        ok = rows["value"].notna()
+        line = ax.plot(rows.loc[ok, "lr"], rows.loc[ok, "value"], marker="o", linewidth=1, label=source)[0]
+        if (~ok).any():
+            ax.plot(rows.loc[~ok, "lr"], [0] * int((~ok).sum()), "x", color=line.get_color(), markersize=8)
+    ax.set_xscale("log")
+    objective = trials["objective"].iloc[0]
+    if "accuracy" in objective:
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel(f"{objective} (validation split)")
+    ax.set_title(f"{report.task}: learning-rate sensitivity, every trial (x = failed)", fontsize=10)
+    ax.legend(fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return path
+
+
+def sensitivity_figure(report: TaskReport):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for source in sorted(report.trials["source"].unique()):
+        rows = report.trials[report.trials["source"] == source].sort_values("lr")
+        text = [f"{source} trial {n}<br>lr {lr:.3g}<br>{'failed' if math.isnan(v) else f'{v:.3g}'}"
+                for n, lr, v in zip(rows["number"], rows["lr"], rows["value"])]
+        fig.add_scatter(x=rows["lr"], y=rows["value"].fillna(0), name=source, mode="lines+markers", text=text,
+                        hoverinfo="text")
+    objective = report.trials["objective"].iloc[0]
+    fig.update_layout(template="plotly_white", title="learning-rate sensitivity (every trial; failed trials at 0)",
+                      xaxis={"title": "learning rate", "type": "log"},
+                      yaxis={"title": f"{objective} (validation split)",
+                             "tickformat": ".0%" if "accuracy" in objective else None}, height=420)
+    return fig
+
+
+def markdown(report: TaskReport, figure: str | None) -> list[str]:
+    """The Markdown lines of the verdict sections (empty when there is nothing to say)."""
+    lines = []
+    if report.verdicts:
+        lines += ["### Verdicts", "", verdict_table(report).to_markdown(index=False, disable_numparse=True), ""]
+    stats = statistics_lines(report)
+    if stats:
+        lines += [f"- {line}" for line in stats] + [""]
+    if report.tuned:
+        lines += ["### Default vs tuned", "", tuned_table(report).to_markdown(index=False, disable_numparse=True), ""]
+    if figure:
+        lines += ["### Learning-rate sensitivity", "", f"![learning-rate sensitivity](figures/{figure})", ""]
+    return lines
+
+
+def html(report: TaskReport, table, embed) -> str:
+    """The HTML of the verdict sections; `table` renders a DataFrame, `embed` a plotly figure."""
+    parts = []
+    if report.verdicts:
+        parts += ["<h3>Verdicts</h3>", table(verdict_table(report))]
+    stats = statistics_lines(report)
+    if stats:
+        parts.append("<ul class=\"note\">" + "".join(f"<li>{_escape(line)}</li>" for line in stats) + "</ul>")
+    if report.tuned:
+        parts += ["<h3>Default vs tuned</h3>", table(tuned_table(report))]
+    if report.trials is not None and not report.trials.empty:
+        parts += ["<h3>Learning-rate sensitivity</h3>", embed(sensitivity_figure(report))]
+    return "\n".join(parts)
+
+
+def _escape(text: str) -> str:
+    import html as html_mod
+
+    return html_mod.escape(text)

@@ -1,0 +1,168 @@
+"""`peftbench tune`: per method an equal-budget search on the validation split, the winners written as
+`<method>/tuned-<name>/` experiments and re-run on the test set with every seed (beside the untuned
+defaults and the baseline rows), then the verdicts against the reference method."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from peftbench.cli.common import console, fail, user_errors, warn
+from peftbench.cli.run import SET_HELP
+from peftbench.errors import UserError
+from peftbench.sweep.executor import ExecutorKind, ExecutorOptions
+
+
+def tune(
+    experiment_dirs: list[Path] = typer.Argument(None, help="Experiment folders, or roots to discover them under (default: experiments/)."),
+    task: Optional[str] = typer.Option(None, help="The task whose experiments to tune (one task per search)."),
+    methods: Optional[str] = typer.Option(None, help="Methods to tune, comma-separated: METHOD (its 'default' experiment), METHOD/NAME, METHOD/*."),
+    trials: int = typer.Option(8, min=1, help="Trials per method: the same for every method."),
+    seeds: str = typer.Option("0,1,2", help="Seeds of the final test-set runs of each winner (and of the defaults and baselines)."),
+    reference: str = typer.Option("lora", help="Method (or experiment) the verdicts compare against; a method means its tuned default when there is one."),
+    jobs: Optional[int] = typer.Option(None, min=1, help="Runs at a time (as for `sweep`)."),
+    executor: ExecutorKind = typer.Option(ExecutorKind.local, help="local (processes on this machine) or ray (tasks on a Ray cluster)."),
+    ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster ('auto' or host:port)."),
+    runs_per_gpu: int = typer.Option(1, min=1, help="Local executor on CUDA: runs sharing one GPU."),
+    cpus_per_run: Optional[int] = typer.Option(None, min=1, help="Ray: CPUs each run requests."),
+    gpus_per_run: Optional[float] = typer.Option(None, min=0, help="Ray: GPUs each run requests."),
+    batch: Optional[int] = typer.Option(None, min=1, help="Trials of each method run at once per round (default: --jobs / number of methods, at least 1). Fewer means each trial's choice sees more finished trials."),
+    output_dir: Path = typer.Option(Path("results"), help="Results folder: trials land in <output-dir>/trials/, the search's state in <output-dir>/.tune/, final runs as usual."),
+    max_steps: Optional[int] = typer.Option(None, help="Training steps of every trial and final run (default: the experiments' own, which must then agree)."),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP + " Applies to trials and final runs alike."),
+    search_seed: int = typer.Option(0, help="Seed of the sampler (the same for every method)."),
+    baselines: bool = typer.Option(True, help="Also run the task's baseline rows (experiments/<task>/base/*) on the test set."),
+    final: bool = typer.Option(True, help="Run the winners on the test set; --no-final stops after the search."),
+    resamples: int = typer.Option(10_000, min=100, help="Bootstrap resamples of the verdicts."),
+) -> None:
+    """Equal-budget hyper-parameter search per method on the validation split (Optuna; learning rate on a
+    log scale, plus what an experiment's search_space.json declares), resumable after a crash; winners
+    re-run on the test set with every seed; verdicts against the reference with 95% intervals."""
+    from peftbench.config import parse_overrides
+    from peftbench.sweep.plan import find_experiments, parse_list
+
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        fail("peftbench tune needs Optuna: pip install 'peftbench[tune]' (scripts/setup.sh installs it)")
+    with user_errors():
+        options = ExecutorOptions(executor, jobs, runs_per_gpu, ray_address, cpus_per_run, gpus_per_run)
+        found = find_experiments(list(experiment_dirs or []), task, parse_list(methods, "methods"))
+        seed_list = parse_list(seeds, "seeds", int)
+        overrides = parse_overrides(set_)
+        tunable = _tunable(found)
+    per_round = batch or max(1, (jobs or 1) // len(tunable))
+    search = _search(tunable, trials, output_dir, overrides, max_steps, search_seed, per_round, options)
+    if not final:
+        return
+    finals = _finals(search, tunable, found, baselines)
+    from peftbench.cli.sweep import run_sweep
+    from peftbench.sweep.driver import failed
+
+    baked = {**overrides, **({"max_steps": max_steps} if max_steps is not None else {})}
+    outcomes = run_sweep(finals, seed_list, output_dir, baked, options)
+    console.print(Text(f"budget: {search.budget.describe()}; winners re-run with seeds {seeds}"))
+    _print_verdicts(output_dir, tunable[0].task, reference, resamples)
+    if failed(outcomes):
+        raise typer.Exit(1)
+
+
+def _tunable(found):
+    """The experiments a search can change: not the baselines (nothing trains) nor earlier winners."""
+    tunable = [e for e in found if not e.name.startswith("tuned-") and not e.overrides.get("skip_training")]
+    if not tunable:
+        raise UserError("nothing to tune: every selected experiment is a baseline or an earlier search's winner")
+    tasks = sorted({e.task for e in tunable})
+    if len(tasks) > 1:
+        raise UserError(f"--task: one task per search (the budget is per task); found {', '.join(tasks)}")
+    return tunable
+
+
+def _search(tunable, trials, output_dir, overrides, max_steps, seed, per_round, options):
+    from peftbench.sweep.driver import run_planned
+    from peftbench.tune import search as search_mod
+    from peftbench.tune.trials import describe_params
+
+    with user_errors(), console.status(f"validating {len(tunable)} searches"):
+        search = search_mod.prepare(tunable, trials, output_dir, overrides, max_steps, seed, per_round)
+    try:
+        console.print(Text(f"budget: {search.budget.describe()}", style="bold"))
+        for method in search.methods:
+            done = len(search_mod.counted(method, trials))
+            console.print(Text(f"  {method.experiment.full_name}: {method.space.describe()} [{method.space.origin}]; "
+                               f"study {method.name}: {done} of {trials} trials done"))
+
+        def on_trial(method, row) -> None:
+            value = f"{row.value:.3g}" if row.value is not None else row.state
+            console.print(Text(f"trial {method.experiment.full_name} #{row.number} ({describe_params(row.params)}): "
+                               f"{search.budget.objective} {value}{' - ' + row.reason if row.reason else ''}"))
+
+        try:
+            search_mod.run(search, lambda planned, out: run_planned(planned, out, options), on_trial)
+        except (search_mod.SearchInterrupted, UserError) as err:
+            fail(str(err))
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/yellow]: the same command resumes the search")
+            raise typer.Exit(130)
+        _write_winners(search, overrides, max_steps)
+    finally:
+        search.release()
+    return search
+
+
+def _write_winners(search, overrides: dict, max_steps: int | None) -> None:
+    from peftbench.tune.search import counted, winner
+    from peftbench.tune.trials import describe_params
+    from peftbench.tune.winner import write_tuned
+
+    baked = {**overrides, "max_steps": search.budget.max_steps}
+    for method in search.methods:
+        table = Table("trial", "values", search.budget.objective, "state",
+                      title=f"{method.experiment.full_name}: {search.budget.trials} trials", title_justify="left")
+        best = winner(method, search.budget.trials)
+        for t in counted(method, search.budget.trials):
+            mark = " (chosen)" if best is not None and t.number == best.number else ""
+            table.add_row(str(t.number), Text(describe_params(t.params)),
+                          f"{t.value:.3g}" if t.value is not None else "", t.state.name.lower() + mark)
+        console.print(table)
+        if best is None:
+            warn(f"{method.experiment.full_name}: no trial completed; no tuned experiment written")
+            continue
+        folder = write_tuned(search, method, best, baked)
+        console.print(Text(f"  -> {folder} ({describe_params(best.params)}, chosen on the validation split)"))
+
+
+def _finals(search, tunable, found, baselines: bool):
+    """Each searched experiment and its winner, plus the task's baseline rows."""
+    from peftbench.experiment import discover, load_experiment
+    from peftbench.tune.winner import tuned_folder
+
+    finals = []
+    for exp in tunable:
+        finals.append(exp)
+        folder = tuned_folder(exp)
+        if folder.is_dir():
+            finals.append(load_experiment(folder))
+    if baselines:
+        roots = {exp.path.parents[2] for exp in tunable}
+        pool = [e for root in roots for e in discover(root, tunable[0].task)]
+        finals += [e for e in pool if e.overrides.get("skip_training") and e not in finals]
+    return finals
+
+
+def _print_verdicts(output_dir: Path, task: str, reference: str, resamples: int) -> None:
+    from peftbench.analysis import report as report_mod
+    from peftbench.analysis.load import load_runs
+
+    try:
+        runs = load_runs([output_dir], task=task, warn=warn)
+        reports = report_mod.build(runs, reference, n_resamples=resamples)
+    except UserError as err:
+        warn(f"no verdicts: {err}")
+        return
+    for renderable in report_mod.rich_tables(reports):
+        console.print(renderable)

@@ -1,0 +1,215 @@
+"""The search: per experiment an Optuna study, all driven in rounds. A round asks each study for its next
+trials, writes them as experiment folders, runs them all with the sweep machinery (any executor: local
+processes, GPUs, a Ray cluster), reads each trial's validation score from its record and tells the study.
+
+Equal budgets: every study gets the same number of trials, and every trial the same training steps and
+batch size (a search refuses methods whose configs differ there, unless the knob is searched), the same
+validation set and the same sampler. Resuming: finished trials live in the study's storage and their
+records on disk; a trial started but never told (the driver was killed) is run again in the next round,
+from the same folder, and a run that had already finished is only read, not repeated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from peftbench.config import build_config, deep_merge
+from peftbench.errors import UserError
+from peftbench.experiment import Experiment, load_experiment
+from peftbench.metrics import task_metric
+from peftbench.peft_config import validate_peft_config
+from peftbench.plan import plan_run
+from peftbench.sweep.plan import PlannedRun, plan_sweep
+from peftbench.tasks.registry import task_spec
+from peftbench.tune import space as space_mod
+from peftbench.tune import study as study_mod
+from peftbench.tune import trials as trials_mod
+
+Runner = Callable[[list[PlannedRun], Path], dict]  # (runs to do, trials folder) -> outcomes by run key
+OnTrial = Callable[["MethodSearch", "TrialRow"], None]
+BUDGET_KEYS = ("max_steps", "batch_size")  # what must be equal across methods unless searched
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    number: int
+    params: dict[str, Any]
+    state: str  # done | failed | interrupted
+    value: float | None = None
+    reason: str = ""
+
+
+@dataclass
+class MethodSearch:
+    experiment: Experiment
+    space: space_mod.SearchSpace
+    name: str  # the study's name: <task>/<method>/<name>@<key>
+    key: str
+    study: Any = None
+    rows: dict[int, TrialRow] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Budget:
+    trials: int
+    max_steps: int
+    batch_size: int
+    objective: str  # e.g. "valid accuracy"
+    validation: str  # what the objective is measured on
+    sampler: str
+    seed: int  # the training seed of every trial
+
+    def describe(self) -> str:
+        return (f"{self.trials} trials per method ({self.sampler}) x {self.max_steps} steps of batch "
+                f"{self.batch_size} (training seed {self.seed}); chosen on {self.objective} ({self.validation}); "
+                "the test set is not read")
+
+
+@dataclass
+class Search:
+    methods: list[MethodSearch]
+    budget: Budget
+    results: Path
+    overrides: dict  # what every trial runs with on top of its folder
+    seed: int
+    batch: int  # trials of each study per round
+    locks: list = field(default_factory=list)
+
+    def release(self) -> None:
+        for lock in self.locks:
+            lock.release()
+
+
+class SearchInterrupted(Exception):
+    """Some trials of the round did not finish; the same command resumes them."""
+
+
+def prepare(experiments: list[Experiment], trials: int, results: Path, overrides: dict, max_steps: int | None,
+            seed: int = 0, batch: int = 1) -> Search:
+    """Validate every experiment's search (space, configs at a probe point, equal budgets) and open its
+    study (locked for this process) before any trial runs."""
+    results = Path(results)
+    base = {**overrides, **({"max_steps": max_steps} if max_steps is not None else {})}
+    probes = [plan_run(exp.path, overrides=base) for exp in experiments]
+    steps = _equal_budget(probes, experiments)
+    shared = trials_mod.trial_overrides(steps, overrides)
+    methods = []
+    for exp, probe in zip(experiments, probes):
+        space = space_mod.load_space(exp.path, probe.cfg.optimizer_kwargs.get("lr"))
+        _check_point(exp, space, shared)
+        blob = json.dumps({"config": plan_run(exp.path, overrides=shared).config_hash, "space": space.to_json(),
+                           "sampler": study_mod.sampler_description(seed)}, sort_keys=True)
+        key = hashlib.sha256(blob.encode()).hexdigest()[:8]
+        methods.append(MethodSearch(exp, space, f"{exp.task}/{exp.full_name}@{key}", key))
+    cfg, spec = probes[0].cfg, probes[0].spec
+    data = getattr(cfg, "data", None)
+    validation = f"{data.valid_size} validation problems" if data else "the validation split"
+    budget = Budget(trials, steps, cfg.batch_size, task_metric("valid", spec.metric), validation,
+                    study_mod.sampler_description(seed), cfg.seed)
+    search = Search(methods, budget, results, shared, seed, max(1, batch))
+    try:
+        for method in methods:
+            search.locks.append(study_mod.study_lock(results, method.name))
+            method.study = study_mod.open_study(results, method.name)
+    except BaseException:
+        search.release()
+        raise
+    return search
+
+
+def _equal_budget(probes, experiments) -> int:
+    """The steps every trial trains; UserError when methods differ in a budget key none of them searches."""
+    for key in BUDGET_KEYS:
+        values = {exp.full_name: getattr(plan.cfg, key) for exp, plan in zip(experiments, probes)}
+        searched = any(key in space_mod.load_space(e.path, 1.0).knobs for e in experiments)
+        if len(set(values.values())) > 1 and not searched:
+            listed = ", ".join(f"{name} {value}" for name, value in values.items())
+            raise UserError(f"unequal budgets: {key} differs ({listed}); give --max-steps / --set {key}=N so every "
+                            "method gets the same")
+    return probes[0].cfg.max_steps
+
+
+def _check_point(exp: Experiment, space: space_mod.SearchSpace, shared: dict) -> None:
+    """Every searched key exists and takes values of its range: validated at the range's low end."""
+    point = {k: (knob.choices[0] if knob.choices is not None else (int(knob.low) if knob.integer else knob.low))
+             for k, knob in space.knobs.items()}
+    adapter, training = space_mod.apply(point, exp.peft_config, exp.overrides)
+    spec = task_spec(exp.task)
+    where = f"{exp.path / space_mod.SPACE_FILE}"
+    build_config(spec.defaults, deep_merge(training, shared), where, spec.config_model)
+    if adapter is not None:
+        validate_peft_config(adapter, where, "CAUSAL_LM" if spec.kind == "text" else None)
+
+
+def run(search: Search, runner: Runner, on_trial: OnTrial | None = None) -> None:
+    """Rounds until every study has its trials; SearchInterrupted when a round's trials did not all finish."""
+    while True:
+        batch = _next_batch(search)
+        if not batch:
+            return
+        planned = plan_sweep([load_experiment(folder) for _, _, folder in batch], None,
+                             trials_mod.trials_output(search.results), search.overrides)
+        outcomes = runner(planned, trials_mod.trials_output(search.results)) or {}
+        stopped = [_collect(search, method, number, plan, outcomes, on_trial)
+                   for (method, number, _), plan in zip(batch, planned)]
+        stopped = [reason for reason in stopped if reason is not None]
+        if stopped:
+            raise SearchInterrupted(f"{len(stopped)} trial(s) did not finish ({stopped[0]}); "
+                                    "the same command resumes the search")
+
+
+def _next_batch(search: Search) -> list[tuple[MethodSearch, int, Path]]:
+    """Per study: trials left unfinished by an earlier run, then new ones up to the round's size and the budget."""
+    batch = []
+    for method in search.methods:
+        study = method.study
+        stale = study_mod.running(study)
+        todo = [(t.number, t.params) for t in stale]
+        room = search.budget.trials - len(study_mod.finished(study)) - len(stale)
+        for _ in range(min(max(search.batch - len(stale), 0), room)):
+            trial = study_mod.ask(study, method.space.distributions(), search.seed)
+            todo.append((trial.number, trial.params))
+        for number, params in todo:
+            folder = trials_mod.trial_folder(search.results, method.experiment, method.key, number)
+            info = {"study": method.name, "number": number, "params": params, "source": method.experiment.full_name,
+                    "objective": search.budget.objective}
+            batch.append((method, number, trials_mod.write_trial(folder, method.experiment, params, info)))
+    return batch
+
+
+def _collect(search: Search, method: MethodSearch, number: int, plan: PlannedRun, outcomes: dict,
+             on_trial: OnTrial | None) -> str | None:
+    """Tell the study how the trial went; the reason when it did not finish (the trial stays open)."""
+    state, record = trials_mod.outcome_of(trials_mod.trials_output(search.results), plan.task, plan.stem,
+                                          plan.config_hash)
+    params = plan.plan.experiment.trial["params"]
+    if state == "interrupted":
+        outcome = outcomes.get(plan.key)
+        reason = f"{plan.experiment}: {outcome.state}: {outcome.reason}" if outcome else f"{plan.experiment}: no result"
+        row = TrialRow(number, params, state, None, reason)
+    else:
+        value = trials_mod.score(record, search.budget.objective) if state == "done" else None
+        if state == "done" and value is None:
+            state = "failed"
+        study_mod.tell(method.study, number, value)
+        row = TrialRow(number, params, state, value, record.run_info.error_msg if state == "failed" else "")
+    method.rows[number] = row
+    if on_trial:
+        on_trial(method, row)
+    return row.reason if state == "interrupted" else None
+
+
+def counted(method: MethodSearch, trials: int) -> list:
+    """The study's finished trials that count: the first `trials` of them, so a study that once ran with
+    a larger --trials is judged on the same budget as the others."""
+    return sorted(study_mod.finished(method.study), key=lambda t: t.number)[:trials]
+
+
+def winner(method: MethodSearch, trials: int):
+    """The counted trial with the best validation score (ties: the earliest); None if none completed."""
+    done = [t for t in counted(method, trials) if t.value is not None]
+    return max(done, key=lambda t: (t.value, -t.number)) if done else None

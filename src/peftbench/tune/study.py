@@ -1,0 +1,109 @@
+"""Optuna studies on disk: one SQLite file per results folder, one study per searched experiment and
+budget, a lock so two searches never drive the same study, and a sampler that makes every trial's
+suggestion a function of the finished trials alone.
+
+    <results>/.tune/studies.db                 Optuna's storage (SQLite: a kill -9 loses no finished trial)
+    <results>/.tune/locks/<study>.lock         held by the `peftbench tune` driving that study
+    <results>/.tune/experiments/<task>/<method>/<name>.trial-<key>-<NNN>/   one folder per trial
+
+Why a fresh sampler per trial, seeded by the trial's number: Optuna's samplers keep their random state
+in memory, so a search resumed after a crash would otherwise suggest different values than the same
+search run without one. Seeded per trial, TPE's suggestion depends only on the finished trials in the
+storage, and a resumed search is the search that would have run.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from peftbench.errors import UserError
+
+TUNE_DIR = ".tune"
+STARTUP_TRIALS = 4  # random (space-filling) trials before TPE models the results; fixed, so --trials can grow
+
+
+def tune_dir(results: Path | str) -> Path:
+    return Path(results) / TUNE_DIR
+
+
+def storage_url(results: Path | str) -> str:
+    path = tune_dir(results) / "studies.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path.resolve()}"
+
+
+def _quiet() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def open_study(results: Path | str, name: str):
+    """The study `name` in the results folder's storage, created on first use; its trials survive crashes."""
+    import optuna
+
+    _quiet()
+    return optuna.create_study(study_name=name, storage=storage_url(results), direction="maximize",
+                               load_if_exists=True)
+
+
+def study_lock(results: Path | str, name: str) -> FileLock:
+    """Taken for the whole search; released by the kernel when the driver dies, even by kill -9."""
+    path = tune_dir(results) / "locks" / (name.replace("/", "--").replace("@", "-at-") + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise UserError(f"study {name}: another `peftbench tune` is running it on {results} (lock {path})") from None
+    return lock
+
+
+def sampler_for(seed: int, number: int):
+    """TPE (multivariate), seeded by the search seed and the trial's number."""
+    from optuna.samplers import TPESampler
+
+    return TPESampler(seed=seed * 100_003 + number, n_startup_trials=STARTUP_TRIALS, multivariate=True)
+
+
+def sampler_description(seed: int) -> str:
+    return f"Optuna TPE, first {STARTUP_TRIALS} trials random, seed {seed}"
+
+
+def ask(study, distributions: dict, seed: int):
+    """A new trial with every knob suggested, by the sampler of its number."""
+    number = len(study.get_trials(deepcopy=False))  # Optuna numbers trials 0, 1, ... in creation order
+    study.sampler = sampler_for(seed, number)
+    trial = study.ask(distributions)
+    if trial.number != number:  # another writer added a trial meanwhile: the lock should make this impossible
+        raise RuntimeError(f"study {study.study_name}: expected trial {number}, got {trial.number}")
+    return trial
+
+
+def running(study) -> list:
+    """Trials started but never told: their runs were interrupted (the driver died or was stopped)."""
+    from optuna.trial import TrialState
+
+    return study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+
+
+def finished(study) -> list:
+    """Trials that count against the budget: completed, or failed by themselves (e.g. a diverged loss)."""
+    from optuna.trial import TrialState
+
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+
+
+def tell(study, number: int, value: float | None) -> None:
+    """Finish a trial: its validation score, or None for a run that failed (Optuna's FAIL state: the
+    sampler ignores it, the budget counts it)."""
+    from optuna.trial import TrialState
+
+    if value is None:
+        study.tell(number, state=TrialState.FAIL)
+    else:
+        study.tell(number, value)

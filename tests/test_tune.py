@@ -1,0 +1,234 @@
+"""`peftbench tune` on the tiny model: equal budgets, trials marked and kept out of leaderboards, selection
+that never reads the test set, the winner as an experiment folder, resuming after kill -9, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from peftbench.errors import UserError
+from peftbench.experiment import load_experiment
+from peftbench.record import read_record
+from peftbench.tune import search as search_mod
+from peftbench.tune.winner import tuned_folder, write_tuned
+
+LORA = {"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"}
+IA3 = {"peft_type": "IA3", "task_type": "CAUSAL_LM", "target_modules": ["k_proj", "v_proj", "down_proj"],
+       "feedforward_modules": ["down_proj"]}
+
+
+def inline(planned, out):
+    """Runs trials in this process (the pipeline a worker runs, without the process around it)."""
+    from peftbench.pipeline import execute
+
+    for run in planned:
+        if run.action == "run":
+            execute(run.plan, out)
+    return {}
+
+
+@pytest.fixture
+def exps(make_experiment, tiny_params):
+    def make(**methods) -> list:
+        found = []
+        for method, extra in methods.items():
+            folder = make_experiment(method=method, name="default", adapter={"lora": LORA, "ia3": IA3}[method],
+                                     params={**tiny_params, **(extra or {})})
+            found.append(load_experiment(folder))
+        return found
+
+    return make
+
+
+def _search(experiments, out, trials=3, **kwargs):
+    search = search_mod.prepare(experiments, trials, out, {}, kwargs.pop("max_steps", None), **kwargs)
+    try:
+        search_mod.run(search, inline)
+    finally:
+        search.release()
+    return search
+
+
+def test_equal_budgets_marked_trials_and_a_winner_folder(exps, tmp_path):
+    experiments = exps(lora=None, ia3={"optimizer_kwargs": {"lr": 5e-2}})
+    out = tmp_path / "results"
+    search = _search(experiments, out, trials=3, max_steps=2)
+    assert search.budget.trials == 3 and search.budget.max_steps == 2
+    assert "3 trials per method" in search.budget.describe() and "the test set is not read" in search.budget.describe()
+    records = [read_record(p) for p in sorted((out / "trials" / "minimath").glob("*.json"))]
+    assert len(records) == 6  # 3 trials x 2 methods, each its own record
+    for method in search.methods:
+        assert len(search_mod.counted(method, 3)) == 3
+    lrs = {}
+    for record in records:
+        info = record.run_info
+        assert info.trial is not None and info.trial.objective == "valid accuracy"
+        assert info.train_config["max_steps"] == 2 and info.train_config["evaluate_test"] is False
+        assert record.final_metrics() == {}  # no test metric at all
+        lrs.setdefault(info.trial.source, []).append(info.trial.params["optimizer_kwargs.lr"])
+    # The default range: each experiment's own lr divided / multiplied by 30, on a log scale.
+    assert all(2e-3 / 30 <= lr <= 2e-3 * 30 for lr in lrs["lora/default"])
+    assert all(5e-2 / 30 <= lr <= 5e-2 * 30 for lr in lrs["ia3/default"])
+    assert not list((out / "trials" / "minimath").glob("*.predictions.jsonl"))  # nothing tested, nothing to pair
+
+    lora = search.methods[0]
+    best = search_mod.winner(lora, 3)
+    folder = write_tuned(search, lora, best, {"max_steps": 2})
+    assert folder == tuned_folder(lora.experiment) and folder.name == "tuned-default"
+    tuned = load_experiment(folder)
+    assert tuned.overrides["optimizer_kwargs"]["lr"] == best.params["optimizer_kwargs.lr"]
+    assert tuned.overrides["max_steps"] == 2 and tuned.peft_config == LORA
+    assert tuned.tuned["selected_on"] == "validation" and tuned.tuned["trial"] == best.number
+    assert [row["number"] for row in tuned.tuned["history"]] == [0, 1, 2]
+
+
+def test_selection_never_reads_the_test_set(exps, tmp_path, monkeypatch):
+    """Trials with a corrupted (here: exploding) test split choose exactly what trials with the real one choose."""
+    from peftbench.tasks.minimath.task import MiniMath
+
+    experiments = exps(lora=None)
+    clean = _search(experiments, tmp_path / "clean", trials=3, max_steps=2)
+    calls = []
+
+    def corrupted(self, cfg):
+        calls.append(cfg)
+        raise AssertionError("a trial read the test set")
+
+    monkeypatch.setattr(MiniMath, "test_sets", corrupted)
+    dirty = _search(experiments, tmp_path / "dirty", trials=3, max_steps=2)
+    assert calls == []
+    pick = [(search_mod.winner(m, 3).params, [t.value for t in search_mod.counted(m, 3)]) for m in (clean.methods[0], dirty.methods[0])]
+    assert pick[0] == pick[1]
+
+
+def test_a_finished_search_runs_nothing_and_more_trials_extend_it(exps, tmp_path):
+    experiments = exps(lora=None)
+    out = tmp_path / "results"
+    first = _search(experiments, out, trials=2, max_steps=2)
+    records = {p: p.read_bytes() for p in (out / "trials" / "minimath").glob("*.json")}
+    ran = []
+    again = search_mod.prepare(experiments, 2, out, {}, 2)
+    try:
+        search_mod.run(again, lambda planned, o: ran.extend(p for p in planned if p.action == "run"))
+    finally:
+        again.release()
+    assert ran == []  # every trial finished: nothing is asked, nothing runs
+    more = _search(experiments, out, trials=3, max_steps=2)
+    assert [t.number for t in search_mod.counted(more.methods[0], 3)] == [0, 1, 2]
+    assert all(p.read_bytes() == data for p, data in records.items())  # the first two were not rerun
+    assert first.methods[0].name == more.methods[0].name  # the same study, grown
+
+
+def test_unequal_budgets_and_bad_search_spaces_are_user_errors(exps, tmp_path):
+    lora, ia3 = exps(lora=None, ia3={"max_steps": 5})
+    with pytest.raises(UserError, match="unequal budgets: max_steps differs"):
+        search_mod.prepare([lora, ia3], 2, tmp_path / "r", {}, None)
+    (lora.path / "search_space.json").write_text(json.dumps({"optimizer_kwargs.lr": {"low": 0, "high": 1, "log": True}}))
+    with pytest.raises(UserError, match="search_space.json: 'optimizer_kwargs.lr': a log scale needs 'low' > 0"):
+        search_mod.prepare([load_experiment(lora.path)], 2, tmp_path / "r", {}, 2)
+    (lora.path / "search_space.json").write_text(json.dumps({"warmup_ratoi": {"low": 0.0, "high": 0.2}}))
+    with pytest.raises(UserError, match="unknown training parameter 'warmup_ratoi'"):
+        search_mod.prepare([load_experiment(lora.path)], 2, tmp_path / "r", {}, 2)
+
+
+def test_declared_knobs_are_searched(exps, tmp_path):
+    (lora,) = exps(lora=None)
+    (lora.path / "search_space.json").write_text(json.dumps({
+        "optimizer_kwargs.lr": {"low": 1e-4, "high": 1e-2, "log": True}, "adapter.r": {"choices": [2, 4]}}))
+    search = _search([load_experiment(lora.path)], tmp_path / "r", trials=2, max_steps=1)
+    for record in (read_record(p) for p in (tmp_path / "r" / "trials" / "minimath").glob("*.json")):
+        params = record.run_info.trial.params
+        assert 1e-4 <= params["optimizer_kwargs.lr"] <= 1e-2 and params["adapter.r"] in (2, 4)
+        assert record.run_info.peft_config["r"] == params["adapter.r"]
+    assert search.methods[0].space.origin == "search_space.json"
+
+
+def _tune_args(root: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "peftbench", "tune", str(root), "--task", "minimath", "--methods", "lora",
+            "--output-dir", str(out), *extra]
+
+
+def test_kill_9_of_tune_then_rerun_resumes_and_finishes(exps, tmp_path):
+    """kill -9 of the driver during trial 1; the same command (here with the final runs) reruns trial 1
+    only, writes the winner, runs it and the default on the test set, and prints the verdicts."""
+    exps(lora=None)
+    root, out = tmp_path / "experiments", tmp_path / "results"
+    args = _tune_args(root, out, "--trials", "2", "--max-steps", "20")
+    driver = subprocess.Popen([*args, "--no-final"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    trials = out / "trials" / "minimath"
+    deadline = time.monotonic() + 400
+    while not list(trials.glob("*-000.json")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    beats = out / "trials" / ".sweep" / "runs" / "minimath"
+    while not list(beats.glob("*-001.status")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    driver.kill()  # kill -9 of the driver, mid-way through trial 1
+    driver.communicate(timeout=60)
+    (first,) = trials.glob("*-000.json")
+    before = first.read_bytes()
+    assert not list(trials.glob("*-001.json"))  # trial 1 was interrupted
+
+    rerun = subprocess.run([*args, "--seeds", "0"], capture_output=True, text=True, timeout=900,
+                           env={**os.environ, "COLUMNS": "250"})
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "1 of 2 trials done" in rerun.stdout
+    assert "trial lora/default #1" in rerun.stdout and "trial lora/default #0" not in rerun.stdout
+    assert first.read_bytes() == before  # the finished trial was not repeated
+    assert len(list(trials.glob("*.json"))) == 2
+    assert (root / "minimath" / "lora" / "tuned-default" / "tune.json").is_file()
+    finals = sorted(p.name for p in (out / "minimath").glob("*.json"))
+    assert finals == ["lora--default.json", "lora--tuned-default.json"]
+    assert "2 trials per method" in rerun.stdout and "winners re-run with seeds 0" in rerun.stdout
+    assert "cannot decide" in rerun.stdout  # one seed each: no claim
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["--methods", "nosuch"], "error: --methods: no experiments for nosuch"),
+    (["--methods", "base"], "error: nothing to tune: every selected experiment is a baseline"),
+    (["--methods", "lora,ia3"], "error: unequal budgets: max_steps differs (ia3/default 5, lora/default 2)"),
+    (["--seeds", "a,b"], "error: --seeds: expected a comma-separated list of ints"),
+])
+def test_bad_input_is_one_line_and_exit_2(exps, make_experiment, tiny_params, tmp_path, extra, expected):
+    from typer.testing import CliRunner
+
+    from peftbench.cli import app
+
+    exps(lora=None, ia3={"max_steps": 5})
+    make_experiment(method="base", name="zero-shot", params={**tiny_params, "skip_training": True})
+    args = ["tune", str(tmp_path / "experiments"), "--task", "minimath", "--output-dir", str(tmp_path / "r"), *extra]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "250"})
+    assert result.exit_code == 2, result.output
+    assert expected in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "r" / "trials").exists()  # nothing ran, nothing half-written
+
+
+def test_a_resumed_study_suggests_what_an_uninterrupted_one_would(tmp_path):
+    """The sampler is seeded per trial number: after 5 finished trials (past the random start-up), a
+    study reopened from its storage — as after a crash — asks for the same values as one never closed."""
+    from peftbench.tune import study as study_mod
+    from peftbench.tune.space import Knob
+
+    space = {"optimizer_kwargs.lr": Knob(low=1e-4, high=1e-1, log=True).distribution()}
+    score = {}
+
+    def drive(results, reopen: bool) -> list[float]:
+        study = study_mod.open_study(results, "minimath/lora/default@k")
+        asked = []
+        for number in range(7):
+            if reopen:
+                study = study_mod.open_study(results, "minimath/lora/default@k")
+            trial = study_mod.ask(study, space, seed=3)
+            lr = trial.params["optimizer_kwargs.lr"]
+            asked.append(lr)
+            study_mod.tell(study, trial.number, score.setdefault(number, -abs(math.log10(lr) + 2.5)))
+        return asked
+
+    assert drive(tmp_path / "a", reopen=False) == drive(tmp_path / "b", reopen=True)
