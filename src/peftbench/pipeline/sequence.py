@@ -103,7 +103,7 @@ def _run_all(run: Run, reporter: Reporter, trackers: Trackers) -> None:
     set_seed(cfg.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     modality = STRATEGIES[run.plan.spec.kind](run, reporter, device)
-    model = _untrained(run, modality) if cfg.skip_training else _trained(run, modality, reporter, device)
+    model = _untrained(run, modality) if cfg.skip_training else _trained(run, modality, reporter, device, trackers)
     if not cfg.evaluate_test:  # a tuning trial: its validation decided it, the test set stays unread
         return
 
@@ -118,7 +118,7 @@ def _run_all(run: Run, reporter: Reporter, trackers: Trackers) -> None:
     run.file_size = 0 if cfg.skip_training else saved_size(model)  # a baseline produces nothing to save
 
 
-def _trained(run: Run, modality, reporter: Reporter, device):
+def _trained(run: Run, modality, reporter: Reporter, device, trackers: Trackers):
     cfg = run.cfg
     model, optimizer, scheduler = prepare_training(run, modality.load())
     run.model = model
