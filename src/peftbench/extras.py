@@ -31,6 +31,7 @@ EXTRA_OF = {
     "mlflow": "mlflow",
     "wandb": "wandb",
     "trackio": "trackio",
+    "optuna": "tune",
 }
 # What each extra is for, for the message.
 PURPOSE = {
@@ -42,6 +43,7 @@ PURPOSE = {
     "mlflow": "--report-to mlflow",
     "wandb": "--report-to wandb",
     "trackio": "--report-to trackio",
+    "tune": "peftbench tune (Optuna searches)",
 }
 
 

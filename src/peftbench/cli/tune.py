@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from peftbench.cli.common import console, fail, user_errors, warn
-from peftbench.cli.run import SET_HELP
+from peftbench.cli.run import REPORT_TO_HELP, SAVE_ADAPTER_HELP, SET_HELP, TRACKING_DIR_HELP
 from peftbench.errors import UserError
 from peftbench.sweep.executor import ExecutorKind, ExecutorOptions
 
@@ -38,19 +38,23 @@ def tune(
     baselines: bool = typer.Option(True, help="Also run the task's baseline rows (experiments/<task>/base/*) on the test set."),
     final: bool = typer.Option(True, help="Run the winners on the test set; --no-final stops after the search."),
     resamples: int = typer.Option(10_000, min=100, help="Bootstrap resamples of the verdicts."),
+    save_adapter: bool = typer.Option(False, "--save-adapter", help=SAVE_ADAPTER_HELP + " Final test-set runs only, not trials."),
+    report_to: list[str] = typer.Option([], "--report-to", help=REPORT_TO_HELP),
+    tracking_dir: Path = typer.Option(Path("tracking"), help=TRACKING_DIR_HELP),
 ) -> None:
     """Equal-budget hyper-parameter search per method on the validation split (Optuna; learning rate on a
     log scale, plus what an experiment's search_space.json declares), resumable after a crash; winners
     re-run on the test set with every seed; verdicts against the reference with 95% intervals."""
     from peftbench.config import parse_overrides
+    from peftbench.extras import require_extra
     from peftbench.sweep.plan import find_experiments, parse_list
+    from peftbench.trackers import tracking_options
 
-    try:
-        import optuna  # noqa: F401
-    except ImportError:
-        fail("peftbench tune needs Optuna: pip install 'peftbench[tune]' (scripts/setup.sh installs it)")
     with user_errors():
-        options = ExecutorOptions(executor, jobs, runs_per_gpu, ray_address, cpus_per_run, gpus_per_run)
+        require_extra("train")
+        require_extra("tune")
+        options = ExecutorOptions(executor, jobs, runs_per_gpu, ray_address, cpus_per_run, gpus_per_run,
+                                  tracking_options(report_to, tracking_dir))
         found = find_experiments(list(experiment_dirs or []), task, parse_list(methods, "methods"))
         seed_list = parse_list(seeds, "seeds", int)
         overrides = parse_overrides(set_)
@@ -64,7 +68,7 @@ def tune(
     from peftbench.sweep.driver import failed
 
     baked = {**overrides, **({"max_steps": max_steps} if max_steps is not None else {})}
-    outcomes = run_sweep(finals, seed_list, output_dir, baked, options)
+    outcomes = run_sweep(finals, seed_list, output_dir, baked, options, save_adapter=save_adapter)
     console.print(Text(f"budget: {search.budget.describe()}; winners re-run with seeds {seeds}"))
     _print_verdicts(output_dir, tunable[0].task, reference, resamples)
     if failed(outcomes):
