@@ -5,7 +5,8 @@ rescaled to 35%), with the variance components behind the number.
 
 Usage: python benchmarks/power.py --task minimath ia3/default ln_tuning/default --seeds 0,1,2 --test-size 200
        python benchmarks/power.py --results bench_results/power-<time>   # only the computation, from runs on disk
-Runs go one after another into a new folder per invocation (bench_results/power-<time>/). The seeds
+Runs go into a new folder per invocation (bench_results/power-<time>/), one at a time unless --jobs
+says otherwise; only accuracies are used, so concurrent runs do not distort the figures. The seeds
 also change minimath's training draw, so they measure the whole run-to-run spread.
 """
 
@@ -22,6 +23,7 @@ from peftbench.analysis.load import load_runs
 from peftbench.analysis.verdicts import item_matrix
 from peftbench.environment import system_info
 from peftbench.sweep.driver import failed, sweep_folders
+from peftbench.sweep.executor import ExecutorOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,7 +33,8 @@ def run(args) -> Path:
     overrides = {"data": {"test_size": args.test_size, "gsm8k_test_size": 0}}
     seeds = [int(s) for s in args.seeds.split(",")]
     started = time.perf_counter()
-    _, outcomes = sweep_folders([ROOT / "experiments" / args.task / n for n in args.experiments], out, overrides, seeds)
+    _, outcomes = sweep_folders([ROOT / "experiments" / args.task / n for n in args.experiments], out, overrides, seeds,
+                                ExecutorOptions(jobs=args.jobs))
     info = system_info()
     print(f"setup: {args.task} defaults + {overrides}, seeds {seeds}, {info['accelerator']}, {info['cpu_count']} cpus, "
           f"{dt.date.today()}; wall {time.perf_counter() - started:.0f} s; results in {out}")
@@ -65,6 +68,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--test-size", type=int, default=200)
     parser.add_argument("--output-dir", type=Path, default=Path("bench_results"))
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (the cores are split between them)")
     parser.add_argument("--results", type=Path, help="compute from these runs instead of running")
     parser.add_argument("--half-width", type=float, default=0.04)
     parser.add_argument("--target-seeds", type=int, default=3)
