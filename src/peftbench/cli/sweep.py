@@ -16,6 +16,14 @@ from peftbench.errors import UserError
 from peftbench.sweep.executor import ExecutorKind, ExecutorOptions
 
 
+# The executor's options, shared by `sweep` and `tune` (one definition, the same help in both).
+EXECUTOR = typer.Option(ExecutorKind.local, help="local (processes on this machine) or ray (tasks on a Ray cluster).")
+RAY_ADDRESS = typer.Option(None, help="Join this Ray cluster ('auto' or host:port); without it a private local Ray instance is started.")
+RUNS_PER_GPU = typer.Option(1, min=1, help="Local executor on CUDA: runs sharing one GPU (when they fit in its memory).")
+CPUS_PER_RUN = typer.Option(None, min=1, help="Ray: CPUs each run requests (default 1 with GPUs, 2 on a CPU cluster).")
+GPUS_PER_RUN = typer.Option(None, min=0, help="Ray: GPUs each run requests (default 1 when the cluster has GPUs, else 0).")
+
+
 def sweep(
     experiment_dirs: list[Path] = typer.Argument(None, help="Experiment folders, or roots to discover them under (default: experiments/)."),
     task: Optional[str] = typer.Option(None, help="Only experiments of this task (with --task-file: the file's task)."),
@@ -23,11 +31,11 @@ def sweep(
     methods: Optional[str] = typer.Option(None, help="Only these, comma-separated: METHOD (its 'default' experiment, or all if it has none), METHOD/NAME, or METHOD/* (e.g. lora,ia3,lora/dora)."),
     seeds: Optional[str] = typer.Option(None, help="Seeds, comma-separated (e.g. 0,1,2); default: each experiment's own seed."),
     jobs: Optional[int] = typer.Option(None, min=1, help="Runs at a time. Local default: one per visible GPU (x --runs-per-gpu), 1 on CPU. Ray: no limit but the cluster's resources."),
-    executor: ExecutorKind = typer.Option(ExecutorKind.local, help="local (processes on this machine) or ray (tasks on a Ray cluster)."),
-    ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster ('auto' or host:port); without it a private local Ray instance is started."),
-    runs_per_gpu: int = typer.Option(1, min=1, help="Local executor on CUDA: runs sharing one GPU (when they fit in its memory)."),
-    cpus_per_run: Optional[int] = typer.Option(None, min=1, help="Ray: CPUs each run requests (default 1 with GPUs, 2 on a CPU cluster)."),
-    gpus_per_run: Optional[float] = typer.Option(None, min=0, help="Ray: GPUs each run requests (default 1 when the cluster has GPUs, else 0)."),
+    executor: ExecutorKind = EXECUTOR,
+    ray_address: Optional[str] = RAY_ADDRESS,
+    runs_per_gpu: int = RUNS_PER_GPU,
+    cpus_per_run: Optional[int] = CPUS_PER_RUN,
+    gpus_per_run: Optional[float] = GPUS_PER_RUN,
     output_dir: Path = typer.Option(Path("results"), help="Results folder (as for `peftbench run`); the sweep's state lives in its .sweep/ folder."),
     max_steps: Optional[int] = typer.Option(None, help="Override max_steps of every run (part of the config hash)."),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP),

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from peftbench.cli.common import console, fail, user_errors, warn
+from peftbench.cli.sweep import CPUS_PER_RUN, EXECUTOR, GPUS_PER_RUN, RAY_ADDRESS, RUNS_PER_GPU
 from peftbench.cli.run import REPORT_TO_HELP, SAVE_ADAPTER_HELP, SET_HELP, TRACKING_DIR_HELP
 from peftbench.errors import UserError
 from peftbench.sweep.executor import ExecutorKind, ExecutorOptions
@@ -25,11 +26,11 @@ def tune(
     seeds: str = typer.Option("0,1,2", help="Seeds of the final test-set runs of each winner (and of the defaults and baselines)."),
     reference: str = typer.Option("lora", help="Method (or experiment) the verdicts compare against; a method means its tuned default when there is one."),
     jobs: Optional[int] = typer.Option(None, min=1, help="Runs at a time (as for `sweep`)."),
-    executor: ExecutorKind = typer.Option(ExecutorKind.local, help="local (processes on this machine) or ray (tasks on a Ray cluster)."),
-    ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster ('auto' or host:port)."),
-    runs_per_gpu: int = typer.Option(1, min=1, help="Local executor on CUDA: runs sharing one GPU."),
-    cpus_per_run: Optional[int] = typer.Option(None, min=1, help="Ray: CPUs each run requests."),
-    gpus_per_run: Optional[float] = typer.Option(None, min=0, help="Ray: GPUs each run requests."),
+    executor: ExecutorKind = EXECUTOR,
+    ray_address: Optional[str] = RAY_ADDRESS,
+    runs_per_gpu: int = RUNS_PER_GPU,
+    cpus_per_run: Optional[int] = CPUS_PER_RUN,
+    gpus_per_run: Optional[float] = GPUS_PER_RUN,
     batch: Optional[int] = typer.Option(None, min=1, help="Trials of each method run at once per round (default: --jobs / number of methods, at least 1). Fewer means each trial's choice sees more finished trials."),
     output_dir: Path = typer.Option(Path("results"), help="Results folder: trials land in <output-dir>/trials/, the search's state in <output-dir>/.tune/, final runs as usual."),
     max_steps: Optional[int] = typer.Option(None, help="Training steps of every trial and final run (default: the experiments' own, which must then agree)."),
