@@ -126,7 +126,7 @@ def test_user_mistakes_stop_with_one_line(tmp_path, standins):
     params["imagegen"]["valid_size"] = 5  # 6 images cannot give 3 train + 5 valid + 2 test
     exp = make_experiment(tmp_path, "lora", LORA, params)
     result = run_cli(exp, "--output-dir", str(tmp_path / "r"))
-    assert result.exit_code == 2 and "has only 6 images" in result.output
+    assert result.exit_code == 2 and "imagegen.valid_size is 5, but task 'imagegen' can supply at most 4" in result.output
     assert not (tmp_path / "r").exists() and not (tmp_path / "cancelled_r").exists()
 
     params = tiny_params(*standins)

@@ -48,5 +48,8 @@ def test_metamathqa_runs_on_local_stand_ins(tiny_model_dir, make_experiment, tmp
     assert "test accuracy" in final and "test accuracy gsm8k" not in final
     info = outcome.record.meta_info.dataset_info
     assert info["train"]["path"].endswith("metamath.jsonl")
-    rows = (tmp_path / "results" / "metamathqa" / "lora--t.predictions.jsonl").read_text().splitlines()
-    assert len(rows) == 5
+    from peftbench.analysis.predictions import iter_predictions
+
+    sidecar = tmp_path / "results" / "metamathqa" / "lora--t.predictions.jsonl"
+    assert len(list(iter_predictions(sidecar))) == 5  # test items; the forgetting sample's rows apart
+    assert len(list(iter_predictions(sidecar, forgetting=True))) == 4

@@ -9,8 +9,8 @@ from peftbench.experiment import discover
 from peftbench.methods.image_probe import minigen_train_check
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-MINIGEN = [e for e in discover(EXPERIMENTS, "minigen") if not e.overrides.get("skip_training")]  # base/: no training
-IMAGEGEN = discover(EXPERIMENTS, "imagegen")
+MINIGEN = [e for e in discover(EXPERIMENTS, "minigen") if not e.is_baseline]  # base/: nothing trains
+IMAGEGEN = [e for e in discover(EXPERIMENTS, "imagegen") if not e.is_baseline]
 # The list for image tasks; LoRA ships two ranks and DoRA under lora/.
 REQUIRED = {"lora", "loha", "lokr", "oft", "boft", "ia3", "vera", "fourierft", "full-finetuning"}
 

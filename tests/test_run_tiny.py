@@ -27,8 +27,10 @@ def run_experiment(folder, out, params, **kwargs):
 
 
 def read_predictions(result_path):
-    sidecar = result_path.with_name(result_path.stem + ".predictions.jsonl")
-    return [json.loads(line) for line in sidecar.read_text().splitlines()]
+    """The test items of a run's sidecar (its forgetting-sample rows left out)."""
+    from peftbench.analysis.predictions import iter_predictions
+
+    return list(iter_predictions(result_path))
 
 
 def files_under(path):
@@ -119,7 +121,8 @@ def test_other_methods(make_experiment, tiny_params, out, method, adapter):
 @pytest.mark.parametrize("error, message, status", [
     (RuntimeError("boom"), "boom", "failed"), (KeyboardInterrupt(), "interrupted", "cancelled")])
 def test_failure_during_training_is_recorded_apart(make_experiment, tiny_params, out, monkeypatch, error, message, status):
-    def failing_train(model, optimizer, scheduler, data, cfg, device, pad_id, memory, state, validate, on_step=None):
+    def failing_train(model, optimizer, scheduler, batches, loss, cfg, device, memory, state, validate, on_step=None,
+                      on_window=None):
         state.step = 1
         state.metrics.append({"step": 1, "train loss": 1.0})
         raise error

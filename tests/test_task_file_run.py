@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from peftbench.analysis.predictions import iter_predictions
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "unit-conversion" / "task.yaml"
 METHODS = ("lora", "ia3", "ln_tuning")
@@ -59,7 +61,7 @@ def test_sweep_then_report_on_the_example_task(user_folder, tiny_model_dir):
     info = record["meta_info"]["dataset_info"]
     assert info["task_file"] == str(EXAMPLE) and info["rows"] == {"train": 400, "valid": 32, "test": 100}
     assert info["used"] == {"train": 16, "valid": 2, "test": 6} and info["forgetting"]["source"] == "pydoc_data.topics"
-    predictions = [json.loads(line) for line in (results / "lora--default.predictions.jsonl").read_text().splitlines()]
+    predictions = list(iter_predictions(results / "lora--default.predictions.jsonl"))
     assert [p["id"] for p in predictions] == [f"test-{i:03d}" for i in range(6)]
     assert predictions[0]["prompt"] == "Convert 60 months to years.\nAnswer:" and predictions[0]["gold"] == "5"
 

@@ -41,6 +41,11 @@ class Experiment:
     def full_name(self) -> str:
         return f"{self.method}/{self.name}"
 
+    @property
+    def is_baseline(self) -> bool:
+        """A baseline row (`experiments/<task>/base/`): the base model evaluated as it is, nothing trained."""
+        return bool(self.overrides.get("skip_training"))
+
     def result_stem(self, seed: int) -> str:
         """`<method>--<name>[--seed<k>]`: seed 0 keeps the reference suite's file names."""
         stem = f"{self.method}--{self.name}"

@@ -19,6 +19,9 @@ from peftbench.names import join_under, probe_writable
 from peftbench.record import SUCCESS, ResultRecord, read_record
 
 PREDICTIONS_SUFFIX = ".predictions.jsonl"
+# A sidecar's rows are test items, except those of this `test_set`: the text pipeline's per-text
+# cross-entropy on the forgetting sample (`nll`, `tokens`), which paired forgetting verdicts read.
+FORGETTING_SET = "forgetting"
 SAMPLES_SUFFIX = ".samples.png"
 _TMP_SUFFIX = ".tmp"
 

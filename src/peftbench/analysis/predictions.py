@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from peftbench.results import PREDICTIONS_SUFFIX, predictions_path
+from peftbench.results import FORGETTING_SET, PREDICTIONS_SUFFIX, predictions_path
 from peftbench.safe_json import BadFile, MAX_DEPTH, depth, open_regular
 
 MAX_LINE_BYTES = 16 * 2**20  # one item's prompt and answer; a longer line is not a prediction row
@@ -27,9 +27,10 @@ def sidecar_of(path: Path | str) -> Path:
     return path if path.name.endswith(PREDICTIONS_SUFFIX) else predictions_path(path)
 
 
-def iter_predictions(path: Path | str) -> Iterator[dict]:
-    """Every row of a sidecar, in file order; ValueError naming the file (and line) when it cannot be
-    read: missing, not a regular file (a named pipe would block), not UTF-8, not one JSON object per line."""
+def iter_predictions(path: Path | str, forgetting: bool = False) -> Iterator[dict]:
+    """The test items of a sidecar in file order (`forgetting`: instead, its per-text rows on the
+    forgetting sample); ValueError naming the file (and line) when it cannot be read: missing, not a
+    regular file (a named pipe would block), not UTF-8, not one JSON object per line."""
     path = sidecar_of(path)
     try:
         handle = open_regular(path)
@@ -51,7 +52,8 @@ def iter_predictions(path: Path | str) -> Iterator[dict]:
                 raise ValueError(f"{path}: line {number} is not valid JSON ({exc})") from None
             if not isinstance(row, dict) or depth(row) > MAX_DEPTH:
                 raise ValueError(f"{path}: line {number} is not a JSON object of a prediction")
-            yield row
+            if (row.get("test_set") == FORGETTING_SET) == forgetting:
+                yield row
 
 
 def _score(value) -> float:

@@ -3,7 +3,6 @@ PNG figures in `figures/`; or the leaderboard as a terminal table."""
 
 from __future__ import annotations
 
-import html
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -14,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from peftbench.analysis import report_data, report_figures, report_html, report_verdicts
+from peftbench.analysis.markdown import md_table, md_text
 from peftbench.analysis.report_data import TaskReport, leaderboard
 from peftbench.metrics import label
 from peftbench.errors import UserError
@@ -69,33 +69,21 @@ def note(report: TaskReport, n_resamples: int) -> str:
     return " ".join(parts)
 
 
-def md_text(value) -> str:
-    """Text from records (experiment names, models, paths) as Markdown shows it, never as raw HTML: a
-    name like `<img onerror=...>` would otherwise run in any viewer that renders summary.md. `|` would
-    end a table cell."""
-    return html.escape(str(value), quote=False).replace("|", "\\|")
-
-
-def _md_table(frame: pd.DataFrame) -> str:
-    safe = frame.map(md_text).rename(columns=md_text)
-    return safe.to_markdown(index=False, disable_numparse=True)
-
-
 def _markdown(reports: list[TaskReport], figures: dict, notes: dict[str, str], intro: str, samples: dict) -> str:
     lines = ["# peftbench report", "", md_text(intro), "", "Interactive version: [report.html](report.html).", ""]
     for report in reports:
         lines += [f"## Task {md_text(report.task)}", "", md_text(notes[report.task]), "", "### Leaderboard", "",
-                  _md_table(leaderboard(report)), ""]
+                  md_table(leaderboard(report)), ""]
         for kind, title in (("pareto", "Trade-offs (Pareto fronts)"), ("leaderboard", "Main metric with 95% CIs"),
                             ("curves", "Learning curves")):
             if kind in figures[report.task]:
                 lines += [f"### {title}", "", f"![{title}](figures/{figures[report.task][kind].name})", ""]
         lines += report_verdicts.markdown(report, figures[report.task]["sensitivity"].name
                                           if "sensitivity" in figures[report.task] else None)
-        lines += ["### Best configuration per method", "", _md_table(report_html._best_table(report)), ""]
+        lines += ["### Best configuration per method", "", md_table(report_html._best_table(report)), ""]
         if not report.published.empty:
             lines += ["### Published reference numbers", "", md_text(report_html.published_note(report)), "",
-                      _md_table(report_html.published_table(report)), ""]
+                      md_table(report_html.published_table(report)), ""]
             if "published" in figures[report.task]:
                 lines += [f"![ours vs reference](figures/{figures[report.task]['published'].name})", ""]
         if samples.get(report.task):

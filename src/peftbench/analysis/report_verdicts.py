@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from peftbench.analysis import verdicts as verdicts_mod
+from peftbench.analysis.markdown import md_table, md_text
 from peftbench.analysis.report_data import TaskReport, fmt
 from peftbench.analysis.stats import t_interval
 from peftbench.metrics import is_fraction, label
@@ -148,12 +149,12 @@ def markdown(report: TaskReport, figure: str | None) -> list[str]:
     """The Markdown lines of the verdict sections (empty when there is nothing to say)."""
     lines = []
     if report.verdicts:
-        lines += ["### Verdicts", "", verdict_table(report).to_markdown(index=False, disable_numparse=True), ""]
+        lines += ["### Verdicts", "", md_table(verdict_table(report)), ""]
     stats = statistics_lines(report)
     if stats:
-        lines += [f"- {line}" for line in stats] + [""]
+        lines += [f"- {md_text(line)}" for line in stats] + [""]
     if report.tuned:
-        lines += ["### Default vs tuned", "", tuned_table(report).to_markdown(index=False, disable_numparse=True), ""]
+        lines += ["### Default vs tuned", "", md_table(tuned_table(report)), ""]
     if figure:
         lines += ["### Learning-rate sensitivity", "", f"![learning-rate sensitivity](figures/{figure})", ""]
     return lines

@@ -21,11 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from peftbench.analysis.load import load_predictions
+from peftbench.analysis.predictions import iter_predictions, scan_scores
 from peftbench.metrics import FORGETTING, direction
 
 MIN_SEEDS = 2
-FORGETTING_SET = "forgetting"  # sidecar rows written by the text pipeline: per-text `nll` and `tokens`
 BETTER, WORSE, SAME, UNDECIDED = "better", "worse", "not distinguishable", "cannot decide"
 
 
@@ -110,13 +109,11 @@ def item_matrix(paths: list[str], test_sets: set[str] | None, score: str) -> pd.
     """Runs x items of a per-item score (`correct` as 0/1, an image's `similarity`), items every run has."""
     columns = []
     for path in paths:
-        frame = load_predictions(path)
-        if score not in frame:
+        scanned = scan_scores(path, score, test_sets)  # streamed: ids and scores only, never the texts
+        if scanned is None:
             return pd.DataFrame()
-        frame = frame.dropna(subset=["id", score])
-        if test_sets is not None and "test_set" in frame:
-            frame = frame[frame["test_set"].isna() | frame["test_set"].isin(test_sets)]
-        columns.append(frame.drop_duplicates("id").set_index("id")[score].astype(float))
+        ids, scores = scanned
+        columns.append(pd.Series(scores, index=pd.Index(ids, dtype=object)))
     return pd.concat(columns, axis=1, join="inner").T.reset_index(drop=True) if columns else pd.DataFrame()
 
 
@@ -126,11 +123,11 @@ def forgetting_matrix(paths: list[str]) -> tuple[pd.DataFrame, pd.Series]:
     forgetting is the difference in cross-entropy."""
     per_token, tokens = [], None
     for path in paths:
-        frame = load_predictions(path)
-        if "nll" not in frame or "test_set" not in frame:
+        rows = pd.DataFrame(iter_predictions(path, forgetting=True), columns=["id", "nll", "tokens"])
+        rows = rows.dropna().drop_duplicates("id").set_index("id")
+        if rows.empty:
             return pd.DataFrame(), pd.Series(dtype=float)
-        rows = frame[frame["test_set"] == FORGETTING_SET].dropna(subset=["nll", "tokens"]).set_index("id")
-        rows = rows[rows["tokens"] > 0]
+        rows = rows[rows["tokens"].astype(float) > 0]
         per_token.append(rows["nll"].astype(float) / rows["tokens"].astype(float))
         tokens = rows["tokens"].astype(float) if tokens is None else tokens
     matrix = pd.concat(per_token, axis=1, join="inner").T.reset_index(drop=True) if per_token else pd.DataFrame()

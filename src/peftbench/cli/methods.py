@@ -49,7 +49,7 @@ def _capability_table(task: str, experiments_dir: Path, refresh: bool) -> Table:
     from peftbench.methods.coverage import experiment_type
 
     table = Table("experiment", "peft type", *CAPABILITIES, title=f"{task}: capabilities measured on the tiny stand-in")
-    for exp in discover(experiments_dir, task):
+    for exp in (e for e in discover(experiments_dir, task) if not e.is_baseline):
         found = experiment_capabilities(exp, refresh)
         table.add_row(exp.full_name, experiment_type(exp), *(found[k]["value"] for k in CAPABILITIES))
     return table

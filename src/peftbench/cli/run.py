@@ -59,8 +59,8 @@ def run(
             require_extra("train")
             plan = plan_run(experiment_dir, max_steps=max_steps, seed=seed, overrides=parse_overrides(set_),
                             task_file=task_file, save_adapter=save_adapter)
-            probe_results_folder(output_dir)  # an unwritable folder is found now, not after training
             trackers = tracking_options(report_to, tracking_dir).make()
+            probe_results_folder(output_dir)  # an unwritable folder is found now, not after training
             from peftbench.pipeline import execute  # torch and the model stack: only once the plan is valid
 
             console.print(Text.assemble((plan.experiment.full_name, "bold"), f" on {plan.task} (seed {plan.seed}, "

@@ -78,7 +78,7 @@ def tune(
 
 def _tunable(found):
     """The experiments a search can change: not the baselines (nothing trains) nor earlier winners."""
-    tunable = [e for e in found if not e.name.startswith("tuned-") and not e.overrides.get("skip_training")]
+    tunable = [e for e in found if not e.name.startswith("tuned-") and not e.is_baseline]
     if not tunable:
         raise UserError("nothing to tune: every selected experiment is a baseline or an earlier search's winner")
     tasks = sorted({e.task for e in tunable})
@@ -155,7 +155,7 @@ def _finals(search, tunable, found, baselines: bool):
     if baselines:
         roots = {exp.path.parents[2] for exp in tunable}
         pool = [e for root in roots for e in discover(root, tunable[0].task)]
-        finals += [e for e in pool if e.overrides.get("skip_training") and e not in finals]
+        finals += [e for e in pool if e.is_baseline and e not in finals]
     return finals
 
 

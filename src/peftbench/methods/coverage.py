@@ -55,7 +55,7 @@ def train_check(exp: Experiment, refresh: bool = False) -> dict:
 
 def coverage(task: str, experiments_dir: Path | str, check: bool = True, refresh: bool = False) -> list[TypeRow]:
     kind = task_spec(task).kind
-    found = discover(experiments_dir, task)
+    found = [e for e in discover(experiments_dir, task) if not e.is_baseline]  # baselines are no method
     elsewhere = _types_of_other_tasks(Path(experiments_dir), task, kind)
     rows = []
     for peft_type in installed_types() + [FULL]:
@@ -87,6 +87,8 @@ def _types_of_other_tasks(root: Path, task: str, kind: str) -> dict[str, list[st
         except Exception:  # a folder that is not a registered task
             continue
         for exp in discover(root, folder.name):
+            if exp.is_baseline:
+                continue
             names = found.setdefault(experiment_type(exp), [])
             if folder.name not in names:
                 names.append(folder.name)

@@ -13,10 +13,10 @@ from peftbench.extract import EXTRACTOR_VERSION
 from peftbench.metrics import BASE_CE, DRIFT, FORGETTING, TUNED_CE, task_metric
 from peftbench.models import load_model
 from peftbench.pipeline.setup import BaseView
+from peftbench.results import FORGETTING_SET
 from peftbench.train import causal_lm_loss, text_batches
 
 CORPUS_BATCH_MAX = 8  # full-vocabulary log-probs are large; keep forgetting batches small
-FORGETTING_SET = "forgetting"  # the sidecar's `test_set` of the per-text forgetting rows
 
 
 class TextRun:

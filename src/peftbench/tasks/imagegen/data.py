@@ -32,10 +32,15 @@ class ImageSplits:
     info: dict
 
 
+def image_files(folder: Path) -> list[Path]:
+    """A local instance-image folder's images, in the order the split takes them."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def _read_folder(folder: Path) -> tuple[list[str], list]:
     from PIL import Image
 
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = image_files(folder)
     if not files:
         raise UserError(f"imagegen.dataset_id '{folder}': no .png/.jpg/.jpeg/.webp images in this folder")
     images = []
