@@ -5,7 +5,7 @@ Usage: python benchmarks/report_memory.py [--rows 1000000] [--small 100000] [--t
 Writes synthetic result folders: two experiments x two seeds (four runs), each run with rows/4
 prediction rows of ~`--text` bytes of prompt and answer (GSM8K-like items), 0/1 `correct`.
 Then, each in a fresh process, reports peak resident memory (ru_maxrss) and wall time of:
-  * streamed  — the paired comparison as `peftbench report` computes it now (ids and scores only),
+  * streamed  — the paired verdicts as `peftbench report` computes them now (ids and scores only),
                 plus the whole `peftbench report --format table` command on the same folder;
   * baseline  — the same imports and nothing else, subtracted for the per-row figure;
   * full rows — the previous way, one DataFrame per sidecar with every column (`load_predictions`
@@ -60,7 +60,7 @@ def child(mode: str, folder: str) -> None:
     """Runs in a fresh process; prints its own peak RSS and wall time as JSON."""
     started = time.perf_counter()
     if mode == "baseline":  # the same imports, no data: what every mode pays before reading a row
-        from peftbench.analysis import stats  # noqa: F401
+        from peftbench.analysis import verdicts  # noqa: F401
         from peftbench.analysis.load import load_runs  # noqa: F401
         from peftbench.cli import app  # noqa: F401
     elif mode == "report":
@@ -71,13 +71,13 @@ def child(mode: str, folder: str) -> None:
         result = CliRunner().invoke(app, ["report", "--results", folder, "--format", "table", "--resamples", "1000"])
         assert result.exit_code == 0, result.output
     else:
-        from peftbench.analysis import stats
+        from peftbench.analysis import verdicts
         from peftbench.analysis.load import load_predictions, load_runs
 
         runs = load_runs(folder)
         if mode == "streamed":
-            diffs = stats.compare_to_reference(runs, "lora/default", {"minimath"}, n_resamples=1000)
-        else:  # what item_scores did before: every sidecar as a full DataFrame, all at once per experiment
+            diffs = verdicts.compute(runs, "lora/default", "test accuracy", {"minimath"}, "correct", n_resamples=1000)
+        else:  # the way before streaming: every sidecar as a full DataFrame, all at once per experiment
             frames = [load_predictions(p) for p in runs["predictions_path"]]
             diffs = {"rows": sum(len(f) for f in frames)}
         print(diffs, file=sys.stderr)

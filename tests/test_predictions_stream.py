@@ -1,4 +1,4 @@
-"""Predictions are streamed: the paired comparison keeps ids and scores, never the rows' text, and its
+"""Predictions are streamed: the paired verdicts keep ids and scores, never the rows' text, and their
 bootstrap holds bounded memory whatever the number of items."""
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ import tracemalloc
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats as scipy_stats
 
-from peftbench.analysis import stats
-from peftbench.analysis.predictions import ItemIndex, dense_scores, scan_scores
+from peftbench.analysis import verdicts
+from peftbench.analysis.predictions import scan_scores
 from peftbench.dashboard import items
 
 TEXT = "x" * 300  # prompt and answer of one row: the part the statistics must not hold
@@ -29,23 +28,6 @@ def _sidecar(path, n, p=0.5, seed=0, text=TEXT):
     return path
 
 
-def test_memory_of_the_paired_scores_does_not_grow_with_the_text(tmp_path):
-    n = 50_000  # enough for the per-item cost to dominate; tracemalloc makes each row slow to read
-    path = _sidecar(tmp_path / "a.predictions.jsonl", n)
-    size = os.path.getsize(path)
-    tracemalloc.start()
-    try:
-        scores = stats.item_scores([str(path)], {"minimath"})
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert len(scores) == n
-    # ids (~60 B each), their index and two float arrays: a couple of hundred bytes per item, while the
-    # file holds ~700 B of text per item. Reading whole rows (pandas) needed several times the file size.
-    assert peak < 300 * n, f"{peak / n:.0f} bytes per item"
-    assert peak < size / 2
-
-
 def _old_item_scores(paths, test_sets, score="correct"):
     """The previous, DataFrame-based computation, as the reference for the streamed one."""
     columns = []
@@ -55,6 +37,23 @@ def _old_item_scores(paths, test_sets, score="correct"):
         frame = frame[frame["test_set"].isna() | frame["test_set"].isin(test_sets)]
         columns.append(frame.drop_duplicates("id").set_index("id")[score].astype(float))
     return pd.concat(columns, axis=1, join="inner").mean(axis=1)
+
+
+def test_memory_of_the_item_scores_does_not_grow_with_the_text(tmp_path):
+    n = 50_000  # enough for the per-item cost to dominate; tracemalloc makes each row slow to read
+    path = _sidecar(tmp_path / "a.predictions.jsonl", n)
+    size = os.path.getsize(path)
+    tracemalloc.start()
+    try:
+        matrix = verdicts.item_matrix([str(path)], {"minimath"}, "correct")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert matrix.shape == (1, n)
+    # ids (~60 B each) and their scores: a few hundred bytes per item, while the file holds ~700 B of
+    # text per item. Reading whole rows (pandas) needed several times the file size.
+    assert peak < 400 * n, f"{peak / n:.0f} bytes per item"
+    assert peak < size / 2
 
 
 def test_streamed_scores_equal_the_dataframe_computation(tmp_path):
@@ -69,48 +68,22 @@ def test_streamed_scores_equal_the_dataframe_computation(tmp_path):
         path = tmp_path / f"r{run}.predictions.jsonl"
         path.write_text("".join(json.dumps(r) + "\n" for r in rows))
         paths.append(str(path))
-    new = stats.item_scores(paths, {"minimath"})
+    new = verdicts.item_matrix(paths, {"minimath"}, "correct").mean(axis=0)
     old = _old_item_scores(paths, {"minimath"})
-    assert list(new.index) == list(old.index)
-    assert np.allclose(new.to_numpy(), old.to_numpy())
+    assert sorted(new.index) == sorted(old.index)
+    assert np.allclose(new[sorted(new.index)].to_numpy(), old[sorted(old.index)].to_numpy())
 
 
-def test_one_index_serves_every_experiment(tmp_path):
-    a = _sidecar(tmp_path / "a.predictions.jsonl", 10, seed=1)
-    b = _sidecar(tmp_path / "b.predictions.jsonl", 12, seed=2)
-    index = ItemIndex()
-    first, second = dense_scores([a], index), dense_scores([b], index)
-    assert len(index) == 12 and len(first) == 10 and len(second) == 12
-    assert scan_scores(a, "similarity") is None  # a text run has no such column
-
-
-def test_large_bootstrap_matches_scipy_in_distribution():
-    """Above SCIPY_MAX_ITEMS the same resampling is drawn as multinomial counts: its interval agrees
-    with scipy's to within bootstrap noise, and is reproducible."""
+def test_the_bootstrap_holds_bounded_memory_for_many_items():
     rng = np.random.default_rng(0)
-    diffs = rng.choice([-1.0, 0.0, 1.0], size=stats.SCIPY_MAX_ITEMS + 1, p=[0.2, 0.5, 0.3])
-    ours = stats.bootstrap_diffs(diffs, 2000, seed=0)
-    theirs = scipy_stats.bootstrap((diffs,), np.mean, n_resamples=2000, method="percentile", batch=50,
-                                   rng=np.random.default_rng(0)).confidence_interval
-    half_width = (theirs.high - theirs.low) / 2
-    assert abs(ours.ci_low - theirs.low) < 0.1 * half_width and abs(ours.ci_high - theirs.high) < 0.1 * half_width
-    assert stats.bootstrap_diffs(diffs, 2000, seed=0) == ours
-
-
-def test_continuous_scores_above_the_threshold_resample_in_batches():
-    rng = np.random.default_rng(1)
-    diffs = rng.normal(0.05, 0.2, size=stats.SCIPY_MAX_ITEMS + 1)  # image similarities: many distinct values
-    result = stats.bootstrap_diffs(diffs, 200, seed=0)
-    assert result.ci_low < diffs.mean() < result.ci_high and result.significant
-
-
-def test_small_bootstraps_are_unchanged():
-    """Reports computed before (scipy, batch 1000) get the same numbers."""
-    diffs = np.random.default_rng(2).choice([-1.0, 0.0, 1.0], size=500)
-    ours = stats.bootstrap_diffs(diffs, 2000, seed=0)
-    theirs = scipy_stats.bootstrap((diffs,), np.mean, n_resamples=2000, method="percentile", batch=1000,
-                                   rng=np.random.default_rng(0)).confidence_interval
-    assert (ours.ci_low, ours.ci_high) == (theirs.low, theirs.high)
+    a, b = rng.random((2, 200_000)), rng.random((2, 200_000))
+    tracemalloc.start()
+    try:
+        verdicts.hierarchical_bootstrap(a, b, n_resamples=40, seed=0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 200 * 2**20, f"{peak / 2**20:.0f} MiB"  # resamples x items at once would be 64 MB per array here
 
 
 def test_item_tables_hold_only_the_items_they_show(tmp_path):
@@ -130,9 +103,9 @@ def test_a_broken_sidecar_is_a_warning_naming_it(tmp_path):
     sidecar = broken.with_name(broken.stem + ".predictions.jsonl")
     sidecar.write_text('{"id": "q0", "correct": true}\nnot json\n')
     warnings = []
-    result = stats.compare_to_reference(load_runs(tmp_path), "lora/default", {"minimath"}, n_resamples=200,
-                                        warn=warnings.append)
-    assert result == {}
+    runs = load_runs(tmp_path)
+    result = verdicts.compute(runs, "lora/default", "test accuracy", {"minimath"}, "correct", 200, warn=warnings.append)
+    assert [(v.experiment, v.reason) for v in result] == [("ia3/default", "no per-item predictions")]
     assert len(warnings) == 1 and str(sidecar) in warnings[0] and "line 2" in warnings[0]
 
 

@@ -1,16 +1,16 @@
 """Streaming reads of predictions sidecars (`<stem>.predictions.jsonl`), one line at a time.
 
 A sidecar holds a run's prompts and answers: a kilobyte or more per test item. Statistics need two
-values per item (its id and its score), so they are read line by line into numpy arrays and nothing
-else is kept: memory grows with the number of distinct items (ids are shared between runs through an
-`ItemIndex`), never with the text in the files. Reader side: numpy and the standard library.
+values per item (its id and its score), so they are read line by line and nothing else is kept:
+memory grows with the number of items, never with the text in the files. Reader side: numpy and the
+standard library.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -89,60 +89,3 @@ def scan_scores(path: Path | str, score: str = "correct",
     if not has_column:
         return None
     return ids, np.asarray(scores, dtype=float)
-
-
-class ItemIndex:
-    """Dense integer codes for item ids, shared by every run compared, so each run's scores are one
-    float array over the same positions and each id string is stored once."""
-
-    def __init__(self) -> None:
-        self._codes: dict = {}
-
-    def __len__(self) -> int:
-        return len(self._codes)
-
-    def codes(self, ids: Iterable) -> np.ndarray:
-        codes = self._codes
-        return np.fromiter((codes.setdefault(i, len(codes)) for i in ids), dtype=np.int64)
-
-    def keys(self) -> list:
-        return list(self._codes)
-
-
-def dense_scores(paths: Iterable[Path | str], index: ItemIndex, test_sets: set[str] | None = None,
-                 score: str = "correct") -> np.ndarray | None:
-    """Per-item mean score over the runs in `paths` (seeds of one experiment), as an array over
-    `index`'s codes (it grows to hold new ids): NaN where any run lacks the item. None when a run has
-    no `score` column."""
-    total = count = None
-    n_runs = 0
-    for path in paths:
-        scanned = scan_scores(path, score, test_sets)
-        if scanned is None:
-            return None
-        codes = index.codes(scanned[0])
-        total, count = _grow(total, len(index)), _grow(count, len(index))
-        total[codes] += scanned[1]
-        count[codes] += 1
-        n_runs += 1
-    if n_runs == 0:
-        return np.full(len(index), np.nan)
-    mean = np.full(len(total), np.nan)
-    full = count == n_runs
-    mean[full] = total[full] / n_runs
-    return mean
-
-
-def _grow(array: np.ndarray | None, size: int) -> np.ndarray:
-    if array is None:
-        return np.zeros(size)
-    return array if len(array) >= size else np.concatenate([array, np.zeros(size - len(array))])
-
-
-def aligned(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two dense score arrays cut to the items both have (arrays over one index may differ in length
-    when the later one saw new ids)."""
-    n = min(len(a), len(b))
-    a, b = a[:n], b[:n]
-    both = np.isfinite(a) & np.isfinite(b)
-    return a[both], b[both]

@@ -157,7 +157,7 @@ def task_report(task: str, all_runs: pd.DataFrame, reference: str, n_resamples: 
     report.reference = verdicts_mod.reference_experiment(subject, reference, main)
     sets, score = item_source(main, task)
     if report.reference is not None:
-        report.verdicts = verdicts_mod.compute(subject, report.reference, main, sets, score, n_resamples, seed)
+        report.verdicts = verdicts_mod.compute(subject, report.reference, main, sets, score, n_resamples, seed, warn)
         report.noise = verdicts_mod.noise_floor(subject, report.reference, main)
         report.power = _power(subject, report.reference, sets, score, n_resamples, seed)
     report.trials = tuning.trial_points(trial_runs) if not trial_runs.empty else pd.DataFrame()
@@ -178,6 +178,7 @@ def _power(runs: pd.DataFrame, reference: str, sets, score: str, n_resamples: in
     """Interval width and item counts of each experiment against the reference, on their shared items."""
     with_items = runs[runs["predictions_path"].notna()]
     paths = {name: list(g["predictions_path"]) for name, g in with_items.groupby("experiment", sort=False)}
+    paths = {name: own for name, own in paths.items() if verdicts_mod.readable(own, None)}  # compute warned
     if reference not in paths:
         return []
     ref = verdicts_mod.item_matrix(paths[reference], sets, score)

@@ -74,8 +74,13 @@ class Verdict:
         return f"{text}: {tail}" if text else tail
 
 
+# Resample x item cells held at once (each array of them 16 MB as float64): a report over a million items
+# stays within a few hundred MB instead of resamples x items.
+CHUNK_CELLS = 2_000_000
+
+
 def hierarchical_bootstrap(a: np.ndarray, b: np.ndarray, weights: np.ndarray | None = None,
-                           n_resamples: int = 10_000, seed: int = 0, chunk: int = 500) -> tuple[float, float, float]:
+                           n_resamples: int = 10_000, seed: int = 0, chunk: int | None = None) -> tuple[float, float, float]:
     """(difference, 2.5%, 97.5%) of the weighted mean over items of (mean over seeds of `a` - of `b`).
 
     `a` is seeds x items of the experiment, `b` of the reference, columns the same items. Each resample
@@ -87,6 +92,7 @@ def hierarchical_bootstrap(a: np.ndarray, b: np.ndarray, weights: np.ndarray | N
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
     point = float(np.sum(w * (a.mean(0) - b.mean(0))) / np.sum(w))
     rng = np.random.default_rng(seed)
+    chunk = chunk or max(1, min(500, CHUNK_CELLS // max(n, 1)))
     draws = []
     for start in range(0, n_resamples, chunk):
         r = min(chunk, n_resamples - start)
@@ -146,11 +152,13 @@ def _verdict(name: str, reference: str, metric: str, a: pd.DataFrame, b: pd.Data
 
 
 def compute(runs: pd.DataFrame, reference: str, main: str, test_sets: set[str] | None, score: str,
-            n_resamples: int = 10_000, seed: int = 0) -> list[Verdict]:
+            n_resamples: int = 10_000, seed: int = 0, warn=None) -> list[Verdict]:
     """Every experiment of `runs` (one task, one source, no trials) against `reference`: the main metric,
-    and forgetting where the sidecars have per-text rows."""
+    and forgetting where the sidecars have per-text rows. An experiment whose sidecar cannot be read is
+    left out after `warn` names the file (the reference: no verdicts at all)."""
     with_items = runs[runs["predictions_path"].notna()]
     groups = {name: list(group["predictions_path"]) for name, group in with_items.groupby("experiment", sort=False)}
+    groups = {name: paths for name, paths in groups.items() if readable(paths, warn)}
     verdicts = []
     if reference not in groups:
         return verdicts
@@ -170,6 +178,19 @@ def compute(runs: pd.DataFrame, reference: str, main: str, test_sets: set[str] |
         if not forget.empty and not ref_forget.empty:
             verdicts.append(_verdict(name, reference, FORGETTING.key, forget, ref_forget, tokens, n_resamples, seed))
     return verdicts
+
+
+def readable(paths: list[str], warn) -> bool:
+    """Whether every sidecar reads to the end (a bad line is found before any bootstrap runs)."""
+    for path in paths:
+        try:
+            for _ in iter_predictions(path):
+                pass
+        except ValueError as exc:
+            if warn is not None:
+                warn(f"skipped predictions {exc}")
+            return False
+    return True
 
 
 @dataclass(frozen=True)
