@@ -178,14 +178,20 @@ def _power(runs: pd.DataFrame, reference: str, sets, score: str, n_resamples: in
     """Interval width and item counts of each experiment against the reference, on their shared items."""
     with_items = runs[runs["predictions_path"].notna()]
     paths = {name: list(g["predictions_path"]) for name, g in with_items.groupby("experiment", sort=False)}
-    paths = {name: own for name, own in paths.items() if verdicts_mod.readable(own, None)}  # compute warned
     if reference not in paths:
         return []
-    ref = verdicts_mod.item_matrix(paths[reference], sets, score)
+    try:
+        ref = verdicts_mod.item_matrix(paths[reference], sets, score)
+    except ValueError:  # an unreadable sidecar: the verdicts already warned
+        return []
+    theirs = set(ref.columns)
     found = []
     for name, own in paths.items():
-        mine = verdicts_mod.item_matrix(own, sets, score) if name != reference else None
-        shared = [c for c in mine.columns if c in set(ref.columns)] if mine is not None else []
+        try:
+            mine = verdicts_mod.item_matrix(own, sets, score) if name != reference else None
+        except ValueError:
+            continue
+        shared = [c for c in mine.columns if c in theirs] if mine is not None else []
         if len(shared) > 1:
             found.append(power_mod.pair_power(mine[shared].to_numpy(), ref[shared].to_numpy(), name, reference,
                                               n_resamples, seed))

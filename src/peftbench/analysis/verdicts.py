@@ -142,7 +142,8 @@ def forgetting_matrix(paths: list[str]) -> tuple[pd.DataFrame, pd.Series]:
 
 def _verdict(name: str, reference: str, metric: str, a: pd.DataFrame, b: pd.DataFrame,
              weights: pd.Series | None, n_resamples: int, seed: int) -> Verdict:
-    shared = [c for c in a.columns if c in set(b.columns)]
+    theirs = set(b.columns)
+    shared = [c for c in a.columns if c in theirs]
     seeds = (len(a), len(b))
     if not shared:
         return Verdict(name, reference, metric, math.nan, math.nan, math.nan, 0, seeds, "no shared test items")
@@ -158,39 +159,37 @@ def compute(runs: pd.DataFrame, reference: str, main: str, test_sets: set[str] |
     left out after `warn` names the file (the reference: no verdicts at all)."""
     with_items = runs[runs["predictions_path"].notna()]
     groups = {name: list(group["predictions_path"]) for name, group in with_items.groupby("experiment", sort=False)}
-    groups = {name: paths for name, paths in groups.items() if readable(paths, warn)}
     verdicts = []
-    if reference not in groups:
+    ref = _read(groups.get(reference), test_sets, score, warn)
+    if ref is None:
         return verdicts
-    ref_items = item_matrix(groups[reference], test_sets, score)
-    ref_forget, _ = forgetting_matrix(groups[reference])
     for name in runs["experiment"].unique():
         if name == reference:
             continue
-        if name not in groups:
+        mine = _read(groups.get(name), test_sets, score, warn)
+        if mine is None:
             verdicts.append(Verdict(name, reference, main, math.nan, math.nan, math.nan, 0,
                                     (int((runs["experiment"] == name).sum()), len(groups[reference])),
                                     "no per-item predictions"))
             continue
-        verdicts.append(_verdict(name, reference, main, item_matrix(groups[name], test_sets, score), ref_items,
-                                 None, n_resamples, seed))
-        forget, tokens = forgetting_matrix(groups[name])
+        verdicts.append(_verdict(name, reference, main, mine[0], ref[0], None, n_resamples, seed))
+        (forget, tokens), ref_forget = mine[1], ref[1][0]
         if not forget.empty and not ref_forget.empty:
             verdicts.append(_verdict(name, reference, FORGETTING.key, forget, ref_forget, tokens, n_resamples, seed))
     return verdicts
 
 
-def readable(paths: list[str], warn) -> bool:
-    """Whether every sidecar reads to the end (a bad line is found before any bootstrap runs)."""
-    for path in paths:
-        try:
-            for _ in iter_predictions(path):
-                pass
-        except ValueError as exc:
-            if warn is not None:
-                warn(f"skipped predictions {exc}")
-            return False
-    return True
+def _read(paths: list[str] | None, test_sets, score: str, warn):
+    """(item matrix, (forgetting matrix, token counts)) of one experiment's sidecars; None without
+    sidecars, or after `warn` names one that cannot be read."""
+    if not paths:
+        return None
+    try:
+        return item_matrix(paths, test_sets, score), forgetting_matrix(paths)
+    except ValueError as exc:
+        if warn is not None:
+            warn(f"skipped predictions {exc}")
+        return None
 
 
 @dataclass(frozen=True)
