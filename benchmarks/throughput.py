@@ -1,82 +1,201 @@
-"""Training tokens/s and evaluation problems/s of the default `minimath` LoRA experiment.
+"""Training tokens/s and evaluation problems/s: plain reference-style loops vs peftbench's paths.
 
-Prints the machine's fp32 matmul peak for scale, so figures from different machines can be compared.
-Usage: python benchmarks/throughput.py [--steps 8] [--problems 32] [--experiment experiments/minimath/lora/default]
+Both run in this one process, on the same model object, data, adapter, batch sizes and threads, back to
+back and interleaved (plain, peftbench, plain, peftbench, ...) so a change in the machine's load hits
+both alike. Training: the plain loop pads to the longest row, computes logits at every position and
+takes the model's own loss from `labels` (as the reference suite does); peftbench's path is
+`peftbench.train.train` with `causal_lm_loss`. Evaluation (after the training rounds, on the same
+weights): plain batched greedy `model.generate` vs `peftbench.evaluate.generate_answers` (finished rows
+leave the batch), and the same with `stop=extract.answer_is_final` (a row also stops once its
+extracted answer cannot change; runs use it once the task passes it), checked item by item against
+plain: identical text (or, with the stop rule, a prefix of it), extracted answer and correctness.
+
+Usage: python benchmarks/throughput.py [--experiment experiments/minimath/lora/default] [--steps 8]
+       [--problems 50] [--eval-rounds 2] [--threads N]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import os
 import platform
 import time
+from importlib import metadata
 
 import torch
 
 from peftbench.adapters import build_optimizer, build_scheduler, wrap_model
-from peftbench.data import collate, encode_all, endless_batches
-from peftbench.evaluate import generate_answers
+from peftbench.data import encode_all, format_prompt
 from peftbench.environment import system_info
+from peftbench.evaluate import generate_answers, plain_generate_answers, score_answers
+from peftbench.extract import answer_is_final
+from peftbench.measure import MemorySampler
+from peftbench.memory_accounting import AccountedMemory
 from peftbench.models import load_model
 from peftbench.plan import plan_run
+from peftbench.train import TrainState, causal_lm_loss, plain_causal_lm_loss, text_batches, train
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b  # warm-up
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+def load() -> float:
+    return os.getloadavg()[0]
 
 
-def train_tokens_per_second(model, cfg, data, pad_id, steps: int, warmup: int = 2) -> float:
+class Clock:
+    """Wall and CPU seconds of a block. On a machine shared with other work, this process's CPU time
+    is the steadier measure of the work done (with one torch thread; more threads spin while waiting)."""
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+def plain_step(model, optimizer, scheduler, batch, cfg) -> None:
+    """The reference suite's step: the model's own loss over full logits."""
+    optimizer.zero_grad()
+    loss = plain_causal_lm_loss(model, batch)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_norm_clip)
+    optimizer.step()
+    scheduler.step()
+    loss.item()
+
+
+def peftbench_step(model, optimizer, scheduler, batch, cfg) -> None:
+    """One step of peftbench's own loop (`train.train`) and loss, with the accounted-memory hooks a run
+    has on (their cost is part of the measured figure)."""
+    one = cfg.model_copy(update={"max_steps": 1, "eval_steps": 1})
+    with MemorySampler("cpu") as memory, AccountedMemory(model, optimizer) as accounted:
+        train(model, optimizer, scheduler, iter([batch]), causal_lm_loss, one, torch.device("cpu"), memory,
+              TrainState(), validate=dict, accounted=accounted)
+
+
+def measure_training(model, data, tokenizer, cfg, steps: int) -> dict[str, dict[str, float]]:
+    """Both paths on each batch in turn, alternating which goes first, so load changes hit both."""
     optimizer = build_optimizer(model, cfg.optimizer_type, cfg.optimizer_kwargs)
     scheduler = build_scheduler(optimizer, cfg.lr_scheduler, cfg.max_steps, cfg.warmup_ratio)
-    batches = endless_batches([len(d.input_ids) for d in data], cfg.batch_size, cfg.seed)
-    model.train()
-    tokens, seconds = 0, 0.0
-    for step in range(warmup + steps):
-        items = [data[i] for i in next(batches)]
-        batch = collate(items, pad_id)
-        start = time.perf_counter()
-        model(**batch).loss.backward()
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad()
-        if step >= warmup:  # the first steps pay one-off allocation costs
-            seconds += time.perf_counter() - start
-            tokens += sum(len(it.input_ids) for it in items)
-    return tokens / seconds
+    paths = {"plain": plain_step, "peftbench": peftbench_step}
+    totals = {name: {"tokens": 0, "wall": 0.0, "cpu": 0.0} for name in paths}
+    batches = text_batches(data, cfg.batch_size, cfg.seed, tokenizer.pad_token_id, torch.device("cpu"))
+    warm = next(batches)
+    for step in paths.values():  # one-off allocations, and the fast loss's once-per-model check
+        step(model, optimizer, scheduler, warm, cfg)
+    for i in range(steps):
+        batch = next(batches)
+        for name in (("plain", "peftbench") if i % 2 == 0 else ("peftbench", "plain")):
+            with Clock() as clock:
+                paths[name](model, optimizer, scheduler, batch, cfg)
+            totals[name]["tokens"] += batch.tokens
+            totals[name]["wall"] += clock.wall
+            totals[name]["cpu"] += clock.cpu
+        print(f"  batch {i + 1:2d} ({batch.tokens} tokens): " + ", ".join(
+            f"{n} {totals[n]['wall']:.1f} s wall / {totals[n]['cpu']:.1f} s cpu so far" for n in paths)
+            + f"; load {load():.1f}", flush=True)
+    return {name: {"wall": t["tokens"] / t["wall"], "cpu": t["tokens"] / t["cpu"]} for name, t in totals.items()}
+
+
+def generate_with_stop(model, tokenizer, cfg, examples):
+    """peftbench's generation, each row also stopping once its extracted answer can no longer change."""
+    return generate_answers(model, tokenizer, cfg, examples, stop=answer_is_final)
+
+
+EVAL_PATHS = {"plain": plain_generate_answers, "peftbench": generate_answers, "peftbench+stop": generate_with_stop}
+
+
+def measure_evaluation(model, tokenizer, cfg, examples, rounds: int):
+    """Each path generates for all examples; each round runs the paths in another order."""
+    names = list(EVAL_PATHS)
+    totals = {name: {"wall": 0.0, "cpu": 0.0} for name in names}
+    answers = {}
+    for round_ in range(rounds):
+        for name in names[round_ % len(names):] + names[: round_ % len(names)]:
+            with Clock() as clock:
+                answers[name] = EVAL_PATHS[name](model, tokenizer, cfg, examples)
+            totals[name]["wall"] += clock.wall
+            totals[name]["cpu"] += clock.cpu
+            print(f"  round {round_ + 1} {name:14s}: {clock.wall:.1f} s wall, {clock.cpu:.1f} s cpu, "
+                  f"load {load():.1f}", flush=True)
+    n = len(examples) * rounds
+    rates = {name: {"wall": n / t["wall"], "cpu": n / t["cpu"]} for name, t in totals.items()}
+    return rates, answers
+
+
+def compare_answers(examples, answers: dict[str, list[str]], task, cfg, tokenizer) -> None:
+    prompt = lambda q: format_prompt(cfg.query_template, q)  # noqa: E731
+    rows = {name: score_answers(examples, texts, task.score, prompt)[1] for name, texts in answers.items()}
+    key = lambda r: (r["extracted"], r["correct"])  # noqa: E731
+    for name in answers:
+        if name == "plain":
+            continue
+        same_text = sum(a == b for a, b in zip(answers["plain"], answers[name]))
+        prefix = sum(b.startswith(a) or a.startswith(b) for a, b in zip(answers["plain"], answers[name]))
+        same_score = sum(key(a) == key(b) for a, b in zip(rows["plain"], rows[name]))
+        print(f"{name} vs plain, of {len(examples)} problems: identical text {same_text}, text a prefix of "
+              f"plain's {prefix}, identical extracted answer and correctness {same_score}")
+    for name, texts in answers.items():
+        lengths = sorted(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
+        print(f"{name}: generated tokens per problem min {lengths[0]}, median {lengths[len(lengths) // 2]}, "
+              f"max {lengths[-1]}, mean {sum(lengths) / len(lengths):.1f}; accuracy "
+              f"{sum(r['correct'] for r in rows[name]) / len(rows[name]):.2f}")
+
+
+def print_setup(args, cfg, run) -> None:
+    info = system_info()
+    versions = ", ".join(f"{p} {metadata.version(p)}" for p in ("torch", "transformers", "peft"))
+    print(f"date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}")
+    print(f"machine: {info['accelerator']}, {os.cpu_count()} cpus, {platform.platform()}; "
+          f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} at start")
+    print(f"software: {versions}, python {platform.python_version()}; torch threads {torch.get_num_threads()}, "
+          f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')}")
+    print(f"experiment: {run.experiment.full_name} on {run.experiment.task}, model {cfg.model_id} ({cfg.dtype}); "
+          f"batch {cfg.batch_size}, loss_on {cfg.loss_on}, eval batch {cfg.batch_size_eval}, "
+          f"max_new_tokens {cfg.generation_kwargs.max_new_tokens}")
+    print(f"measured: training {args.steps} batches, each trained once by each path in alternating order "
+          f"(after 1 warm-up step each); evaluation {args.eval_rounds} round(s) x {args.problems} test problems per path")
+
+
+def ratio_lines(label: str, unit: str, rates: dict[str, dict[str, float]]) -> list[str]:
+    lines = []
+    for clock in ("wall", "cpu"):
+        per = "per wall second" if clock == "wall" else "per CPU second of this process"
+        plain = rates["plain"][clock]
+        ours = ", ".join(f"{name} {r[clock]:.2f} (ratio {r[clock] / plain:.2f}x)"
+                         for name, r in rates.items() if name != "plain")
+        lines.append(f"{label} ({unit} {per}): plain {plain:.2f}, {ours}")
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiment", default="experiments/minimath/lora/default")
-    parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--problems", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=8, help="timed training batches (each trained by both paths)")
+    parser.add_argument("--problems", type=int, default=50, help="test problems generated per path and round")
+    parser.add_argument("--eval-rounds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     run = plan_run(args.experiment)
-    cfg = run.cfg
+    cfg, task = run.cfg, run.spec.create()
+    print_setup(args, cfg, run)
+    torch.manual_seed(cfg.seed)
     model, tokenizer, _ = load_model(cfg, torch.device("cpu"))
-    data = encode_all(tokenizer, cfg.query_template, run.spec.create().train_examples(cfg), cfg.max_seq_length, cfg.loss_on)
+    data = encode_all(tokenizer, cfg.query_template, task.train_examples(cfg), cfg.max_seq_length, cfg.loss_on)
     model = wrap_model(model, run.experiment.peft_config, args.experiment, cfg.autocast_adapter_dtype)
-    test = run.spec.create().test_sets(cfg)[0].examples[: args.problems]
+    examples = task.test_sets(cfg)[0].examples[: args.problems]
 
-    peak = matmul_gflops()
-    tok_s = train_tokens_per_second(model, cfg, data, tokenizer.pad_token_id, args.steps)
-    start = time.perf_counter()
-    generate_answers(model, tokenizer, cfg, test)
-    problems_s = len(test) / (time.perf_counter() - start)
-
-    info = system_info()
-    print(f"setup: {run.experiment.full_name}, model {cfg.model_id}, batch {cfg.batch_size}, "
-          f"eval batch {cfg.batch_size_eval}, max_new_tokens {cfg.generation_kwargs.max_new_tokens}")
-    print(f"machine: {info['accelerator']}, {info['cpu_count']} cpus, torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads), python {platform.python_version()}")
-    print(f"fp32 matmul peak (2048x2048): {peak:.1f} GFLOP/s")
-    print(f"training: {tok_s:.1f} tokens/s over {args.steps} steps (after 2 warm-up steps)")
-    print(f"evaluation: {problems_s:.2f} problems/s over {len(test)} minimath test problems (greedy)")
+    print("training (tokens/s of unpadded training tokens, wall clock):")
+    train_rates = measure_training(model, data, tokenizer, cfg, args.steps)
+    print("evaluation (greedy, on the weights trained above):")
+    eval_rates, answers = measure_evaluation(model, tokenizer, cfg, examples, args.eval_rounds)
+    for line in ratio_lines("training", "tokens", train_rates) + ratio_lines("evaluation", "problems", eval_rates):
+        print(line)
+    compare_answers(examples, answers, task, cfg, tokenizer)
+    print(f"load average at end {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

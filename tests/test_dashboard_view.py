@@ -140,6 +140,9 @@ def test_per_experiment_rows_average_seeds_with_an_interval():
 def test_default_axes_and_log_scale():
     assert figure.default_axes(["test accuracy", "forgetting", "train_time", "accelerator_memory_max"]) == \
         ("accelerator_memory_max", "test accuracy")
+    both = ["test accuracy", "accelerator_memory_max", "accounted_memory_max"]  # CPU runs: accounted memory on x
+    assert figure.default_axes(both, "accounted_memory_max") == ("accounted_memory_max", "test accuracy")
+    assert figure.default_axes(both) == ("accelerator_memory_max", "test accuracy")
     assert figure.default_axes(["forgetting", "drift"]) == ("drift", "forgetting")
     assert figure.default_axes([]) == (None, None)
     runs = view.select(_runs(), "minimath", None)

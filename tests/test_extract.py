@@ -156,3 +156,44 @@ def test_property_formatted_integer_after_digit_free_prefix():
         # a prefix ending in "####" or an earlier marker would legitimately change the answer
         prefix = prefix.replace("#", "").lower().replace("answer", "")
         assert extract_answer(prefix + f" The answer is {n:,}.") == str(n), (prefix, n)
+
+
+# --- answer_is_final: generation may stop a row once its extracted answer cannot change --------------
+
+from peftbench.extract import answer_is_final  # noqa: E402
+
+_PIECES = ["The answer is", "the final answer is", "####", "\\boxed{", "}", " ", " ", "\n", "12", "3", ",", "000",
+           ".", "5", "/", "-", "$", "**", "word", "n't", "Question:", "%", "\\frac{1}", "{2}", "The", " answer", " is"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_final_answer_survives_any_continuation(seed):
+    rng = random.Random(seed)
+    finals = 0
+    for _ in range(6000):
+        text = "".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 10)))
+        if not answer_is_final(text):
+            continue
+        finals += 1
+        for _ in range(5):
+            more = "".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 6)))
+            assert extract_answer(text + more) == extract_answer(text), (text, more)
+    assert finals > 100  # the rule does stop rows, not just say "not yet"
+
+
+@pytest.mark.parametrize(
+    "text, final",
+    [
+        ("48 / 8 = 6. The answer is 6.\n", True),
+        ("48 / 8 = 6. The answer is 6.", False),  # "6." may still become 6.5
+        ("The answer is 6", False),
+        ("The answer is\nThe answer is 7\n", True),  # a marker without a number is skipped
+        ("The answer is\n", False),  # skipped, and no later marker yet
+        ("#### 12\nQuestion: what is 3 + 4?", True),
+        ("The answer is \\frac{1}{2}\n", False),  # LaTeX may span lines: never stop early
+        ("No marker 5\n", False),  # last-number fallback: any later number would change it
+        ("", False),
+    ],
+)
+def test_answer_is_final_examples(text, final):
+    assert answer_is_final(text) is final

@@ -173,3 +173,31 @@ def test_equal_means_with_float_noise_do_not_make_a_front(tmp_path):
     (task,) = report.build(load_runs(tmp_path), n_resamples=200)
     on_front = dict(zip(task.summary["experiment"], task.fronts["accelerator_memory_max"]))
     assert on_front == {"ia3/default": True, "lora/default": False}
+
+
+def _with_accounted(path: Path, accounted: float | None, kind: str = "cpu-rss") -> None:
+    data = json.loads(path.read_text())
+    data["train_info"]["memory_kind"] = kind
+    if accounted is not None:
+        data["train_info"]["accounted_memory_max"] = accounted
+    path.write_text(json.dumps(data))
+
+
+def test_cpu_runs_are_ranked_by_accounted_memory_cuda_runs_by_the_allocator(tmp_path):
+    # RSS says lora < ia3; the accounted figures say ia3 < lora (as an accelerator would).
+    for name, rss, accounted in (("lora/default", 6e8, 9e8), ("ia3/default", 8e8, 7e8)):
+        _with_accounted(write_run(tmp_path / "cpu", name, correct=[True] * 3, memory=rss), accounted)
+    (task,) = report.build(load_runs(tmp_path / "cpu"), n_resamples=100)
+    assert task.memory == "accounted_memory_max" and task.trade_offs[0] == "accounted_memory_max"
+    assert dict(zip(task.summary["experiment"], task.fronts["accounted_memory_max"]))["ia3/default"]
+    board = report.leaderboard(task)
+    assert "train memory peak (accounted)" in board and "train memory peak" not in board
+    assert "Training memory is accounted" in report.note(task, 100)
+    # On CUDA (or when a run lacks the accounted figure) the allocator's figure ranks them.
+    for name in ("lora/default", "ia3/default"):
+        _with_accounted(write_run(tmp_path / "cuda", name, correct=[True] * 3), 1e8, kind="cuda-reserved")
+    write_run(tmp_path / "old", "lora/default", correct=[True] * 3)
+    _with_accounted(write_run(tmp_path / "old", "ia3/default", correct=[True] * 3), 1e8)
+    for folder in ("cuda", "old"):
+        (task,) = report.build(load_runs(tmp_path / folder), n_resamples=100)
+        assert task.memory == "accelerator_memory_max" and task.trade_offs[0] == "accelerator_memory_max", folder

@@ -8,6 +8,7 @@ from typing import Callable, Iterator
 import torch
 import torch.nn.functional as F
 
+from peftbench import greedy
 from peftbench.data import format_prompt
 from peftbench.tasks.base import Example, Score
 
@@ -17,9 +18,43 @@ def _batches(items: list, size: int) -> Iterator[list]:
         yield items[start : start + size]
 
 
+# Module-level switch, not a config field (a field would change every config hash): the benchmarks
+# turn it off to time the plain path side by side.
+FAST_GENERATION = True
+
+
 @torch.no_grad()
-def generate_answers(model, tokenizer, cfg, examples: list[Example], progress=None) -> list[str]:
-    """Batched greedy generation; the prompt is left-padded so every row continues at the right end."""
+def generate_answers(model, tokenizer, cfg, examples: list[Example], progress=None, stop=None) -> list[str]:
+    """Batched greedy generation; the prompt is left-padded so every row continues at the right end.
+
+    Finished rows leave the batch (`greedy.greedy_decode`) where that loop applies; otherwise, or
+    with `FAST_GENERATION` off, `model.generate`. `stop(text)` may end a row once its answer is final
+    (fast loop only)."""
+    if FAST_GENERATION and greedy.supported(model):
+        def decode(enc, budget):
+            stop_row = None if stop is None else (lambda _row, toks: stop(tokenizer.decode(toks, skip_special_tokens=True)))
+            rows = greedy.greedy_decode(model, enc["input_ids"], enc["attention_mask"], budget,
+                                        tokenizer.eos_token_id, stop_row)
+            return tokenizer.batch_decode(rows, skip_special_tokens=True)
+    else:
+        def decode(enc, budget):
+            out = model.generate(**enc, max_new_tokens=budget, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+            return tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+    return _batched_generation(model, tokenizer, cfg, examples, decode, progress)
+
+
+def plain_generate_answers(model, tokenizer, cfg, examples: list[Example], progress=None) -> list[str]:
+    """Plain batched greedy `model.generate`, the reference suite's way: the benchmarks' baseline."""
+    global FAST_GENERATION
+    saved, FAST_GENERATION = FAST_GENERATION, False
+    try:
+        return generate_answers(model, tokenizer, cfg, examples, progress)
+    finally:
+        FAST_GENERATION = saved
+
+
+def _batched_generation(model, tokenizer, cfg, examples, decode, progress) -> list[str]:
     model.eval()
     gen = cfg.generation_kwargs
     device = next(model.parameters()).device
@@ -30,17 +65,7 @@ def generate_answers(model, tokenizer, cfg, examples: list[Example], progress=No
         prompts = [format_prompt(cfg.query_template, examples[i].question) for i in idx]
         enc = tokenizer(prompts, return_tensors="pt", padding=True).to(device)
         budget = min(gen.max_new_tokens, gen.max_length - enc["input_ids"].shape[1])
-        if budget <= 0:
-            texts = [""] * len(idx)
-        else:
-            out = model.generate(
-                **enc,
-                max_new_tokens=budget,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-            )
-            texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+        texts = decode(enc, budget) if budget > 0 else [""] * len(idx)
         by_index.update(zip(idx, texts))
         if progress:
             progress(len(idx))

@@ -118,6 +118,26 @@ def extract_answer(text: str) -> str | None:
     return None
 
 
+def answer_is_final(text: str) -> bool:
+    """True when no continuation of `text` can change `extract_answer`'s result: a marker's number
+    sits on a finished line (or a segment that cannot grow), and every earlier marker is finished
+    without one. Lets generation stop a row once its answer is settled. Conservative: False whenever
+    unsure (LaTeX fractions may span lines, so any `frac` means "not yet")."""
+    if "frac" in text:
+        return False
+    markers = list(_MARKER.finditer(text))
+    for i, marker in enumerate(markers):
+        window_end = marker.end() + _MARKER_WINDOW
+        bounded = i + 1 < len(markers) or window_end <= len(text)  # the segment's end is already fixed
+        end = min(window_end, markers[i + 1].start()) if i + 1 < len(markers) else min(window_end, len(text))
+        line, newline, _ = text[marker.end() : end].partition("\n")
+        if not (newline or bounded):
+            return False  # this marker's line may still grow and gain (or extend) its number
+        if _first_number(line) is not None:
+            return True
+    return False
+
+
 def score(prediction: str, gold: str) -> Score:
     """Extract from `prediction`; correct iff it equals `gold` as an exact number."""
     extracted = extract_answer(prediction)

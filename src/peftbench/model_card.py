@@ -96,6 +96,7 @@ def card_text(record: ResultRecord) -> str:
               "## Cost", "", _table([
                   ("train time (s)", train.train_time), ("total time (s)", train.total_time),
                   (f"train memory peak ({train.memory_kind}, bytes)", train.accelerator_memory_max),
+                  ("train memory peak (accounted, bytes)", train.accounted_memory_max),
                   ("trainable parameters", train.num_trainable_params),
                   ("total parameters", train.num_total_params), ("saved size (bytes)", train.file_size)]), "",
               "## Training", "", _table([(key, cfg.get(key)) for key in (

@@ -103,6 +103,12 @@ class TrainInfo(_Open):
     accelerator_memory_reserved_avg: Number | None = Field(default=None, description="... mean over training")
     accelerator_memory_reserved_99th: Number | None = Field(default=None, description="... 99th percentile")
     memory_kind: str | None = Field(default=None, description="cuda-reserved | cpu-rss")
+    accounted_memory_max: Number | None = Field(
+        default=None, description="bytes training must hold at its peak step, counted tensor by tensor (parameters, "
+        "gradients, optimizer state, peak of tensors saved for backward); independent of the allocator and device")
+    accounted_memory_avg: Number | None = Field(default=None, description="... mean over training steps")
+    accounted_memory_breakdown: dict[str, Number] | None = Field(
+        default=None, description="bytes of each accounted component at the peak step")
     eval_memory_max: Number | None = Field(default=None, description="bytes above the level before the test pass: peak")
     file_size: Number | None = Field(default=None, description="bytes of the saved adapter (full fine-tuning: the model)")
     num_trainable_params: Number | None = None

@@ -14,7 +14,9 @@ from typing import Callable, Iterator
 import torch
 
 from peftbench.data import Encoded, collate, endless_batches
+from peftbench.lm_loss import labelled_positions_loss, plain_loss
 from peftbench.measure import MemorySampler, Stopwatch
+from peftbench.memory_accounting import AccountedMemory
 from peftbench.tasks.base import Batch
 
 
@@ -46,8 +48,14 @@ def text_batches(data: list[Encoded], batch_size: int, seed: int, pad_id: int, d
 
 
 def causal_lm_loss(model, batch: Batch) -> torch.Tensor:
-    """A text task's loss: the model's own (labels are in the batch, masked prompt tokens included)."""
-    return model(**batch.inputs).loss
+    """A text task's loss: mean cross-entropy over the labelled tokens, with the output head run on
+    those positions only (equal to `plain_causal_lm_loss` to float tolerance; see lm_loss.py)."""
+    return labelled_positions_loss(model, batch.inputs)
+
+
+def plain_causal_lm_loss(model, batch: Batch) -> torch.Tensor:
+    """The reference suite's loss (the model's own, logits at every position): the benchmarks' baseline."""
+    return plain_loss(model, batch.inputs)
 
 
 def train(
@@ -63,13 +71,16 @@ def train(
     validate: Callable[[], dict],
     on_step: Callable[[TrainState], None] = lambda s: None,
     on_window: Callable[[dict], None] = lambda row: None,
+    accounted: AccountedMemory | None = None,
 ) -> TrainState:
     """Train for cfg.max_steps, validating every cfg.eval_steps and after the last step.
 
     The task supplies the data (`batches`) and the loss (`loss_fn(model, batch)`); everything else —
     optimizer, clipping, schedule, timing, memory, validation windows — is the same for every task
     and method. `state` is filled in place so the caller still holds the metrics if this raises.
-    `on_window(row)` gets each window's row as it is recorded (`--report-to` trackers)."""
+    `on_window(row)` gets each window's row as it is recorded (`--report-to` trackers). `accounted`, if
+    given (and entered by the caller, like `memory`), records each step's accounted memory
+    (memory_accounting.py)."""
     # AdaLoRA and AdaMSS reallocate ranks as they train; every other method has no such hook.
     reallocate = getattr(getattr(model, "base_model", None), "update_and_allocate", None)
     window = {"loss": 0.0, "steps": 0, "samples": 0, "tokens": 0, "time": state.train_time.total}
@@ -89,6 +100,8 @@ def train(
             scheduler.step()
             if reallocate is not None:
                 reallocate(step)
+            if accounted is not None:
+                accounted.step()  # before zero_grad: the gradients are part of the step's memory
             optimizer.zero_grad(set_to_none=True)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)  # so the clock measures the step, not its launch

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from peftbench.metrics import TOKENS_PER_SEC, run_table_metrics
+from peftbench.metrics import ACCOUNTED_MAX, MEMORY_MAX, TOKENS_PER_SEC, run_table_metrics
 from peftbench.names import NAME_RULE, is_name
 from peftbench.record import NotARecord, ResultRecord
 from peftbench.results import load_result, predictions_path
@@ -183,6 +183,18 @@ def load_runs(sources: Path | str | Iterable[Path | str], task: str | None = Non
     frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=ID_COLUMNS + ["memory_kind"])
     frame["seed"] = frame["seed"].astype("Int64")
     return frame
+
+
+def memory_key(runs: pd.DataFrame) -> str:
+    """The training-memory column that ranks these runs: the accounted figure when no run used CUDA and
+    every run with a memory figure has one (a CPU process's RSS depends on the allocator's history, so
+    it can rank methods wrongly), else the allocator's peak (CUDA reserved bytes, or older records)."""
+    if ACCOUNTED_MAX.key not in runs or runs.empty:
+        return MEMORY_MAX.key
+    on_cuda = runs["memory_kind"].eq("cuda-reserved").any() if "memory_kind" in runs else False
+    measured = runs[MEMORY_MAX.key].notna() if MEMORY_MAX.key in runs else runs[ACCOUNTED_MAX.key].notna()
+    complete = runs.loc[measured, ACCOUNTED_MAX.key].notna().all() and runs[ACCOUNTED_MAX.key].notna().any()
+    return ACCOUNTED_MAX.key if complete and not on_cuda else MEMORY_MAX.key
 
 
 def load_curves(paths: Iterable[Path | str], warn: Warn | None = None) -> pd.DataFrame:

@@ -58,7 +58,11 @@ def note(report: TaskReport, n_resamples: int) -> str:
              f"intervals of accuracies are clipped to 0-100%)."]
     parts.append(report_verdicts.verdict_sentence(report, n_resamples))
     kinds = sorted(report.runs["memory_kind"].dropna().unique()) if "memory_kind" in report.runs else []
-    if kinds:
+    if report.memory == report_data.ACCOUNTED_KEY:
+        parts.append("Training memory is accounted: bytes of parameters, gradients, optimizer state and the peak "
+                     f"of tensors saved for backward, the same on any allocator (the process's {', '.join(kinds) or 'RSS'} "
+                     "is in the records too).")
+    elif kinds:
         parts.append(f"Memory figures are {', '.join(kinds)}.")
     if report.source != report_data.OURS or not report.published.empty:
         parts.append("The reference suite's train_time includes test-set generation, and its MetaMathQA memory "

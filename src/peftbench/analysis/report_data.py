@@ -15,17 +15,21 @@ import pandas as pd
 from peftbench.analysis import power as power_mod
 from peftbench.analysis import stats, tuning
 from peftbench.analysis import verdicts as verdicts_mod
-from peftbench.analysis.load import load_curves
+from peftbench.analysis.load import load_curves, memory_key
 from peftbench.analysis.pareto import pareto_front
 from peftbench.metrics import direction, fmt_of, is_fraction, label, ordered_columns
 from peftbench.results import samples_path
 
 OURS = "peftbench"
 # Costs the main metric is traded against, in the order the report shows them. `drift` stands in for
-# forgetting on tasks that have no forgetting figure (image tasks).
+# forgetting on tasks that have no forgetting figure (image tasks); the memory one is the task's
+# `memory_key` (accounted memory for CPU runs).
 TRADE_OFFS = ["accelerator_memory_max", "train_time", "file_size", "forgetting"]
+ACCOUNTED_KEY = "accounted_memory_max"
+MEMORY_KEYS = ("accelerator_memory_max", ACCOUNTED_KEY)
 FALLBACK = {"forgetting": "drift"}
-SHORT = {"accelerator_memory_max": "memory", "train_time": "time", "file_size": "size"}  # leaderboard cells
+SHORT = {"accelerator_memory_max": "memory", "accounted_memory_max": "memory", "train_time": "time",
+         "file_size": "size"}  # leaderboard cells
 
 
 @dataclass
@@ -43,6 +47,7 @@ class TaskReport:
     power: list[power_mod.Power] = field(default_factory=list)  # interval widths and item counts, per pair
     trials: pd.DataFrame = field(default_factory=pd.DataFrame)  # tuning trials (`tuning.trial_points`)
     tuned: list[dict] = field(default_factory=list)  # default vs tuned (`tuning.default_vs_tuned`)
+    memory: str = "accelerator_memory_max"  # the training-memory column that ranks these runs (`memory_key`)
     trade_offs: list[str] = field(default_factory=list)  # x metrics of the Pareto plots
     fronts: dict[str, pd.Series] = field(default_factory=dict)  # x metric -> on-front flag per summary row
     best_per_method: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -125,9 +130,9 @@ def _samples(runs: pd.DataFrame) -> list[tuple[str, Path]]:
     return found
 
 
-def _trade_offs(summary: pd.DataFrame) -> list[str]:
+def _trade_offs(summary: pd.DataFrame, memory: str) -> list[str]:
     chosen = []
-    for metric in TRADE_OFFS:
+    for metric in (memory if m in MEMORY_KEYS else m for m in TRADE_OFFS):
         for candidate in (metric, FALLBACK.get(metric)):
             if candidate and summary.get(f"{candidate} mean", pd.Series(dtype=float)).notna().any():
                 chosen.append(candidate)
@@ -162,7 +167,8 @@ def task_report(task: str, all_runs: pd.DataFrame, reference: str, n_resamples: 
         report.power = _power(subject, report.reference, sets, score, n_resamples, seed)
     report.trials = tuning.trial_points(trial_runs) if not trial_runs.empty else pd.DataFrame()
     report.tuned = tuning.default_vs_tuned(subject, main, sets, score, n_resamples, seed)
-    report.trade_offs = _trade_offs(summary)
+    report.memory = memory_key(subject)
+    report.trade_offs = _trade_offs(summary, report.memory)
     means = report.means
     report.fronts = {x: pareto_front(means, x, main) for x in report.trade_offs}
     report.best_per_method = _best_per_method(summary, main)
@@ -243,12 +249,17 @@ def leaderboard(report: TaskReport) -> pd.DataFrame:
                                                          else verdict.describe(is_fraction(report.main))
                                                          if verdict else "")
         for metric in report.metrics:
-            if metric != report.main and metric in LEADERBOARD_COLUMNS:
+            if metric != report.main and metric in LEADERBOARD_COLUMNS and _shown(report, metric):
                 cells[label(metric)] = fmt(row[f"{metric} mean"], metric)
         cells["Pareto front vs"] = ", ".join(SHORT.get(x, x) for x, front in report.fronts.items() if front.iloc[index])
         rows.append(cells)
     return pd.DataFrame(rows)
 
 
-LEADERBOARD_COLUMNS = ["test accuracy gsm8k", "forgetting", "drift", "accelerator_memory_max", "train_time",
+def _shown(report: TaskReport, metric: str) -> bool:
+    """Of the two training-memory figures, only the one that ranks these runs is a leaderboard column."""
+    return metric not in MEMORY_KEYS or metric == report.memory
+
+
+LEADERBOARD_COLUMNS = ["test accuracy gsm8k", "forgetting", "drift", *MEMORY_KEYS, "train_time",
                      "file_size", "num_trainable_params"]

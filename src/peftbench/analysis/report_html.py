@@ -101,7 +101,7 @@ def _best_table(report: TaskReport) -> pd.DataFrame:
     best = report.best_per_method
     columns = {"method": best["method"], "best experiment": best["experiment"]}
     for metric in [report.main] + [m for m in report.metrics if m != report.main]:
-        if metric in ("accelerator_memory_max", "train_time", "file_size", "forgetting", "drift", report.main):
+        if metric in (report.memory, "train_time", "file_size", "forgetting", "drift", report.main):
             columns[label(metric)] = [fmt(v, metric) for v in best[f"{metric} mean"]]
     return pd.DataFrame(columns)
 

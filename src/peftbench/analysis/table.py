@@ -19,7 +19,8 @@ def summarize(record: ResultRecord) -> dict:
     row = {"experiment": record.run_info.experiment_name, "status": info.status}
     row.update({k: v for k, v in record.final_metrics().items()
                 if k.startswith("test ") or k in ("forgetting", "drift")})
-    for key in ("train_time", "total_time", "accelerator_memory_max", "num_trainable_params", "file_size", "memory_kind"):
+    for key in ("train_time", "total_time", "accelerator_memory_max", "accounted_memory_max", "num_trainable_params",
+                "file_size", "memory_kind"):
         row[key] = getattr(info, key)
     row[TOKENS_PER_SEC.key] = sum(speeds) / len(speeds) if speeds else None
     return row

@@ -23,7 +23,7 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 import pandas as pd  # noqa: E402
 
 from peftbench.analysis.filters import InvalidFilter  # noqa: E402
-from peftbench.analysis.load import load_runs  # noqa: E402
+from peftbench.analysis.load import load_runs, memory_key  # noqa: E402
 from peftbench.dashboard import figure, items, view  # noqa: E402
 from peftbench.names import is_name  # noqa: E402
 from peftbench.extras import require  # noqa: E402
@@ -142,7 +142,7 @@ def on_task(results: Results, task: str | None):
     runs = view.select(results.runs, task, None)
     models = view.models(results.runs, task)
     axes = _axis_choices(runs)
-    x, y = figure.default_axes([c for _, c in axes])
+    x, y = figure.default_axes([c for _, c in axes], memory_key(runs))
     return (gr.update(choices=models, value=models[0]), gr.update(choices=axes, value=x),
             gr.update(choices=axes, value=y), *_run_pickers(runs))
 

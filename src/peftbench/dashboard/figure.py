@@ -11,10 +11,11 @@ from peftbench.analysis.pareto import pareto_front
 from peftbench.dashboard.view import MB, header, is_bytes, seed_suffix
 
 
-def default_axes(columns: list[str]) -> tuple[str | None, str | None]:
-    """Quality on y against memory (else time, else anything) on x."""
+def default_axes(columns: list[str], memory: str = "accelerator_memory_max") -> tuple[str | None, str | None]:
+    """Quality on y against memory (`memory`: the column that ranks these runs, `load.memory_key`; else
+    time, else anything) on x."""
     quality = [c for c in columns if c.startswith("test ")]
-    costs = [c for c in ("accelerator_memory_max", "train_time", "file_size") if c in columns]
+    costs = [c for c in (memory, "accelerator_memory_max", "train_time", "file_size") if c in columns]
     y = quality[0] if quality else (columns[0] if columns else None)
     x = costs[0] if costs else next((c for c in columns if c != y), y)
     return x, y

@@ -17,7 +17,7 @@ def build_record(run: Run, status: str, error: BaseException | None) -> ResultRe
     final_row = {"step": state.step, **run.final, TRAIN_LOSS.key: state.last_loss, TRAIN_SAMPLES.key: state.samples,
                  **({TRAIN_TOKENS.key: state.tokens} if state.tokens else {})}
     final_row.update(reference_compat.final_aliases(plan.task, final_row))  # the reference app's names
-    mem, emem = run.train_memory, run.eval_memory
+    mem, emem, acc = run.train_memory, run.eval_memory, run.accounted_memory
     run_info = RunInfo(
         created_at=run.created_at,
         total_time=total,
@@ -42,6 +42,8 @@ def build_record(run: Run, status: str, error: BaseException | None) -> ResultRe
         accelerator_memory_reserved_avg=mem.get("avg"),
         accelerator_memory_reserved_99th=mem.get("p99"),
         memory_kind=mem.get("kind") or emem.get("kind"),
+        **({"accounted_memory_max": acc["max"], "accounted_memory_avg": acc["avg"],
+            "accounted_memory_breakdown": acc["breakdown"]} if acc.get("breakdown") else {}),
         eval_memory_max=emem.get("max"),
         file_size=run.file_size,
         num_trainable_params=run.params[0],

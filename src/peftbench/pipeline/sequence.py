@@ -17,6 +17,7 @@ import torch
 
 from peftbench.errors import UserError
 from peftbench.measure import MemorySampler, count_parameters
+from peftbench.memory_accounting import AccountedMemory
 from peftbench.pipeline.image import ImageRun
 from peftbench.pipeline.record import build_record
 from peftbench.pipeline.setup import BaseView, prepare_training, saved_size
@@ -133,11 +134,15 @@ def _trained(run: Run, modality, reporter: Reporter, device, trackers: Trackers)
             trackers.log_row(row)
 
     batches = modality.batches()
-    with reporter.training(cfg.max_steps) as on_step, memory:
-        train(model, optimizer, scheduler, batches, modality.loss, cfg, device, memory, run.state, validate, on_step,
-              on_window)
+    accounted = AccountedMemory(model, optimizer)
+    try:
+        with reporter.training(cfg.max_steps) as on_step, memory, accounted:
+            train(model, optimizer, scheduler, batches, modality.loss, cfg, device, memory, run.state, validate,
+                  on_step, on_window, accounted)
+    finally:  # a cancelled run's record keeps the steps it took
+        run.accounted_memory = accounted.summary()
     run.train_memory = memory.summary()
-    del optimizer, scheduler, batches  # free optimizer state: the evaluation peak is the model's own
+    del optimizer, scheduler, batches, accounted  # free optimizer state: the evaluation peak is the model's own
     return model
 
 

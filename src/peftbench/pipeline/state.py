@@ -19,6 +19,7 @@ class Run:
     created_at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     state: TrainState = field(default_factory=TrainState)
     train_memory: dict = field(default_factory=dict)
+    accounted_memory: dict = field(default_factory=dict)  # memory_accounting.AccountedMemory.summary()
     eval_memory: dict = field(default_factory=dict)
     final: dict = field(default_factory=dict)  # test metrics, forgetting, drift, ... (the final row)
     predictions: list[dict] = field(default_factory=list)  # the sidecar: one row per test item

@@ -1,0 +1,78 @@
+"""Accounted training memory (memory_accounting.py) of several experiments, each run twice.
+
+A few training steps of each experiment through `peftbench.train.train` on the real model, with
+`AccountedMemory` next to the RSS sampler; prints max / mean and the breakdown at the peak step in
+MB (10^6 bytes), and whether the second run gave the same figures as the first.
+
+Usage: python benchmarks/accounted_memory.py [--steps 3] [--threads N] [EXPERIMENT_DIR ...]
+  default experiments: experiments/minimath/{full-finetuning,lora,ia3}/default
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+
+import torch
+
+from peftbench.adapters import build_optimizer, build_scheduler, wrap_model
+from peftbench.data import encode_all
+from peftbench.environment import system_info
+from peftbench.measure import MemorySampler
+from peftbench.memory_accounting import AccountedMemory
+from peftbench.models import load_model
+from peftbench.plan import plan_run
+from peftbench.train import TrainState, causal_lm_loss, text_batches, train
+
+DEFAULTS = [f"experiments/minimath/{m}/default" for m in ("full-finetuning", "lora", "ia3")]
+MB = 1e6
+
+
+def accounted_run(exp_dir: str, steps: int) -> tuple[dict, dict]:
+    run = plan_run(exp_dir, max_steps=steps)
+    cfg = run.cfg.model_copy(update={"eval_steps": steps})
+    torch.manual_seed(cfg.seed)
+    model, tokenizer, _ = load_model(cfg, torch.device("cpu"))
+    data = encode_all(tokenizer, cfg.query_template, run.spec.create().train_examples(cfg), cfg.max_seq_length, cfg.loss_on)
+    model = wrap_model(model, run.experiment.peft_config, exp_dir, cfg.autocast_adapter_dtype)
+    optimizer = build_optimizer(model, cfg.optimizer_type, cfg.optimizer_kwargs)
+    scheduler = build_scheduler(optimizer, cfg.lr_scheduler, cfg.max_steps, cfg.warmup_ratio)
+    batches = text_batches(data, cfg.batch_size, cfg.seed, tokenizer.pad_token_id, torch.device("cpu"))
+    with MemorySampler("cpu") as rss, AccountedMemory(model, optimizer) as accounted:
+        train(model, optimizer, scheduler, batches, causal_lm_loss, cfg, torch.device("cpu"), rss, TrainState(),
+              validate=dict, accounted=accounted)
+    return accounted.summary(), rss.summary()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("experiments", nargs="*", default=DEFAULTS)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    info = system_info()
+    print(f"date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}; {info['accelerator']}, "
+          f"{info['cpu_count']} cpus, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')}; "
+          f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"{args.steps} training steps per run (minimath defaults: batch 4, loss_on answer), each experiment run twice; MB = 10^6 bytes")
+    print(f"{'experiment':28s} {'max':>8s} {'mean':>8s} | {'params':>8s} {'trainable':>9s} {'grads':>8s} "
+          f"{'optim':>8s} {'saved':>8s} | {'rss max':>8s} {'same twice':>10s}")
+    for exp in args.experiments:
+        first, rss = accounted_run(exp, args.steps)
+        second, rss2 = accounted_run(exp, args.steps)
+        b = first["breakdown"]
+        name = exp.rstrip("/").split("experiments/minimath/")[-1]
+        print(f"{name:28s} {first['max'] / MB:8.1f} {first['avg'] / MB:8.1f} | {b['parameters'] / MB:8.1f} "
+              f"{b['trainable_parameters'] / MB:9.2f} {b['gradients'] / MB:8.2f} {b['optimizer_state'] / MB:8.2f} "
+              f"{b['saved_activations'] / MB:8.1f} | {rss['max'] / MB:8.1f} {str(first == second):>10s}", flush=True)
+        if first != second:
+            print(f"  second run: {second}")
+        print(f"  rss max of the second run: {rss2['max'] / MB:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()

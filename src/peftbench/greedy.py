@@ -1,0 +1,135 @@
+"""Greedy decoding over the KV cache that drops finished rows from the batch.
+
+`model.generate` keeps computing a row after it has emitted EOS until the whole batch is done, so a
+batch costs as much as its longest answer times its size. Here a finished row leaves the batch (and
+the cache) at once, so each decoding step costs only the rows still writing. Greedy decoding with no
+logits processors is the only case handled: `supported()` says when, and the caller falls back to
+`generate` otherwise.
+
+Prompt learning (prompt tuning, p-tuning, prefix tuning) is decoded correctly here, which peft 0.21's
+`generate` under transformers 5 does not do (it looks for `past_key_values` where transformers now
+passes `cache`, so prompt tuning re-inserts its virtual tokens at every step and prefix tuning drops
+its prefix). The prefill goes through the PEFT model, which inserts the virtual tokens once; the
+decoding steps go through the base model on the cache, which already holds them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Callable
+
+import torch
+
+# Generation-config fields whose non-default value changes greedy decoding; with any of them set the
+# caller must use `generate`, which applies them.
+_PROCESSOR_FIELDS = {
+    "repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "encoder_no_repeat_ngram_size": 0,
+    "bad_words_ids": None, "min_length": 0, "min_new_tokens": None, "suppress_tokens": None,
+    "begin_suppress_tokens": None, "forced_bos_token_id": None, "forced_eos_token_id": None,
+    "sequence_bias": None, "exponential_decay_length_penalty": None, "renormalize_logits": False,
+    "force_words_ids": None, "constraints": None, "num_beams": 1, "penalty_alpha": None,
+    "dola_layers": None, "guidance_scale": None, "low_memory": None, "watermarking_config": None,
+    "assistant_model": None, "prompt_lookup_num_tokens": None,
+}
+
+
+def supported(model) -> bool:
+    """True when this loop gives exactly what greedy `generate` would (or should, for prompt learning):
+    a decoder-only model whose generation config sets nothing that changes greedy decoding."""
+    config = getattr(model, "generation_config", None)
+    for key, default in _PROCESSOR_FIELDS.items():
+        value = getattr(config, key, None)
+        if value is not None and value != default:
+            return False
+    # Activated LoRA finds its invocation tokens in each forward's input ids; peft's generate passes
+    # them on, a step over the cache would not.
+    if getattr(getattr(model, "active_peft_config", None), "alora_invocation_tokens", None):
+        return False
+    return not getattr(_decoder(model).config, "is_encoder_decoder", False)
+
+
+def _forward_params(module) -> set[str]:
+    return set(inspect.signature(module.forward).parameters)
+
+
+def _prompt_learning(model) -> bool:
+    config = getattr(model, "active_peft_config", None)
+    return bool(getattr(config, "is_prompt_learning", False))
+
+
+def _decoder(model):
+    """The module that runs decoding steps: the base model under a PEFT wrapper (its adapters are
+    injected into its layers), the model itself otherwise."""
+    get_base = getattr(model, "get_base_model", None)
+    return get_base() if callable(get_base) else model
+
+
+def _cache_of(out):
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else getattr(out, "past_key_values", None)
+
+
+def _prefill(model, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+    """Run the prompts through the (PEFT) model: (outputs, cache, mask over the cache, last positions)."""
+    prompt_learning = _prompt_learning(model)
+    inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "use_cache": True}
+    positions = None
+    if not prompt_learning:
+        # As generate does: positions count real tokens only, so left padding does not shift them.
+        # (PEFT prompt learning ignores position ids and numbers every position, virtual ones first.)
+        positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
+        inputs["position_ids"] = positions
+    if "logits_to_keep" in _forward_params(_decoder(model)):
+        inputs["logits_to_keep"] = 1  # the prompt's own logits are never needed, only the last one
+    out = model(**inputs)
+    cache = _cache_of(out)
+    # Virtual tokens are in the cache but not in the mask: prepend them to the mask (always attended).
+    virtual = cache.get_seq_length() - input_ids.shape[1]
+    mask = torch.cat([attention_mask.new_ones(input_ids.shape[0], virtual), attention_mask], dim=1)
+    return out, cache, mask, None if positions is None else positions[:, -1:]
+
+
+@torch.no_grad()
+def greedy_decode(
+    model,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    max_new_tokens: int,
+    eos_token_id: int,
+    stop: Callable[[int, list[int]], bool] | None = None,
+) -> list[list[int]]:
+    """Generated token ids per row (EOS included when emitted) of a LEFT-padded batch.
+
+    `stop(row, tokens)` may end a row early (e.g. once a task's answer can no longer change)."""
+    out, cache, mask, position = _prefill(model, input_ids, attention_mask)
+    decoder = _decoder(model)
+    cache_key = "cache" if "cache" in _forward_params(decoder) else "past_key_values"  # transformers 5 / 4
+    can_drop = hasattr(cache, "batch_select_indices")
+    active = list(range(input_ids.shape[0]))  # batch slot -> row
+    generated: list[list[int]] = [[] for _ in active]
+    done: set[int] = set()  # finished rows still in the batch (only when the cache cannot drop them)
+    logits = out.logits[:, -1]
+    for step in range(max_new_tokens):
+        token = logits.argmax(-1)
+        for row, tok in zip(active, token.tolist()):
+            if row not in done:
+                generated[row].append(tok)
+                if tok == eos_token_id or (stop is not None and stop(row, generated[row])):
+                    done.add(row)
+        if step == max_new_tokens - 1 or all(row in done for row in active):
+            break
+        if can_drop and done:
+            keep = [slot for slot, row in enumerate(active) if row not in done]
+            index = torch.tensor(keep, device=token.device)
+            active, token, mask = [active[k] for k in keep], token[index], mask[index]
+            position = position[index] if position is not None else None
+            cache.batch_select_indices(index)
+            done.clear()
+        mask = torch.cat([mask, mask.new_ones(len(active), 1)], dim=1)
+        step_inputs = {"input_ids": token[:, None], "attention_mask": mask, "use_cache": True, cache_key: cache}
+        if position is not None:
+            position = position + 1
+            step_inputs["position_ids"] = position
+        out = decoder(**step_inputs)
+        cache, logits = _cache_of(out), out.logits[:, -1]
+    return generated
