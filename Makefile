@@ -9,7 +9,7 @@ demo: setup
 
 test:
 	bash scripts/setup.sh --browser
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q -n 2  # two workers: many tests wait on the subprocesses they start
 
 # Installation checks (virtualenvs built from PyPI, minutes): the reader-only install without torch,
 # and the version floors of pyproject.toml (lowest allowed versions, reader tests).
