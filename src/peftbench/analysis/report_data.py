@@ -161,12 +161,14 @@ def task_report(task: str, all_runs: pd.DataFrame, reference: str, n_resamples: 
                         n_failed=int(len(of_task) - len(ok)))
     report.reference = verdicts_mod.reference_experiment(subject, reference, main)
     sets, score = item_source(main, task)
+    sidecars = verdicts_mod.Sidecars(subject, sets, score, warn)  # each sidecar read once per report
     if report.reference is not None:
-        report.verdicts = verdicts_mod.compute(subject, report.reference, main, sets, score, n_resamples, seed, warn)
+        report.verdicts = verdicts_mod.compute(subject, report.reference, main, sets, score, n_resamples, seed,
+                                               sidecars=sidecars)
         report.noise = verdicts_mod.noise_floor(subject, report.reference, main)
-        report.power = _power(subject, report.reference, sets, score, n_resamples, seed)
+        report.power = _power(sidecars, report.reference, n_resamples, seed)
     report.trials = tuning.trial_points(trial_runs) if not trial_runs.empty else pd.DataFrame()
-    report.tuned = tuning.default_vs_tuned(subject, main, sets, score, n_resamples, seed)
+    report.tuned = tuning.default_vs_tuned(subject, main, sets, score, n_resamples, seed, sidecars)
     report.memory = memory_key(subject)
     report.trade_offs = _trade_offs(summary, report.memory)
     means = report.means
@@ -180,24 +182,20 @@ def task_report(task: str, all_runs: pd.DataFrame, reference: str, n_resamples: 
     return report
 
 
-def _power(runs: pd.DataFrame, reference: str, sets, score: str, n_resamples: int, seed: int) -> list[power_mod.Power]:
+def _power(sidecars: verdicts_mod.Sidecars, reference: str, n_resamples: int, seed: int) -> list[power_mod.Power]:
     """Interval width and item counts of each experiment against the reference, on their shared items."""
-    with_items = runs[runs["predictions_path"].notna()]
-    paths = {name: list(g["predictions_path"]) for name, g in with_items.groupby("experiment", sort=False)}
-    if reference not in paths:
+    ref_read = sidecars.get(reference)
+    if ref_read is None:
         return []
-    try:
-        ref = verdicts_mod.item_matrix(paths[reference], sets, score)
-    except ValueError:  # an unreadable sidecar: the verdicts already warned
-        return []
+    ref = ref_read[0]
     theirs = set(ref.columns)
     found = []
-    for name, own in paths.items():
-        try:
-            mine = verdicts_mod.item_matrix(own, sets, score) if name != reference else None
-        except ValueError:
+    for name in sidecars.paths:
+        read = sidecars.get(name) if name != reference else None
+        if read is None:
             continue
-        shared = [c for c in mine.columns if c in theirs] if mine is not None else []
+        mine = read[0]
+        shared = [c for c in mine.columns if c in theirs]
         if len(shared) > 1:
             found.append(power_mod.pair_power(mine[shared].to_numpy(), ref[shared].to_numpy(), name, reference,
                                               n_resamples, seed))

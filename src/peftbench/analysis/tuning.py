@@ -54,14 +54,15 @@ def tuned_info(runs: pd.DataFrame) -> dict[str, dict]:
 
 
 def default_vs_tuned(runs: pd.DataFrame, main: str, test_sets: set[str] | None, score: str,
-                     n_resamples: int = 10_000, seed: int = 0) -> list[dict]:
+                     n_resamples: int = 10_000, seed: int = 0, sidecars=None) -> list[dict]:
     """Per tuned experiment: its source's and its own runs, the chosen values, and the verdict of tuned
     against default (paired over seeds and items) — did the search change anything measurable."""
     rows = []
     for name, info in tuned_info(runs).items():
         source = info["source"]
         pair = runs[runs["experiment"].isin([name, source])]
-        found = [v for v in verdicts_mod.compute(pair, source, main, test_sets, score, n_resamples, seed)
+        found = [v for v in verdicts_mod.compute(pair, source, main, test_sets, score, n_resamples, seed,
+                                                 sidecars=sidecars)
                  if v.experiment == name and v.metric == main]
         rows.append({"tuned": name, "default": source, "info": info,
                      "default runs": pair[pair["experiment"] == source][main].dropna().tolist(),

@@ -152,24 +152,53 @@ def _verdict(name: str, reference: str, metric: str, a: pd.DataFrame, b: pd.Data
     return Verdict(name, reference, metric, diff, low, high, len(shared), seeds)
 
 
+class Sidecars:
+    """Each experiment's per-item matrices, read from its predictions sidecars at most once: a report's
+    verdicts, power figures and default-vs-tuned pairs all read the same files. An experiment without
+    sidecars, or with one that cannot be read (`warn` names it, once), has None."""
+
+    def __init__(self, runs: pd.DataFrame, test_sets: set[str] | None, score: str, warn=None):
+        with_items = runs[runs["predictions_path"].notna()]
+        self.paths = {name: list(group["predictions_path"])
+                      for name, group in with_items.groupby("experiment", sort=False)}
+        self.test_sets, self.score, self.warn = test_sets, score, warn
+        self._read: dict[str, tuple | None] = {}
+
+    def get(self, name: str) -> tuple[pd.DataFrame, tuple[pd.DataFrame, pd.Series]] | None:
+        """(item matrix, (forgetting matrix, token counts)) of one experiment."""
+        if name not in self._read:
+            self._read[name] = self._load(self.paths.get(name))
+        return self._read[name]
+
+    def _load(self, paths: list[str] | None):
+        if not paths:
+            return None
+        try:
+            return item_matrix(paths, self.test_sets, self.score), forgetting_matrix(paths)
+        except ValueError as exc:
+            if self.warn is not None:
+                self.warn(f"skipped predictions {exc}")
+            return None
+
+
 def compute(runs: pd.DataFrame, reference: str, main: str, test_sets: set[str] | None, score: str,
-            n_resamples: int = 10_000, seed: int = 0, warn=None) -> list[Verdict]:
+            n_resamples: int = 10_000, seed: int = 0, warn=None, sidecars: Sidecars | None = None) -> list[Verdict]:
     """Every experiment of `runs` (one task, one source, no trials) against `reference`: the main metric,
     and forgetting where the sidecars have per-text rows. An experiment whose sidecar cannot be read is
-    left out after `warn` names the file (the reference: no verdicts at all)."""
-    with_items = runs[runs["predictions_path"].notna()]
-    groups = {name: list(group["predictions_path"]) for name, group in with_items.groupby("experiment", sort=False)}
+    left out after `warn` names the file (the reference: no verdicts at all). `sidecars` shares what a
+    caller already read."""
+    sidecars = sidecars or Sidecars(runs, test_sets, score, warn)
     verdicts = []
-    ref = _read(groups.get(reference), test_sets, score, warn)
+    ref = sidecars.get(reference)
     if ref is None:
         return verdicts
     for name in runs["experiment"].unique():
         if name == reference:
             continue
-        mine = _read(groups.get(name), test_sets, score, warn)
+        mine = sidecars.get(name)
         if mine is None:
             verdicts.append(Verdict(name, reference, main, math.nan, math.nan, math.nan, 0,
-                                    (int((runs["experiment"] == name).sum()), len(groups[reference])),
+                                    (int((runs["experiment"] == name).sum()), len(sidecars.paths[reference])),
                                     "no per-item predictions"))
             continue
         verdicts.append(_verdict(name, reference, main, mine[0], ref[0], None, n_resamples, seed))
@@ -177,19 +206,6 @@ def compute(runs: pd.DataFrame, reference: str, main: str, test_sets: set[str] |
         if not forget.empty and not ref_forget.empty:
             verdicts.append(_verdict(name, reference, FORGETTING.key, forget, ref_forget, tokens, n_resamples, seed))
     return verdicts
-
-
-def _read(paths: list[str] | None, test_sets, score: str, warn):
-    """(item matrix, (forgetting matrix, token counts)) of one experiment's sidecars; None without
-    sidecars, or after `warn` names one that cannot be read."""
-    if not paths:
-        return None
-    try:
-        return item_matrix(paths, test_sets, score), forgetting_matrix(paths)
-    except ValueError as exc:
-        if warn is not None:
-            warn(f"skipped predictions {exc}")
-        return None
 
 
 @dataclass(frozen=True)
