@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from peftbench.sweep.state import heartbeat_file, read_state
+from peftbench.sweep.state import heartbeat_file, log_file, read_state
 
 LORA = {"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"}
 IA3 = {"peft_type": "IA3", "task_type": "CAUSAL_LM", "target_modules": ["k_proj", "v_proj", "down_proj"],
@@ -134,13 +134,19 @@ def test_kill_9_of_the_driver_then_rerun(exps, tmp_path):
     root, out = exps(ia3=None, lora=LONG), tmp_path / "results"
     driver = subprocess.Popen(sweep_args(root, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     beat = wait_for_training(out, "lora--t")  # ia3 finished, lora mid-run
+    # Frozen, so it is still mid-run when the driver dies however slow this machine is (a busy CI runner
+    # once let the whole run finish first); the kernel's SIGTERM waits for it and lands on SIGCONT.
+    os.kill(beat["pid"], signal.SIGSTOP)
     ia3_result = out / "minimath" / "ia3--t.json"
     before = ia3_result.read_bytes()
     driver.kill()
     driver.wait()
+    os.kill(beat["pid"], signal.SIGCONT)
     wait_gone(beat["pid"])  # the orphaned run is stopped (SIGTERM from the kernel), not left training
     files = all_files_whole(out, tmp_path / "cancelled_results")
-    stopped = json.loads((tmp_path / "cancelled_results" / "minimath" / "lora--t.json").read_text())
+    cancelled = tmp_path / "cancelled_results" / "minimath" / "lora--t.json"
+    assert cancelled.exists(), log_file(out, "minimath", "lora--t").read_text()[-3000:]
+    stopped = json.loads(cancelled.read_text())
     assert stopped["train_info"]["status"] == "cancelled" and "SIGTERM" in stopped["run_info"]["error_msg"]
     assert ia3_result in files
 
