@@ -4,7 +4,9 @@ their comparison table with the set-up that produced it.
 Usage: python benchmarks/methods.py --task minimath lora/default ia3/default ln_tuning/default
        python benchmarks/methods.py --task minigen            # every shipped minigen experiment
 Runs go one after another (concurrent runs on a 2-core machine distort each other's times) into a new
-folder per invocation (bench_results/<task>-<time>/), so every figure comes from this invocation.
+folder per invocation (bench_results/<task>-<time>/), so every figure comes from this invocation; or, with
+`--into DIR`, into one fixed folder that a later invocation resumes (finished runs are skipped, as in any
+sweep) — how the committed records under published/ are built over several sittings.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ def main() -> None:
     parser.add_argument("experiments", nargs="*", help="names under experiments/<task>/, e.g. lora/default; none = all")
     parser.add_argument("--task", default="minimath")
     parser.add_argument("--output-dir", type=Path, default=Path("bench_results"))
+    parser.add_argument("--into", type=Path, help="a fixed results folder, resumed if it exists")
     args = parser.parse_args()
     names = args.experiments or [e.full_name for e in discover(ROOT / "experiments", args.task)]
-    out = args.output_dir / f"{args.task}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    out = args.into or args.output_dir / f"{args.task}-{dt.datetime.now():%Y%m%d-%H%M%S}"
 
     started = time.perf_counter()
     planned, outcomes = sweep_folders([ROOT / "experiments" / args.task / n for n in names], out)

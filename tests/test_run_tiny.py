@@ -165,3 +165,25 @@ def test_same_seed_is_deterministic(make_experiment, tiny_params, tmp_path):
     assert strip(read_predictions(first.path)) == strip(read_predictions(second.path))
     final = [o.record.train_info.metrics[-1] for o in (first, second)]
     assert final[0]["drift"] == final[1]["drift"] and final[0]["forgetting"] == final[1]["forgetting"]
+
+
+@pytest.mark.parametrize("init", ["pissa", "olora"])
+def test_drift_of_an_adapter_that_rewrites_the_base_compares_with_the_true_base(make_experiment, tiny_params, out,
+                                                                               monkeypatch, init):
+    """PiSSA and OLoRA move part of each wrapped weight into the adapter at initialisation, so the
+    adapter switched off is not the base model. Trained with a learning rate too small to move
+    anything, the tuned model still is the base: its drift must be ~0, not the initialisation's change."""
+    folder = make_experiment(method="lora", name=init, adapter={**LORA, "init_lora_weights": init})
+    params = {**tiny_params, "optimizer_kwargs": {"lr": 1e-12}}
+    seen = {}
+    original = pipeline_sequence.BaseView
+
+    def spy(model, load_fresh, base_changed=False):
+        seen["base_changed"] = base_changed
+        return original(model, load_fresh, base_changed)
+
+    monkeypatch.setattr(pipeline_sequence, "BaseView", spy)
+    outcome = run_experiment(folder, out, params)
+    assert outcome.status == "success", outcome.record.run_info.error_msg
+    assert seen["base_changed"] is True
+    assert outcome.record.train_info.metrics[-1]["drift"] < 1e-6, outcome.record.train_info.metrics[-1]["drift"]

@@ -114,7 +114,7 @@ def _run_all(run: Run, reporter: Reporter, trackers: Trackers) -> None:
         modality.test(model)
     run.eval_memory = eval_memory.summary()
     load_base = (lambda: model) if cfg.skip_training else modality.load_base  # an untrained model is its base
-    with BaseView(model, load_base) as base:
+    with BaseView(model, load_base, run.base_changed) as base:
         modality.compare_with_base(model, base)
     run.file_size = 0 if cfg.skip_training else saved_size(model)  # a baseline produces nothing to save
 

@@ -7,6 +7,8 @@ import contextlib
 import tempfile
 from typing import Callable
 
+import torch
+
 from peftbench.adapters import build_optimizer, build_scheduler, wrap_model
 from peftbench.experiment import ADAPTER_FILE
 from peftbench.measure import count_parameters, dir_size
@@ -17,9 +19,11 @@ def prepare_training(run: Run, base_model):
     """Wrap the base model (or unfreeze it: full fine-tuning), then build optimizer and schedule."""
     plan, cfg = run.plan, run.plan.cfg
     raw = plan.experiment.peft_config
+    before = weight_sums(base_model) if raw is not None else None
     # Image configs name layers of several denoisers on purpose (adapters.check_target_modules).
     model = wrap_model(base_model, raw, str(plan.experiment.path / ADAPTER_FILE), cfg.autocast_adapter_dtype,
                        plan.peft_task_type, every_target=plan.spec.kind == "text")
+    run.base_changed = before is not None and weight_sums(before) != before
     run.peft_config = resolved_peft_config(model) if raw is not None else None
     optimizer = build_optimizer(model, cfg.optimizer_type, cfg.optimizer_kwargs)
     run.params = count_parameters(model)  # after the optimizer: LoRA-FA freezes the A matrices
@@ -27,6 +31,16 @@ def prepare_training(run: Run, base_model):
     if cfg.compile:
         model.compile()
     return model, optimizer, scheduler
+
+
+def weight_sums(model_or_sums) -> dict:
+    """{parameter object: sum of its values} of a model's parameters (or, given such a dict, of the same
+    parameter objects now). An adapter whose initialisation rewrites the base weights it wraps (PiSSA,
+    OLoRA, CorDA, LoftQ) keeps the parameter objects but changes their values, which this sees; then
+    switching the adapter off no longer gives the base model."""
+    params = model_or_sums.keys() if isinstance(model_or_sums, dict) else model_or_sums.parameters()
+    with torch.no_grad():
+        return {p: float(p.detach().double().sum()) for p in params}
 
 
 def resolved_peft_config(model) -> dict:
@@ -44,12 +58,13 @@ def saved_size(model) -> int:
 
 class BaseView:
     """The untuned model beside the tuned one, for forgetting and drift: the same model with its adapter
-    switched off, or — full fine-tuning changed the weights themselves — a freshly loaded base, loaded
-    on first use and dropped on exit. Use `with view.active(): ... view.model(...)`."""
+    switched off, or — full fine-tuning changed the weights themselves, or the adapter's initialisation
+    rewrote the base weights it wraps (`base_changed`) — a freshly loaded base, loaded on first use and
+    dropped on exit. Use `with view.active(): ... view.model(...)`."""
 
-    def __init__(self, tuned, load_fresh: Callable[[], object]):
+    def __init__(self, tuned, load_fresh: Callable[[], object], base_changed: bool = False):
         self._tuned, self._load_fresh, self._fresh = tuned, load_fresh, None
-        self.is_adapter = hasattr(tuned, "disable_adapter")
+        self.is_adapter = hasattr(tuned, "disable_adapter") and not base_changed
 
     @property
     def model(self):

@@ -26,6 +26,7 @@ class Run:
     params: tuple[int, int] = (0, 0)  # trainable, total
     file_size: int | None = None
     peft_config: dict | None = None  # as peft resolved it (defaults filled in)
+    base_changed: bool = False  # the adapter's initialisation rewrote base weights (setup.weight_sums)
     model_info: dict = field(default_factory=dict)
     run_info_extra: dict = field(default_factory=dict)  # modality-specific run_info keys
     dataset_info_extra: dict = field(default_factory=dict)  # modality-specific meta_info.dataset_info keys
