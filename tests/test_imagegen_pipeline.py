@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from peftbench.errors import UserError
+from peftbench.methods.standins import fit_flux2_standin
 from test_imagegen_standins import (FLUX2_TEXT_LAYERS, RESOLUTION, build_flux2_klein_pipeline, build_instance_images,
                                     build_sd_pipeline)
 
@@ -39,22 +40,6 @@ def pixels(n=2):
     from peftbench.tasks.imagegen.data import to_pixels
 
     return to_pixels([Image.new("RGB", (40, 36), (20 * i, 100, 200)) for i in range(n)], RESOLUTION)
-
-
-def fit_standin(peft_config: dict | None) -> dict | None:
-    """A few sizes must divide (or stay below) every adapted layer's width: the shipped values fit
-    FLUX.2-klein's 3072-wide layers, not the stand-in's 64, so only those sizes shrink here; the module
-    names, which this test is about, stay as shipped."""
-    if not peft_config:
-        return peft_config
-    kind = peft_config.get("peft_type")
-    if kind == "C3A":
-        return {**peft_config, "block_size": 16, "block_size_pattern": {}}
-    if kind == "VBLORA":
-        return {**peft_config, "vector_length": 16}
-    if kind == "LORA" and peft_config.get("kasa_config"):  # KaSA keeps r below min(in, out)
-        return {**peft_config, "r": 16, "lora_alpha": 16}
-    return peft_config
 
 
 @pytest.mark.parametrize("key,family,embed_shape,latent_shape", [
@@ -165,7 +150,7 @@ def test_every_shipped_experiment_trains_a_flux2_klein_transformer(folders):
     assert len({e.name for e in experiments if e.method == "lora"}) >= 2
     for exp in experiments:
         denoiser = fam.load_denoiser()
-        model = wrap_model(denoiser, fit_standin(exp.peft_config), exp.full_name, True, default_task_type=None)
+        model = wrap_model(denoiser, fit_flux2_standin(exp.peft_config), exp.full_name, True, default_task_type=None)
         loss = fam.loss(model, latents, embeds, torch.Generator().manual_seed(0))
         loss.backward()
         trained = [p for p in model.parameters() if p.requires_grad]

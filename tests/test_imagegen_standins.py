@@ -115,8 +115,10 @@ FLUX2_TEXT_LAYERS = [1, 2, 3]  # hidden states stacked into the prompt embedding
 def build_flux2_klein_pipeline(folder: Path) -> Path:
     """A FLUX.2-klein pipeline folder: tiny Flux2 transformer, Qwen3 text encoder, Flux2 VAE."""
     import torch
-    from diffusers import AutoencoderKLFlux2, FlowMatchEulerDiscreteScheduler, Flux2KleinPipeline, Flux2Transformer2DModel
+    from diffusers import AutoencoderKLFlux2, FlowMatchEulerDiscreteScheduler, Flux2KleinPipeline
     from transformers import Qwen2Tokenizer, Qwen3Config, Qwen3ForCausalLM
+
+    from peftbench.methods.standins import tiny_flux2_transformer
 
     torch.manual_seed(0)
     vocab = _byte_level_vocab()
@@ -132,13 +134,7 @@ def build_flux2_klein_pipeline(folder: Path) -> Path:
         block_out_channels=(8, 16), latent_channels=latent_channels, norm_num_groups=4, layers_per_block=1,
         down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2, sample_size=RESOLUTION,
     )
-    # Width 64: the smallest width at which every shipped imagegen adapter config applies (OFT's
-    # 32-blocks, FourierFT's 2000 frequencies per 64x64 layer).
-    transformer = Flux2Transformer2DModel(
-        patch_size=1, in_channels=latent_channels * 4, num_layers=1, num_single_layers=1, attention_head_dim=32,
-        num_attention_heads=2, joint_attention_dim=16 * len(FLUX2_TEXT_LAYERS), timestep_guidance_channels=32,
-        axes_dims_rope=(8, 8, 8, 8), guidance_embeds=False,
-    )
+    transformer = tiny_flux2_transformer()  # the one `peftbench methods` checks imagegen adapters on
     scheduler = FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True)
     pipe = Flux2KleinPipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
                               transformer=transformer, is_distilled=False)

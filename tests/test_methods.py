@@ -12,7 +12,7 @@ from peftbench.cli import app
 from peftbench.experiment import load_experiment
 from peftbench.methods import coverage as cov
 from peftbench.methods import reasons
-from peftbench.methods.capabilities import text_capabilities
+from peftbench.methods.capabilities import image_capabilities, text_capabilities
 from peftbench.methods.probe import text_train_check
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
@@ -76,6 +76,20 @@ QUANTIZED = "yes" if importlib.util.find_spec("bitsandbytes") else "not checked 
 def test_capabilities_measured_on_the_tiny_standin(name, expected):
     found = text_capabilities(load_experiment(EXPERIMENTS / "minimath" / name))
     assert {k: found[k]["value"] for k in expected} == expected, found
+
+
+@pytest.mark.parametrize("task, name, expected", [
+    ("minigen", "lora/r4-conv", {"merge": "yes", "switch": "yes", "base": "yes", "layers": "Conv2d, Linear"}),
+    ("minigen", "lily/default", {"merge": "no", "switch": "yes", "base": "yes"}),  # peft has no merge for Lily
+    # IA3's initialisation is fixed (ones): two adapters differ only through what they were trained on.
+    ("imagegen", "ia3/flux2-klein-default", {"merge": "yes", "switch": "yes", "base": "yes"}),
+    # KaSA rescales the base weight's singular values: disabling the adapter leaves that changed base.
+    ("imagegen", "lora/flux2-klein-rank64-kasa", {"base": "no"}),
+])
+def test_image_capabilities_measured_on_the_task_standin(task, name, expected):
+    found = image_capabilities(load_experiment(EXPERIMENTS / task / name))
+    assert {k: found[k]["value"] for k in expected} == expected, found
+    assert found["quantized"]["value"] == "not checked here"
 
 
 def test_cli_methods_lists_types_without_checks():

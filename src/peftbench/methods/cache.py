@@ -11,7 +11,7 @@ from peftbench.models import cache_dir
 from peftbench.results import atomic_write_json
 
 # Bump when a check changes what it measures, so stale answers are not reused.
-CHECKS_VERSION = "2"
+CHECKS_VERSION = "3"
 
 
 def check_key(kind: str, payload: dict) -> str:

@@ -44,10 +44,10 @@ def train_check(exp: Experiment, refresh: bool = False) -> dict:
         from peftbench.methods.probe import text_train_check
 
         compute = lambda: text_train_check(exp)  # noqa: E731
-    elif exp.task == "minigen":
-        from peftbench.methods.image_probe import minigen_train_check
+    elif exp.task in ("minigen", "imagegen"):
+        from peftbench.methods.image_probe import image_train_check
 
-        compute = lambda: minigen_train_check(exp)  # noqa: E731
+        compute = lambda: image_train_check(exp)  # noqa: E731
     else:
         return {"trains": None, "error": "no tiny stand-in of this task's model: configs are validated only"}
     return cached("train", check_payload(exp), compute, refresh)
