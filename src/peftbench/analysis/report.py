@@ -132,6 +132,16 @@ def _write(reports: list[TaskReport], out_dir: Path, sources: list[Path], n_resa
     return files
 
 
+def markdown_tables(reports: list[TaskReport], n_resamples: int = 10_000) -> str:
+    """Each task's note and leaderboard as Markdown, no figures (for a README: regenerated from the
+    committed records by `peftbench report --format markdown`)."""
+    lines = []
+    for report in reports:
+        lines += [f"### Task {md_text(report.task)}", "", md_text(note(report, n_resamples)), "",
+                  md_table(leaderboard(report)), ""]
+    return "\n".join(lines)
+
+
 def rich_tables(reports: list[TaskReport]) -> list:
     """The leaderboards for the terminal, each followed by its verdicts, the noise floor and power, and
     default vs tuned."""

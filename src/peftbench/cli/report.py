@@ -16,13 +16,14 @@ from peftbench.errors import UserError
 class Format(str, Enum):
     html = "html"
     table = "table"
+    markdown = "markdown"
 
 
 def report(
     results: list[Path] = typer.Option([Path("results")], "--results", help="Results folder or file; repeat to combine several (e.g. your results and a reference folder)."),
     task: Optional[str] = typer.Option(None, help="Only this task."),
     out: Path = typer.Option(Path("report"), help="Folder for report.html, summary.md and figures/*.png."),
-    format: Format = typer.Option(Format.html, "--format", help="html: write the report folder; table: print the leaderboards in the terminal."),
+    format: Format = typer.Option(Format.html, "--format", help="html: write the report folder; table: print the leaderboards in the terminal; markdown: print each task's note and leaderboard as Markdown (for a README)."),
     reference: Optional[str] = typer.Option(None, help="Experiment (lora/default) or method (lora) the paired bootstrap compares against; a method means its <method>/default experiment, else its best. Default: lora."),
     resamples: int = typer.Option(10_000, min=100, help="Bootstrap resamples over test items."),
 ) -> None:
@@ -43,6 +44,9 @@ def report(
         if format is Format.table:
             for table in report_mod.rich_tables(reports):
                 console.print(table)
+            return
+        if format is Format.markdown:
+            print(report_mod.markdown_tables(reports, resamples), end="")
             return
         files = report_mod.write(reports, out, results, resamples)
     console.print(Text(f"report: {files.html}\nsummary: {files.markdown}\nfigures: {files.html.parent / 'figures'}"))
