@@ -1,6 +1,7 @@
 """`peftbench methods`: coverage rows from the installed peft, the cached training check, the capability
 matrix measured on the tiny stand-in, and the CLI."""
 
+import json
 import importlib.util
 from pathlib import Path
 
@@ -104,3 +105,21 @@ def test_cli_methods_unknown_task_is_one_line():
     result = CliRunner().invoke(app, ["methods", "--task", "nosuch", "--experiments-dir", str(EXPERIMENTS)])
     assert result.exit_code == 2
     assert "nosuch" in result.output and "Traceback" not in result.output
+
+
+def test_capabilities_saved_into_a_results_folder(make_experiment, tmp_path):
+    from peftbench.results import capabilities_path
+
+    make_experiment(method="lora", name="default", adapter={"peft_type": "LORA", "r": 4, "target_modules": ["q_proj"],
+                                                           "task_type": "CAUSAL_LM"})
+    out = tmp_path / "results"
+    result = CliRunner().invoke(app, ["methods", "--task", "minimath", "--capabilities", "--save-to", str(out),
+                                      "--experiments-dir", str(tmp_path / "experiments")])
+    assert result.exit_code == 0, result.output
+    saved = json.loads(capabilities_path(out, "minimath").read_text())
+    assert saved["experiments"]["lora/default"]["merge"]["value"] == "yes"
+
+
+def test_save_to_needs_capabilities(tmp_path):
+    result = CliRunner().invoke(app, ["methods", "--task", "minimath", "--no-check", "--save-to", str(tmp_path)])
+    assert result.exit_code == 2 and "--save-to: only with --capabilities" in result.output

@@ -201,3 +201,29 @@ def test_cpu_runs_are_ranked_by_accounted_memory_cuda_runs_by_the_allocator(tmp_
     for folder in ("cuda", "old"):
         (task,) = report.build(load_runs(tmp_path / folder), n_resamples=100)
         assert task.memory == "accelerator_memory_max" and task.trade_offs[0] == "accelerator_memory_max", folder
+
+
+def test_a_saved_capability_matrix_is_a_section_of_the_report(tmp_path):
+    from peftbench.results import capabilities_path
+
+    folder = _sweep(tmp_path / "results")
+    yes, no = {"value": "yes", "detail": ""}, {"value": "no", "detail": "x"}
+    matrix = {"lora/default": {"merge": yes, "switch": yes, "base": yes, "quantized": no, "layers": {"value": "Linear"}},
+              "boft/default": {"merge": no, "switch": no, "base": no, "quantized": no, "layers": {"value": "Linear"}}}
+    path = capabilities_path(folder, "minimath")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"task": "minimath", "experiments": matrix}))
+    result = runner.invoke(app, ["report", "--results", str(folder), "--resamples", "200", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    summary = (tmp_path / "r" / "summary.md").read_text()
+    section = summary.split("### Capabilities", 1)[1]
+    # Only the experiments of the report: lora/default is a run here, boft/default is not.
+    assert "lora/default" in section and "boft/default" not in section
+    assert "Capabilities" in (tmp_path / "r" / "report.html").read_text()
+    assert "ResultFileWarning" not in result.output  # the hidden file is not mistaken for a record
+
+
+def test_no_saved_matrix_no_capabilities_section(tmp_path):
+    folder = _sweep(tmp_path / "results")
+    result = runner.invoke(app, ["report", "--results", str(folder), "--resamples", "200", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0 and "### Capabilities" not in (tmp_path / "r" / "summary.md").read_text()

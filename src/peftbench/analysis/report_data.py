@@ -6,6 +6,8 @@ The HTML, PNG, Markdown and terminal renderers all draw from a `TaskReport`, so 
 
 from __future__ import annotations
 
+import json
+
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +20,7 @@ from peftbench.analysis import verdicts as verdicts_mod
 from peftbench.analysis.load import load_curves, memory_key
 from peftbench.analysis.pareto import pareto_front
 from peftbench.metrics import direction, fmt_of, is_fraction, label, ordered_columns
-from peftbench.results import samples_path
+from peftbench.results import capabilities_path, samples_path
 
 OURS = "peftbench"
 # Costs the main metric is traded against, in the order the report shows them. `drift` stands in for
@@ -54,6 +56,7 @@ class TaskReport:
     curves: pd.DataFrame = field(default_factory=pd.DataFrame)
     published: pd.DataFrame = field(default_factory=pd.DataFrame)  # reference side by side, per method
     samples: list[tuple[str, Path]] = field(default_factory=list)  # (run, sample-grid PNG)
+    capabilities: pd.DataFrame = field(default_factory=pd.DataFrame)  # saved capability matrix, these experiments
     n_failed: int = 0
 
     @property
@@ -130,6 +133,28 @@ def _samples(runs: pd.DataFrame) -> list[tuple[str, Path]]:
     return found
 
 
+CAPABILITY_COLUMNS = ("merge", "switch", "base", "quantized", "layers")
+
+
+def _capabilities(runs: pd.DataFrame, task: str) -> pd.DataFrame:
+    """The capability matrix saved beside these runs (`peftbench methods --capabilities --save-to`), for
+    the experiments the runs are of; empty when none was saved or it cannot be read."""
+    rows = {}
+    for root in dict.fromkeys(Path(p).parent.parent for p in runs["path"]):
+        try:
+            saved = json.loads(capabilities_path(root, task).read_text())["experiments"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        for experiment in runs["experiment"].unique():
+            found = saved.get(experiment) if isinstance(saved, dict) else None
+            if isinstance(found, dict) and experiment not in rows:
+                rows[experiment] = {k: str((found.get(k) or {}).get("value", "")) for k in CAPABILITY_COLUMNS}
+    if not rows:
+        return pd.DataFrame()
+    frame = pd.DataFrame.from_dict(rows, orient="index").rename_axis("experiment").reset_index()
+    return frame.sort_values("experiment").reset_index(drop=True)
+
+
 def _trade_offs(summary: pd.DataFrame, memory: str) -> list[str]:
     chosen = []
     for metric in (memory if m in MEMORY_KEYS else m for m in TRADE_OFFS):
@@ -179,6 +204,7 @@ def task_report(task: str, all_runs: pd.DataFrame, reference: str, n_resamples: 
         external = all_runs[(all_runs["source"] != OURS) & (all_runs["status"] == "success")]
         report.published = _published(external, main, sorted(summary["method"].unique()))
     report.samples = _samples(subject)
+    report.capabilities = _capabilities(subject, task)
     return report
 
 

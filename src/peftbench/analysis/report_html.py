@@ -155,11 +155,20 @@ table.table th, table.table td { padding: 3px 8px; vertical-align: top; border-b
 <h3>Best configuration per method</h3>{{ s.best_table }}
 {% if s.published_table %}<h3>Published reference numbers</h3>
 <p class="note">{{ s.published_note|e }}</p>{{ s.published_table }}{{ s.published_figure }}{% endif %}
+{% if s.capabilities_table %}<h3>Capabilities</h3>
+<p class="note">{{ capabilities_note|e }}</p>{{ s.capabilities_table }}{% endif %}
 {% if s.samples %}<h3>Samples</h3><div class="gallery">{% for name, uri in s.samples %}
 <p><b>{{ name|e }}</b><br><img src="{{ uri }}" alt="samples of {{ name|e }}"></p>{% endfor %}</div>{% endif %}
 {% endfor %}
 </body></html>
 """, autoescape=False)  # tables (escaped by pandas) and figures are HTML already; text is escaped with |e
+
+
+CAPABILITIES_NOTE = ("Measured by `peftbench methods --capabilities` on a tiny random-init stand-in of the task's model "
+                     "after a short run, not taken from documentation: merge = merge_and_unload gives the tuned "
+                     "outputs; switch = two adapters loaded on one base and switched each give their own outputs; "
+                     "base = the adapter switched off gives the base model back; quantized = trains on a 4-bit base; "
+                     "layers = the layer types adapted.")
 
 
 class _Embed:
@@ -190,8 +199,10 @@ def render(reports: list[TaskReport], notes: dict[str, str], intro: str) -> str:
             "verdicts": report_verdicts.html(report, _table, embed),
             "samples": [(name, _image(path)) for name, path in report.samples],
         }
+        if not report.capabilities.empty:
+            section["capabilities_table"] = _table(report.capabilities)
         if not report.published.empty:
             section.update(published_table=_table(published_table(report)), published_figure=embed(published_figure(report)),
                            published_note=published_note(report))
         sections.append(section)
-    return TEMPLATE.render(title="peftbench report", intro=intro, sections=sections)
+    return TEMPLATE.render(title="peftbench report", intro=intro, sections=sections, capabilities_note=CAPABILITIES_NOTE)

@@ -8,6 +8,8 @@ import typer
 from rich.table import Table
 
 from peftbench.cli.common import console, user_errors
+from peftbench.errors import UserError
+from peftbench.names import probe_writable
 
 
 def methods(
@@ -16,6 +18,7 @@ def methods(
     experiments_dir: Path = typer.Option(Path("experiments"), help="Where experiment folders live."),
     check: bool = typer.Option(True, help="Check that each shipped experiment trains on the task's tiny stand-in (cached)."),
     refresh: bool = typer.Option(False, help="Redo the cached checks."),
+    save_to: Path | None = typer.Option(None, "--save-to", help="With --capabilities: also write the matrix into this results folder (.methods/<task>.capabilities.json), where `peftbench report` shows it as a section."),
 ) -> None:
     """One row per PeftType of the installed peft, plus full fine-tuning: experiments shipped for the
     task, whether they train (checked), and why a type is not shipped."""
@@ -23,7 +26,9 @@ def methods(
 
     with user_errors():
         task_spec(task)
-        table = _capability_table(task, experiments_dir, refresh) if capabilities else _coverage_table(task, experiments_dir, check, refresh)
+        if save_to is not None and not capabilities:
+            raise UserError("--save-to: only with --capabilities (it saves the capability matrix)")
+        table = _capability_table(task, experiments_dir, refresh, save_to) if capabilities else _coverage_table(task, experiments_dir, check, refresh)
     console.print(table)
 
 
@@ -43,13 +48,18 @@ def _coverage_table(task: str, experiments_dir: Path, check: bool, refresh: bool
     return table
 
 
-def _capability_table(task: str, experiments_dir: Path, refresh: bool) -> Table:
+def _capability_table(task: str, experiments_dir: Path, refresh: bool, save_to: Path | None) -> Table:
     from peftbench.experiment import discover
-    from peftbench.methods.capabilities import CAPABILITIES, experiment_capabilities
+    from peftbench.methods.capabilities import CAPABILITIES, experiment_capabilities, save_matrix
     from peftbench.methods.coverage import experiment_type
 
+    if save_to is not None:
+        probe_writable(save_to, "--save-to")  # before minutes of checks, not after
     table = Table("experiment", "peft type", *CAPABILITIES, title=f"{task}: capabilities measured on the tiny stand-in")
+    matrix = {}
     for exp in (e for e in discover(experiments_dir, task) if not e.is_baseline):
-        found = experiment_capabilities(exp, refresh)
+        found = matrix[exp.full_name] = experiment_capabilities(exp, refresh)
         table.add_row(exp.full_name, experiment_type(exp), *(found[k]["value"] for k in CAPABILITIES))
+    if save_to is not None:
+        console.print(f"saved: {save_matrix(save_to, task, matrix)}")
     return table

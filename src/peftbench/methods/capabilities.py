@@ -20,6 +20,7 @@ import importlib.util
 import math
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -191,6 +192,18 @@ def layer_types(model) -> list[str]:
 
 
 CAPABILITIES = ("merge", "switch", "base", "quantized", "layers")
+
+
+def save_matrix(results_dir: Path | str, task: str, matrix: dict[str, dict]) -> Path:
+    from importlib.metadata import version
+
+    from peftbench.results import atomic_write_json, capabilities_path
+
+    path = capabilities_path(results_dir, task)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    libs = {name: version(name) for name in ("peft", "transformers", "torch")}
+    atomic_write_json(path, {"task": task, "measured_on": "tiny stand-in", "versions": libs, "experiments": matrix})
+    return path
 
 
 def experiment_capabilities(exp: Experiment, refresh: bool = False) -> dict:
