@@ -13,6 +13,8 @@ from pathlib import Path
 
 from peftbench.methods.coverage import FULL, coverage
 
+from marked_block import write_or_check
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "experiments" / "README.md"
 START, END = "<!-- methods-table:start -->", "<!-- methods-table:end -->"
@@ -34,24 +36,8 @@ def render(experiments_dir: Path = ROOT / "experiments") -> str:
     return "\n".join(parts) + "\n"
 
 
-def updated(text: str, table: str) -> str:
-    head, sep, rest = text.partition(START)
-    _, sep2, tail = rest.partition(END)
-    if not sep or not sep2:
-        raise SystemExit(f"{README}: markers {START} / {END} not found")
-    return f"{head}{START}\n{table}{END}{tail}"
-
-
 def main(argv: list[str]) -> int:
-    text = README.read_text()
-    new = updated(text, render())
-    if "--check" in argv:
-        if new != text:
-            print(f"{README} is out of date: run python scripts/methods_table.py", file=sys.stderr)
-            return 1
-        return 0
-    README.write_text(new)
-    return 0
+    return write_or_check(README, START, END, render(), argv, "scripts/methods_table.py")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from marked_block import write_or_check
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 RECORDS = Path("published") / "minimath-defaults"
@@ -54,24 +56,8 @@ def render() -> str:
     return f"{_setup(records)}\n\n{table.rstrip()}\n{_pending(records)}"
 
 
-def updated(text: str, block: str) -> str:
-    head, sep, rest = text.partition(START)
-    _, sep2, tail = rest.partition(END)
-    if not sep or not sep2:
-        raise SystemExit(f"{README}: markers {START} / {END} not found")
-    return f"{head}{START}\n{block}{END}{tail}"
-
-
 def main(argv: list[str]) -> int:
-    text = README.read_text()
-    new = updated(text, render())
-    if "--check" in argv:
-        if new != text:
-            print(f"{README} is out of date: run python scripts/readme_results.py", file=sys.stderr)
-            return 1
-        return 0
-    README.write_text(new)
-    return 0
+    return write_or_check(README, START, END, render(), argv, "scripts/readme_results.py")
 
 
 if __name__ == "__main__":
