@@ -31,6 +31,10 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=6)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--valid-size", type=int, default=64, help="validation problems that choose (the budget)")
+    # One seed on 100 test problems gave paired intervals of +-7 to +-11 points (README table); issue 13 asks
+    # for +-4 with 3 seeds near 35% accuracy, which takes several hundred items. The report prints the
+    # measured half-widths and the items +-4 needs, so this choice is checked by the runs themselves.
+    parser.add_argument("--final-test-size", type=int, default=400, help="test problems of the final runs (minimath has 500)")
     parser.add_argument("--output-dir", type=Path, default=ROOT / "published" / "minimath-tune")
     parser.add_argument("--no-final", action="store_true", help="stop after the search")
     parser.add_argument("--report-only", action="store_true")
@@ -38,13 +42,14 @@ def main() -> None:
 
     info = system_info()
     print(f"setup: minimath defaults, methods {args.methods}, {args.trials} trials each, valid_size "
-          f"{args.valid_size}, final seeds {args.seeds}; {info['accelerator']}, {info['cpu_count']} cpus, "
+          f"{args.valid_size}, final seeds {args.seeds} on {args.final_test_size} test problems; {info['accelerator']}, {info['cpu_count']} cpus, "
           f"{dt.date.today()}; results in {args.output_dir}", flush=True)
     started = time.perf_counter()
     peftbench = [sys.executable, "-m", "peftbench"]
     if not args.report_only:
         tune = [*peftbench, "tune", "--task", "minimath", "--methods", args.methods, "--trials", str(args.trials),
                 "--seeds", args.seeds, "--set", f"data.valid_size={args.valid_size}", "--jobs", "1",
+                "--final-set", f"data.test_size={args.final_test_size}",
                 "--output-dir", str(args.output_dir), *(["--no-final"] if args.no_final else [])]
         print("$ " + " ".join(tune[2:]), flush=True)
         code = subprocess.call(tune, cwd=ROOT)

@@ -158,7 +158,8 @@ def _tune_args(root: Path, out: Path, *extra: str) -> list[str]:
 
 def test_kill_9_of_tune_then_rerun_resumes_and_finishes(exps, tmp_path):
     """kill -9 of the driver during trial 1; the same command (here with the final runs) reruns trial 1
-    only, writes the winner, runs it and the default on the test set, and prints the verdicts."""
+    only, writes the winner, runs it and the default on the test set (with --final-set's larger test
+    split, which the trials never saw), and prints the verdicts."""
     exps(lora=None)
     root, out = tmp_path / "experiments", tmp_path / "results"
     args = _tune_args(root, out, "--trials", "2", "--max-steps", "20")
@@ -176,7 +177,7 @@ def test_kill_9_of_tune_then_rerun_resumes_and_finishes(exps, tmp_path):
     before = first.read_bytes()
     assert not list(trials.glob("*-001.json"))  # trial 1 was interrupted
 
-    rerun = subprocess.run([*args, "--seeds", "0"], capture_output=True, text=True, timeout=900,
+    rerun = subprocess.run([*args, "--seeds", "0", "--final-set", "data.test_size=5"], capture_output=True, text=True, timeout=900,
                            env={**os.environ, "COLUMNS": "250"})
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert "1 of 2 trials done" in rerun.stdout
@@ -186,6 +187,8 @@ def test_kill_9_of_tune_then_rerun_resumes_and_finishes(exps, tmp_path):
     assert (root / "minimath" / "lora" / "tuned-default" / "tune.json").is_file()
     finals = sorted(p.name for p in (out / "minimath").glob("*.json"))
     assert finals == ["lora--default.json", "lora--tuned-default.json"]
+    assert {read_record(out / "minimath" / f).run_info.train_config["data"]["test_size"] for f in finals} == {5}
+    assert read_record(first).run_info.train_config["data"]["test_size"] == 3
     assert "2 trials per method" in rerun.stdout and "winners re-run with seeds 0" in rerun.stdout
     assert "cannot decide" in rerun.stdout  # one seed each: no claim
 

@@ -35,6 +35,7 @@ def tune(
     output_dir: Path = typer.Option(Path("results"), help="Results folder: trials land in <output-dir>/trials/, the search's state in <output-dir>/.tune/, final runs as usual."),
     max_steps: Optional[int] = typer.Option(None, help="Training steps of every trial and final run (default: the experiments' own, which must then agree)."),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP + " Applies to trials and final runs alike."),
+    final_set: list[str] = typer.Option([], "--final-set", help="Like --set, for the final test-set runs only, e.g. a larger test split (data.test_size=400) for narrower verdicts: the search never reads the test split, so its trials are unaffected."),
     search_seed: int = typer.Option(0, help="Seed of the sampler (the same for every method)."),
     baselines: bool = typer.Option(True, help="Also run the task's baseline rows (experiments/<task>/base/*) on the test set."),
     final: bool = typer.Option(True, help="Run the winners on the test set; --no-final stops after the search."),
@@ -46,7 +47,7 @@ def tune(
     """Equal-budget hyper-parameter search per method on the validation split (Optuna; learning rate on a
     log scale, plus what an experiment's search_space.json declares), resumable after a crash; winners
     re-run on the test set with every seed; verdicts against the reference with 95% intervals."""
-    from peftbench.config import parse_overrides
+    from peftbench.config import deep_merge, parse_overrides
     from peftbench.extras import require_extra
     from peftbench.sweep.plan import find_experiments, parse_list
     from peftbench.trackers import tracking_options
@@ -59,6 +60,7 @@ def tune(
         found = find_experiments(list(experiment_dirs or []), task, parse_list(methods, "methods"))
         seed_list = parse_list(seeds, "seeds", int)
         overrides = parse_overrides(set_)
+        final_overrides = parse_overrides(final_set)
         tunable = _tunable(found)
     per_round = batch or max(1, (jobs or 1) // len(tunable))
     search = _search(tunable, trials, output_dir, overrides, max_steps, search_seed, per_round, options)
@@ -69,7 +71,8 @@ def tune(
     from peftbench.sweep.driver import failed
 
     baked = {**overrides, **({"max_steps": max_steps} if max_steps is not None else {})}
-    outcomes = run_sweep(finals, seed_list, output_dir, baked, options, save_adapter=save_adapter)
+    outcomes = run_sweep(finals, seed_list, output_dir, deep_merge(baked, final_overrides), options,
+                         save_adapter=save_adapter)
     console.print(Text(f"budget: {search.budget.describe()}; winners re-run with seeds {seeds}"))
     _print_verdicts(output_dir, tunable[0].task, reference, resamples)
     if failed(outcomes):
