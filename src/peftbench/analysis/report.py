@@ -12,7 +12,7 @@ import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
-from peftbench.analysis import report_data, report_figures, report_html, report_verdicts
+from peftbench.analysis import claims, report_data, report_figures, report_html, report_verdicts
 from peftbench.analysis.markdown import md_table, md_text
 from peftbench.analysis.report_data import TaskReport, leaderboard
 from peftbench.metrics import label
@@ -135,12 +135,14 @@ def _write(reports: list[TaskReport], out_dir: Path, sources: list[Path], n_resa
 
 
 def markdown_tables(reports: list[TaskReport], n_resamples: int = 10_000) -> str:
-    """Each task's note and leaderboard as Markdown, no figures (for a README: regenerated from the
-    committed records by `peftbench report --format markdown`)."""
+    """Each task's note and leaderboard as Markdown, with the noise floor, power, default vs tuned and the
+    reference's claims, but no figures and no verdict table (the leaderboard's paired column has them):
+    for a README, regenerated from the committed records by `peftbench report --format markdown`."""
     lines = []
     for report in reports:
         lines += [f"### Task {md_text(report.task)}", "", md_text(note(report, n_resamples)), "",
                   md_table(leaderboard(report)), ""]
+        lines += report_verdicts.markdown(report, None, verdicts=False, level="####")
     return "\n".join(lines)
 
 
@@ -169,7 +171,8 @@ def _plain_tables(report: TaskReport) -> list:
 
     found = []
     for title, frame in ((f"{report.task}: verdicts", report_verdicts.verdict_table(report)),
-                         (f"{report.task}: default vs tuned", report_verdicts.tuned_table(report))):
+                         (f"{report.task}: default vs tuned", report_verdicts.tuned_table(report)),
+                         (f"{report.task}: {report_verdicts.CLAIMS_TITLE}", claims.table(report))):
         if not frame.empty:
             table = Table(*frame.columns, title=title, title_justify="left")
             for row in frame.itertuples(index=False):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from peftbench.analysis import claims as claims_mod
 from peftbench.analysis import verdicts as verdicts_mod
 from peftbench.analysis.markdown import md_table, md_text
 from peftbench.analysis.report_data import TaskReport, fmt
@@ -56,13 +57,28 @@ def _items(p) -> str:
     return "more seeds" if math.isinf(n) else f"{int(n):,}"
 
 
-def statistics_lines(report: TaskReport) -> list[str]:
-    """The noise floor and, per pair with the reference, the interval width and the items it needs."""
+CLAIMS_TITLE = "The reference suite's claims, on these runs"
+
+
+COMPACT_POWER = 3  # more pairs than this: `compact` statistics give the range of their widths in one line
+
+
+def statistics_lines(report: TaskReport, compact: bool = False) -> list[str]:
+    """The noise floor and, per pair with the reference, the interval width and the items it needs;
+    `compact`: one line for all pairs when there are many, and no sizing where one seed allows none."""
     points = is_fraction(report.main)
     lines = [report.noise.describe(points)] if report.noise else []
-    if points:
-        lines += ["power: " + p.describe() for p in report.power]
-    return lines
+    if not points:
+        return lines
+    if compact and len(report.power) > COMPACT_POWER:
+        widths = sorted(p.measured * 100 for p in report.power)
+        items = sorted({p.parts.n_items for p in report.power})
+        single = all(min(p.parts.seeds) < 2 for p in report.power)
+        return lines + [f"power: paired 95% intervals against {report.reference} of ±{widths[0]:.1f} to "
+                        f"±{widths[-1]:.1f} pts over {len(widths)} pairs ({', '.join(map(str, items))} items)"
+                        + ("; with one seed a side, run-level and item-level noise cannot be told apart" if single
+                           else "; the report's verdict table gives the items each pair needs")]
+    return lines + ["power: " + p.describe() for p in report.power]
 
 
 def _cell(values: list[float], main: str) -> str:
@@ -145,18 +161,23 @@ def sensitivity_figure(report: TaskReport):
     return fig
 
 
-def markdown(report: TaskReport, figure: str | None) -> list[str]:
-    """The Markdown lines of the verdict sections (empty when there is nothing to say)."""
+def markdown(report: TaskReport, figure: str | None, verdicts: bool = True, level: str = "###") -> list[str]:
+    """The Markdown lines of the verdict sections (empty when there is nothing to say); `verdicts=False`
+    leaves out the verdict table and condenses the power lines (`statistics_lines(compact=True)`),
+    `level` is the headings' level."""
     lines = []
-    if report.verdicts:
-        lines += ["### Verdicts", "", md_table(verdict_table(report)), ""]
-    stats = statistics_lines(report)
+    if report.verdicts and verdicts:
+        lines += [f"{level} Verdicts", "", md_table(verdict_table(report)), ""]
+    stats = statistics_lines(report, compact=not verdicts)
     if stats:
         lines += [f"- {md_text(line)}" for line in stats] + [""]
     if report.tuned:
-        lines += ["### Default vs tuned", "", md_table(tuned_table(report)), ""]
+        lines += [f"{level} Default vs tuned", "", md_table(tuned_table(report)), ""]
+    claims = claims_mod.table(report)
+    if not claims.empty:
+        lines += [f"{level} {CLAIMS_TITLE}", "", md_table(claims), ""]
     if figure:
-        lines += ["### Learning-rate sensitivity", "", f"![learning-rate sensitivity](figures/{figure})", ""]
+        lines += [f"{level} Learning-rate sensitivity", "", f"![learning-rate sensitivity](figures/{figure})", ""]
     return lines
 
 
@@ -170,6 +191,9 @@ def html(report: TaskReport, table, embed) -> str:
         parts.append("<ul class=\"note\">" + "".join(f"<li>{_escape(line)}</li>" for line in stats) + "</ul>")
     if report.tuned:
         parts += ["<h3>Default vs tuned</h3>", table(tuned_table(report))]
+    claims = claims_mod.table(report)
+    if not claims.empty:
+        parts += [f"<h3>{CLAIMS_TITLE}</h3>", table(claims)]
     if report.trials is not None and not report.trials.empty:
         parts += ["<h3>Learning-rate sensitivity</h3>", embed(sensitivity_figure(report))]
     return "\n".join(parts)

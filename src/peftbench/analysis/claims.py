@@ -1,0 +1,86 @@
+"""The reference suite's headline claims, checked on a task's runs with the report's verdicts:
+
+- "several methods beat LoRA on accuracy" (on MetaMathQA -> GSM8K it found Lily, HiRA, rsLoRA r64,
+  SHiRA, FRoD, MiSS and GraLoRA above LoRA r32, one seed each);
+- "methods with few parameters forget less" than LoRA.
+
+A claim *holds* only on verdicts (2+ seeds a side, a 95% interval that excludes zero); otherwise it is
+*not shown*, with the counts behind that, or *cannot tell* when no verdict could be given at all. The
+claims are about LoRA, so they are checked only when the verdicts' reference is a LoRA experiment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from peftbench.analysis import verdicts as verdicts_mod
+from peftbench.analysis.report_data import TaskReport
+
+HOLDS, NOT_SHOWN, CANNOT_TELL = "holds", "not shown", "cannot tell"
+PARAMS = "num_trainable_params mean"
+BASELINE_METHOD = "base"  # untrained rows: no method to credit
+
+
+@dataclass
+class Claim:
+    claim: str
+    status: str
+    evidence: str
+
+
+def check(report: TaskReport) -> list[Claim]:
+    """Both claims for `report`, or [] when its reference is not a LoRA experiment."""
+    if not report.reference or _method(report, report.reference) != "lora":
+        return []
+    return [_beat_lora(report), _forget_less(report)]
+
+
+def table(report: TaskReport) -> pd.DataFrame:
+    return pd.DataFrame([vars(c) for c in check(report)])
+
+
+def _method(report: TaskReport, experiment: str) -> str | None:
+    rows = report.summary[report.summary["experiment"] == experiment]
+    return None if rows.empty else str(rows["method"].iloc[0])
+
+
+def _methods_verdicts(report: TaskReport, metric: str) -> list[verdicts_mod.Verdict]:
+    """Verdicts on `metric` of experiments of other methods than the reference's (not the baselines)."""
+    return [v for v in report.verdicts if v.metric == metric
+            and _method(report, v.experiment) not in ("lora", BASELINE_METHOD)]
+
+
+def _counts(found: list[verdicts_mod.Verdict]) -> str:
+    words = [verdicts_mod.BETTER, verdicts_mod.SAME, verdicts_mod.WORSE, verdicts_mod.UNDECIDED]
+    return ", ".join(f"{sum(v.word == w for v in found)} {w}" for w in words)
+
+
+def _beat_lora(report: TaskReport) -> Claim:
+    claim = f"several methods beat LoRA ({report.reference}) on {report.main}"
+    found = _methods_verdicts(report, report.main)
+    better = [v.experiment for v in found if v.word == verdicts_mod.BETTER]
+    if not found or all(v.word == verdicts_mod.UNDECIDED for v in found):
+        return Claim(claim, CANNOT_TELL, f"no verdict: {_counts(found) if found else 'no other method'}")
+    status = HOLDS if len(better) >= 2 else NOT_SHOWN
+    named = f" ({', '.join(better)})" if better else ""
+    return Claim(claim, status, f"{_counts(found)} of {len(found)} experiments{named}")
+
+
+def _forget_less(report: TaskReport) -> Claim:
+    claim = f"methods with fewer trainable parameters than {report.reference} forget less"
+    if PARAMS not in report.summary:
+        return Claim(claim, CANNOT_TELL, "the runs recorded no trainable-parameter counts")
+    params = dict(zip(report.summary["experiment"], report.summary[PARAMS]))
+    limit = params.get(report.reference)
+    found = [v for v in _methods_verdicts(report, "forgetting")
+             if limit is not None and params.get(v.experiment) is not None and params[v.experiment] < limit]
+    if not found or all(v.word == verdicts_mod.UNDECIDED for v in found):
+        return Claim(claim, CANNOT_TELL, f"no verdict: {_counts(found) if found else 'no smaller method'}")
+    decided = [v for v in found if v.word != verdicts_mod.UNDECIDED]
+    less = [v.experiment for v in decided if v.word == verdicts_mod.BETTER]  # lower forgetting is better
+    status = HOLDS if less and len(less) * 2 > len(decided) and not any(v.word == verdicts_mod.WORSE for v in decided) \
+        else NOT_SHOWN
+    named = f" (forget less: {', '.join(less)})" if less else ""
+    return Claim(claim, status, f"{_counts(found)} of {len(found)} smaller experiments{named}")
