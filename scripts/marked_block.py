@@ -16,10 +16,13 @@ def updated(text: str, start: str, end: str, block: str, path: Path) -> str:
     return f"{head}{start}\n{block}{end}{tail}"
 
 
-def write_or_check(path: Path, start: str, end: str, block: str, argv: list[str], script: str) -> int:
-    """Write `block` between the markers of `path`; with --check in `argv`, exit status 1 if it differs."""
+def write_or_check(path: Path, blocks: list[tuple[str, str, str]], argv: list[str], script: str) -> int:
+    """Write each (start, end, block) between its markers in `path`; with --check in `argv`, exit
+    status 1 if any differs."""
     text = path.read_text()
-    new = updated(text, start, end, block, path)
+    new = text
+    for start, end, block in blocks:
+        new = updated(new, start, end, block, path)
     if "--check" in argv:
         if new != text:
             print(f"{path} is out of date: run python {script}", file=sys.stderr)

@@ -37,7 +37,7 @@ def render(experiments_dir: Path = ROOT / "experiments") -> str:
 
 
 def main(argv: list[str]) -> int:
-    return write_or_check(README, START, END, render(), argv, "scripts/methods_table.py")
+    return write_or_check(README, [(START, END, render())], argv, "scripts/methods_table.py")
 
 
 if __name__ == "__main__":

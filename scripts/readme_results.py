@@ -1,8 +1,12 @@
-"""Write the README's table of full-length minimath runs from the committed records in
-published/minimath-defaults/ (`peftbench report --format markdown` on them, with the set-up the records
-name), between the README's markers. `--check` only says whether the README is up to date (exit 1 if
-not); tests/test_readme_results.py runs that. The records come from
-`python benchmarks/methods.py --task minimath --into published/minimath-defaults [EXPERIMENT...]`.
+"""Write the README's minimath tables from the committed records, between the README's markers:
+
+- every shipped experiment at full length, one seed (published/minimath-defaults/, from
+  `python benchmarks/methods.py --task minimath --into published/minimath-defaults [EXPERIMENT...]`);
+- the equal-budget tuning (published/minimath-tune/, from `python benchmarks/tune_minimath.py`).
+
+Each table is `peftbench report --format markdown` on its folder, with the set-up the records name.
+`--check` only says whether the README is up to date (exit 1 if not); tests/test_readme_results.py
+runs that.
 
     python scripts/readme_results.py [--check]
 """
@@ -18,46 +22,73 @@ from marked_block import write_or_check
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-RECORDS = Path("published") / "minimath-defaults"
-START, END = "<!-- minimath-results:start -->", "<!-- minimath-results:end -->"
+DEFAULTS = Path("published") / "minimath-defaults"
+TUNE = Path("published") / "minimath-tune"
+BLOCKS = {"defaults": ("<!-- minimath-results:start -->", "<!-- minimath-results:end -->"),
+          "tune": ("<!-- minimath-tune:start -->", "<!-- minimath-tune:end -->")}
+HOURS = 3600
+TUNED_METHODS, TRIALS = "lora,ia3,loha,vera,ln_tuning,full-finetuning,lily,hira", 6  # benchmarks/tune_minimath.py's
 
 
-def _records() -> list[dict]:
-    folder = ROOT / RECORDS / "minimath"
-    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+def _records(folder: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((ROOT / folder).glob("*.json"))]
 
 
-def _setup(records: list[dict]) -> str:
+def _machine(records: list[dict]) -> str:
     dates = sorted(r["run_info"]["created_at"][:10] for r in records)
     systems = sorted({f"{r['meta_info']['system_info']['accelerator']}, {r['meta_info']['system_info']['cpu_count']} cores, "
                       f"{r['meta_info']['system_info']['torch_num_threads']} torch thread(s)" for r in records})
     span = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
-    return (f"{len(records)} full-length runs (60 steps of batch 4, 100 minimath test problems, 50 GSM8K, one seed "
-            f"each), run {span} on {'; '.join(systems)}, one at a time beside other work on the same machine (times "
-            "are indicative). Regenerate with `python scripts/readme_results.py` (it runs "
-            f"`peftbench report --results {RECORDS.as_posix()} --task minimath --format markdown`).")
+    return f"run {span} on {'; '.join(systems)}, one at a time beside other work on the same machine (times are indicative)"
 
 
-def _pending(records: list[dict]) -> str:
+def _report(folder: Path) -> str:
+    out = subprocess.run([sys.executable, "-m", "peftbench", "report", "--results", str(folder), "--task", "minimath",
+                          "--format", "markdown"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return out.replace("### Task minimath\n\n", "", 1).rstrip() + "\n"
+
+
+def _regenerate(folder: Path) -> str:
+    return (f"Regenerate with `python scripts/readme_results.py` (it runs `peftbench report --results "
+            f"{folder.as_posix()} --task minimath --format markdown`).")
+
+
+def defaults_block() -> str:
     from peftbench.experiment import discover
 
-    done = {r["run_info"]["experiment_name"] for r in records}
-    left = [e.full_name for e in discover(ROOT / "experiments", "minimath") if e.full_name not in done]
-    return f"\nNot run yet ({len(left)}): {', '.join(f'`{n}`' for n in left)}.\n" if left else ""
-
-
-def render() -> str:
-    records = _records()
+    records = _records(DEFAULTS / "minimath")
     if not records:
         return "No full-length runs recorded yet.\n"
-    table = subprocess.run([sys.executable, "-m", "peftbench", "report", "--results", str(RECORDS), "--task", "minimath",
-                            "--format", "markdown"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    table = table.replace("### Task minimath\n\n", "", 1)
-    return f"{_setup(records)}\n\n{table.rstrip()}\n{_pending(records)}"
+    done = {r["run_info"]["experiment_name"] for r in records}
+    shipped = [e.full_name for e in discover(ROOT / "experiments", "minimath") if not e.name.startswith("tuned-")]
+    left = [n for n in shipped if n not in done]
+    pending = f"\nNot run yet ({len(left)}): {', '.join(f'`{n}`' for n in left)}.\n" if left else ""
+    head = (f"{len(records)} full-length runs (60 steps of batch 4, 100 minimath test problems, 50 GSM8K, one seed "
+            f"each), {_machine(records)}. {_regenerate(DEFAULTS)}")
+    return f"{head}\n\n{_report(DEFAULTS)}{pending}"
+
+
+def tune_block() -> str:
+    trials = _records(TUNE / "trials" / "minimath")
+    finals = _records(TUNE / "minimath")
+    hours = sum(r["run_info"]["total_time"] for r in trials + finals) / HOURS
+    command = (f"`python benchmarks/tune_minimath.py` (= `peftbench tune --task minimath --methods {TUNED_METHODS} "
+               f"--trials {TRIALS} --seeds 0,1,2 --set data.valid_size=64 --final-set data.test_size=400 --jobs 1 "
+               f"--output-dir {TUNE.as_posix()}`)")
+    if not finals:
+        done = sum(r["train_info"]["status"] == "success" for r in trials)
+        planned = len(TUNED_METHODS.split(",")) * TRIALS
+        return (f"Search under way with {command}: {done} of {planned} trials done so far ({hours:.1f} h of run time "
+                "in the committed records); the tuned leaderboard, default vs tuned and the claims appear here "
+                "once the final runs are in. The same command resumes it.\n")
+    head = (f"{command}; {len(trials)} trials and {len(finals)} final runs, {hours:.1f} h of run time in the "
+            f"records, {_machine(trials + finals)}. {_regenerate(TUNE)}")
+    return f"{head}\n\n{_report(TUNE)}"
 
 
 def main(argv: list[str]) -> int:
-    return write_or_check(README, START, END, render(), argv, "scripts/readme_results.py")
+    blocks = [(*BLOCKS["defaults"], defaults_block()), (*BLOCKS["tune"], tune_block())]
+    return write_or_check(README, blocks, argv, "scripts/readme_results.py")
 
 
 if __name__ == "__main__":
