@@ -123,3 +123,28 @@ def test_capabilities_saved_into_a_results_folder(make_experiment, tmp_path):
 def test_save_to_needs_capabilities(tmp_path):
     result = CliRunner().invoke(app, ["methods", "--task", "minimath", "--no-check", "--save-to", str(tmp_path)])
     assert result.exit_code == 2 and "--save-to: only with --capabilities" in result.output
+
+
+def test_image_checks_without_diffusers_say_what_to_install(monkeypatch):
+    """A train-only install (no [image] extra): image experiments are "not checked", never a crash,
+    and the cache key (which names diffusers' version) still builds."""
+    import importlib.metadata
+    import importlib.util
+
+    from peftbench.methods import cache
+    from peftbench.methods.image_probe import image_train_check
+
+    real_find, real_version = importlib.util.find_spec, importlib.metadata.version
+
+    def no_diffusers_version(name):
+        if name == "diffusers":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real_version(name)
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "diffusers" else real_find(name, *a))
+    monkeypatch.setattr(cache, "version", no_diffusers_version)
+    exp = load_experiment(EXPERIMENTS / "minigen" / "lora" / "r4")
+    result = image_train_check(exp)
+    assert result["trains"] is None and "pip install" in result["error"] and "diffusers" in result["error"]
+    assert image_capabilities(exp)["merge"]["value"] == "not checked here"
+    assert cache.check_key("train", {"x": 1})

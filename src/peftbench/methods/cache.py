@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from typing import Callable
 
 from peftbench.models import cache_dir
@@ -16,9 +16,18 @@ CHECKS_VERSION = "3"
 
 def check_key(kind: str, payload: dict) -> str:
     """A stable key for one check of one experiment: its configs plus every library it exercises."""
-    libs = {name: version(name) for name in ("peft", "transformers", "torch", "diffusers")}
+    libs = {name: _version(name) for name in ("peft", "transformers", "torch", "diffusers")}
     blob = json.dumps([CHECKS_VERSION, kind, payload, libs], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def _version(name: str) -> str | None:
+    """A library's version, None when absent (diffusers is the [image] extra's: a text-only install
+    checks text tasks all the same, and installing it later changes the key)."""
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
 
 
 def cached(kind: str, payload: dict, compute: Callable[[], dict], refresh: bool = False) -> dict:

@@ -81,10 +81,13 @@ def text_capabilities(exp: Experiment) -> dict:
 
 
 def image_capabilities(exp: Experiment) -> dict:
-    from peftbench.methods.image_probe import denoiser_for, train_image_probe
+    from peftbench.methods.image_probe import denoiser_for, missing_image_extra, train_image_probe
 
     if exp.peft_config is None:
         return {k: {"value": "n/a", "detail": FULL_FT} for k in CAPABILITIES}
+    missing = missing_image_extra()
+    if missing:
+        return {k: {"value": "not checked here", "detail": missing} for k in CAPABILITIES}
     denoiser = denoiser_for(exp)
     if denoiser is None:
         return {k: {"value": "not checked here", "detail": "no tiny stand-in of this task's model"} for k in CAPABILITIES}

@@ -116,8 +116,20 @@ def train_image_probe(exp: Experiment, denoiser: Denoiser, seed: int = 0) -> Ima
     return ImageProbe(model, denoiser, loss.item(), sum(p.numel() for p in params), moved)
 
 
+def missing_image_extra() -> str | None:
+    """Why image checks cannot run here (diffusers absent: the [image] extra), or None."""
+    import importlib.util
+
+    from peftbench.extras import missing_message
+
+    return None if importlib.util.find_spec("diffusers") else missing_message("diffusers", "image")
+
+
 def image_train_check(exp: Experiment) -> dict:
     """{"trains": bool | None, ...} for an image experiment on its task's stand-in denoiser."""
+    missing = missing_image_extra()
+    if missing:
+        return {"trains": None, "error": f"not checked: {missing}"}
     denoiser = denoiser_for(exp)
     if denoiser is None:
         return {"trains": None, "error": "no tiny stand-in of this task's model: configs are validated only"}
