@@ -148,3 +148,30 @@ def test_image_checks_without_diffusers_say_what_to_install(monkeypatch):
     assert result["trains"] is None and "pip install" in result["error"] and "diffusers" in result["error"]
     assert image_capabilities(exp)["merge"]["value"] == "not checked here"
     assert cache.check_key("train", {"x": 1})
+
+
+def test_results_add_each_full_run_and_flag_those_not_above_the_untrained_base(tmp_path):
+    from peftbench.methods.coverage import full_runs
+    from test_analysis_load import write_run
+
+    results = tmp_path / "results"
+    write_run(results, "lora/default", acc=0.36)
+    write_run(results, "ia3/default", acc=0.05)
+    base = write_run(results, "base/zero-shot", acc=0.07)
+    record = json.loads(base.read_text())
+    record["run_info"]["train_config"]["skip_training"] = True
+    base.write_text(json.dumps(record))
+    result = CliRunner().invoke(app, ["methods", "--task", "minimath", "--no-check", "--results", str(results),
+                                      "--experiments-dir", str(EXPERIMENTS)], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    assert "default 36.0%" in result.output and "dora not run" in result.output
+    assert "untrained base 7.0%" in result.output and "ia3/default: test accuracy at or" in result.output
+    runs = full_runs(results, "minimath")
+    assert runs.below_base(["ia3/default"]) == ("ia3/default: test accuracy at or below the untrained base's (7.0%) "
+                                                "in its full-length run (one seed)")
+    assert runs.below_base(["lora/default", "lora/dora"]) == ""
+
+
+def test_results_must_be_a_folder(tmp_path):
+    result = CliRunner().invoke(app, ["methods", "--no-check", "--results", str(tmp_path / "nope")])
+    assert result.exit_code == 2 and "--results" in result.output and "no such folder" in result.output

@@ -18,6 +18,7 @@ def methods(
     experiments_dir: Path = typer.Option(Path("experiments"), help="Where experiment folders live."),
     check: bool = typer.Option(True, help="Check that each shipped experiment trains on the task's tiny stand-in (cached)."),
     refresh: bool = typer.Option(False, help="Redo the cached checks."),
+    results: Path | None = typer.Option(None, "--results", help="A results folder with full-length runs of the experiments (e.g. published/minimath-defaults): adds each one's test metric, and notes those at or below the untrained base model's."),
     save_to: Path | None = typer.Option(None, "--save-to", help="With --capabilities: also write the matrix into this results folder (.methods/<task>.capabilities.json), where `peftbench report` shows it as a section."),
 ) -> None:
     """One row per PeftType of the installed peft, plus full fine-tuning: experiments shipped for the
@@ -28,23 +29,35 @@ def methods(
         task_spec(task)
         if save_to is not None and not capabilities:
             raise UserError("--save-to: only with --capabilities (it saves the capability matrix)")
-        table = _capability_table(task, experiments_dir, refresh, save_to) if capabilities else _coverage_table(task, experiments_dir, check, refresh)
+        if results is not None and not results.is_dir():
+            raise UserError(f"--results {results}: no such folder")
+        table = _capability_table(task, experiments_dir, refresh, save_to) if capabilities else \
+            _coverage_table(task, experiments_dir, check, refresh, results)
     console.print(table)
 
 
-def _coverage_table(task: str, experiments_dir: Path, check: bool, refresh: bool) -> Table:
+def _coverage_table(task: str, experiments_dir: Path, check: bool, refresh: bool, results: Path | None) -> Table:
     from importlib.metadata import version
 
-    from peftbench.methods.coverage import FULL, coverage
+    from peftbench.methods.coverage import FULL, coverage, full_runs
 
     rows = coverage(task, experiments_dir, check=check, refresh=refresh)
     types = [r for r in rows if r.peft_type != FULL]
     shipped = sum(bool(r.experiments) for r in types)
     title = f"{task}: {shipped} of {len(types)} method types of peft {version('peft')} shipped, plus full fine-tuning"
-    table = Table("peft type", "experiments", "trains", "note", title=title)
+    runs = full_runs(results, task) if results is not None else None
+    columns = ["peft type", "experiments", "trains"] + ([f"full run ({runs.metric})"] if runs else []) + ["note"]
+    table = Table(*columns, title=title)
     for row in rows:
         trains = row.trains if check or not row.experiments else "not checked"
-        table.add_row(row.peft_type, ", ".join(row.experiments) or "-", trains, row.detail)
+        cells = [row.peft_type, ", ".join(row.experiments) or "-", trains]
+        note = row.detail
+        if runs:
+            cells.append(", ".join(runs.cell(name) for name in row.experiments))
+            note = "; ".join(filter(None, [note, runs.below_base(row.experiments)]))
+        table.add_row(*cells, note)
+    if runs:
+        table.caption = runs.caption()
     return table
 
 

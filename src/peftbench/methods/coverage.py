@@ -103,3 +103,56 @@ def _summary(results: dict[str, dict]) -> tuple[str, str]:
         return "yes", ""
     name, r = next(iter(failed.items()))
     return "no", f"{name}: {r['error']}"
+
+
+@dataclass
+class FullRuns:
+    """Seed-0 full-length runs of a task's experiments (`peftbench methods --results`): each one's test
+    metric beside the untrained base model's, from the same folder."""
+
+    metric: str
+    values: dict[str, float]  # experiment -> its test metric
+    base: float | None  # the untrained base model's (a baseline with no training and no shots)
+    source: Path
+
+    def cell(self, experiment: str) -> str:
+        value = self.values.get(experiment)
+        return f"{experiment.split('/')[-1]} {_fmt(value)}" if value is not None else f"{experiment.split('/')[-1]} not run"
+
+    def below_base(self, experiments: list[str]) -> str:
+        if self.base is None:
+            return ""
+        low = [e for e in experiments if e in self.values and self.values[e] <= self.base]
+        return (f"{', '.join(low)}: {self.metric} at or below the untrained base's ({_fmt(self.base)}) in its "
+                "full-length run (one seed)") if low else ""
+
+    def caption(self) -> str:
+        base = f"untrained base {_fmt(self.base)}" if self.base is not None else "no untrained-base run"
+        return f"full runs: {len(self.values)} experiments with a seed-0 run in {self.source} ({base}); one seed each"
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.1%}" if 0 <= value <= 1 else f"{value:.4g}"
+
+
+def full_runs(results: Path, task: str) -> FullRuns:
+    from peftbench.record import read_record
+    from peftbench.results import find_results
+
+    spec = task_spec(task)
+    metric = f"test {spec.metric}"
+    values, base = {}, None
+    for path in find_results(results, task).values():
+        try:
+            record = read_record(path)
+        except Exception:  # not a record of ours: the report warns about such files, here they are no run
+            continue
+        info = record.run_info
+        value = record.final_metrics().get(metric)
+        if record.train_info.status != "success" or info.seed != 0 or not isinstance(value, (int, float)):
+            continue
+        values[info.experiment_name] = float(value)
+        config = info.train_config or {}
+        if config.get("skip_training") and not config.get("few_shot"):
+            base = float(value)
+    return FullRuns(metric, values, base, results)
