@@ -45,7 +45,7 @@ def sweep(root: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(sweep_args(root, out, *extra), capture_output=True, text=True, env=env, timeout=600)
 
 
-def wait_for_training(out: Path, stem: str, timeout: float = 120) -> dict:
+def wait_for_training(out: Path, stem: str, timeout: float = 300) -> dict:
     """The run's heartbeat once it has trained a step: proof it is mid-run."""
     path = heartbeat_file(out, "minimath", stem)
     deadline = time.monotonic() + timeout
@@ -197,7 +197,11 @@ def test_ray_sweep_on_a_real_head_survives_a_dying_worker(exps, tmp_path, ray_he
     root, out = exps(ia3=LONG, lora=None), tmp_path / "results"
     args = sweep_args(root, out, "--executor", "ray", "--ray-address", ray_head, "--cpus-per-run", "1", "--jobs", "1")
     driver = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    beat = wait_for_training(out, "ia3--t", timeout=240)
+    try:
+        beat = wait_for_training(out, "ia3--t", timeout=240)
+    except AssertionError as err:  # say why: the driver's own account of the run
+        driver.kill()
+        raise AssertionError(f"{err}\n{driver.communicate()[0][-4000:]}") from None
     ray_worker = int(Path(f"/proc/{beat['pid']}/stat").read_text().rsplit(")", 1)[1].split()[1])  # parent pid
     os.kill(ray_worker, signal.SIGKILL)
     output, _ = driver.communicate(timeout=400)
