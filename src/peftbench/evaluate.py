@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from peftbench import greedy
 from peftbench.data import format_prompt
+from peftbench.signals import check_stop
 from peftbench.tasks.base import Example, Score
 
 
@@ -62,6 +63,7 @@ def _batched_generation(model, tokenizer, cfg, examples, decode, progress) -> li
     order = sorted(range(len(examples)), key=lambda i: -len(examples[i].question))
     by_index: dict[int, str] = {}
     for idx in _batches(order, cfg.batch_size_eval):
+        check_stop()
         prompts = [format_prompt(cfg.query_template, examples[i].question) for i in idx]
         enc = tokenizer(prompts, return_tensors="pt", padding=True).to(device)
         budget = min(gen.max_new_tokens, gen.max_length - enc["input_ids"].shape[1])
@@ -121,6 +123,7 @@ def corpus_cross_entropy(model, corpus: list[list[int]], pad_id: int, batch_size
     total, count = 0.0, 0
     device = next(model.parameters()).device
     for seqs in _batches(corpus, batch_size):
+        check_stop()
         ids, mask = _padded(seqs, pad_id, device)
         logp = _shifted_logprobs(model, ids, mask)
         valid = mask[:, 1:].bool()

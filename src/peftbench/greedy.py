@@ -20,6 +20,8 @@ from typing import Callable
 
 import torch
 
+from peftbench.signals import check_stop
+
 # Generation-config fields whose non-default value changes greedy decoding; with any of them set the
 # caller must use `generate`, which applies them.
 _PROCESSOR_FIELDS = {
@@ -110,6 +112,7 @@ def greedy_decode(
     done: set[int] = set()  # finished rows still in the batch (only when the cache cannot drop them)
     logits = out.logits[:, -1]
     for step in range(max_new_tokens):
+        check_stop()
         token = logits.argmax(-1)
         for row, tok in zip(active, token.tolist()):
             if row not in done:

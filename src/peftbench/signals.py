@@ -22,13 +22,31 @@ class Terminated(BaseException):
     """SIGTERM arrived: handled like Ctrl-C, so the run leaves a record."""
 
 
-def handle_sigterm() -> None:
-    """Turn SIGTERM into `Terminated` in the main thread (call once, early, in a process that runs)."""
+# A signal handler runs between any two bytecodes, including inside a `__del__` (autograd frees saved
+# tensors during backward), where Python prints "Exception ignored" and swallows the exception: the
+# run then went on training and finished as if never stopped. So the handler also leaves this flag,
+# and the run's loops call `check_stop()` at every step and batch.
+_stop_requested: BaseException | None = None
 
-    def raise_terminated(signum, frame):
-        raise Terminated()
 
-    signal.signal(signal.SIGTERM, raise_terminated)
+def handle_stops() -> None:
+    """Turn SIGTERM into `Terminated` and SIGINT into KeyboardInterrupt in the main thread, each also
+    left in the flag `check_stop()` reads (call once, early, in a process that runs)."""
+
+    def stop(signum, frame):
+        global _stop_requested
+        _stop_requested = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        raise type(_stop_requested)()
+
+    signal.signal(signal.SIGTERM, stop)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where SIGINT is ignored on purpose
+        signal.signal(signal.SIGINT, stop)
+
+
+def check_stop() -> None:
+    """Raise the stop a signal asked for, if its own exception was swallowed where it landed."""
+    if _stop_requested is not None:
+        raise _stop_requested
 
 
 def is_stop(error: BaseException | None) -> bool:

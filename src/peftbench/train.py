@@ -17,6 +17,7 @@ from peftbench.data import Encoded, collate, endless_batches
 from peftbench.lm_loss import labelled_positions_loss, plain_loss
 from peftbench.measure import MemorySampler, Stopwatch
 from peftbench.memory_accounting import AccountedMemory
+from peftbench.signals import check_stop
 from peftbench.tasks.base import Batch
 
 
@@ -87,6 +88,7 @@ def train(
     started = time.perf_counter()
     model.train()
     for step in range(state.step + 1, cfg.max_steps + 1):
+        check_stop()  # a stop whose exception was swallowed (signals.py) ends the run here
         batch = next(batches)  # outside the clock: data preparation is not training
         with state.train_time:
             with _autocast(cfg, device):

@@ -50,10 +50,10 @@ def run(
     from peftbench.progress import Reporter
     from peftbench.record import SUCCESS
     from peftbench.results import probe_results_folder
-    from peftbench.signals import Terminated, exit_code, handle_sigterm
+    from peftbench.signals import Terminated, exit_code, handle_stops
     from peftbench.trackers import tracking_options
 
-    handle_sigterm()
+    handle_stops()
     try:
         with user_errors():
             require_extra("train")

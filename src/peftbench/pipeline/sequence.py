@@ -28,7 +28,7 @@ from peftbench.progress import Reporter
 from peftbench.record import SUCCESS, ResultRecord
 from peftbench.results import result_path, samples_path, write_run
 from peftbench.saved_adapter import adapter_dir, save_adapter
-from peftbench.signals import is_stop
+from peftbench.signals import check_stop, is_stop
 from peftbench.threads import apply_thread_limit
 from peftbench.trackers import Trackers, summary_of
 from peftbench.train import train
@@ -56,6 +56,7 @@ def execute(plan: RunPlan, output_dir: Path | str, reporter: Reporter | None = N
     try:
         with reporter:
             _run_all(run, reporter, trackers)
+            check_stop()  # stopped where the exception was swallowed (signals.py): still not a success
         status, error = SUCCESS, None
     except UserError:
         raise

@@ -23,7 +23,7 @@ from peftbench.plan import RunPlan
 from peftbench.record import SUCCESS
 from peftbench.results import result_path
 from peftbench.signals import (EXIT_DONE_ELSEWHERE, EXIT_LOCKED, EXIT_USER_ERROR, Terminated, exit_code,
-                               handle_sigterm)
+                               handle_stops)
 from peftbench.sweep.plan import adapter_kept, existing_hash
 from peftbench.sweep.state import heartbeat_file, log_file, run_lock
 
@@ -34,7 +34,7 @@ from peftbench.trackers import Tracking
 
 def main(argv: list[str] | None = None) -> int:
     output_dir, plan_json, *tracking_json = sys.argv[1:] if argv is None else argv
-    handle_sigterm()
+    handle_stops()
     try:
         plan = RunPlan.from_json(json.loads(plan_json))
         tracking = Tracking.from_json(json.loads(tracking_json[0])) if tracking_json else Tracking()
