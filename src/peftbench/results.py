@@ -128,6 +128,9 @@ def samples_path(result_json_path: str | os.PathLike) -> Path:
     return result_json_path.with_name(result_json_path.stem + SAMPLES_SUFFIX)
 
 
+CAPABILITIES = ("merge", "switch", "base", "quantized", "layers")  # the capability matrix's columns
+
+
 def capabilities_path(results_dir: str | os.PathLike, task: str) -> Path:
     """Where `peftbench methods --capabilities --save-to` leaves a task's capability matrix in a results
     folder; hidden, so the record loader skips it, and the report shows it as a section."""

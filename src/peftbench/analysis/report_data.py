@@ -20,7 +20,7 @@ from peftbench.analysis import verdicts as verdicts_mod
 from peftbench.analysis.load import load_curves, memory_key
 from peftbench.analysis.pareto import pareto_front
 from peftbench.metrics import direction, fmt_of, is_fraction, label, ordered_columns
-from peftbench.results import capabilities_path, samples_path
+from peftbench.results import CAPABILITIES, capabilities_path, samples_path
 
 OURS = "peftbench"
 # Costs the main metric is traded against, in the order the report shows them. `drift` stands in for
@@ -133,9 +133,6 @@ def _samples(runs: pd.DataFrame) -> list[tuple[str, Path]]:
     return found
 
 
-CAPABILITY_COLUMNS = ("merge", "switch", "base", "quantized", "layers")
-
-
 def _capabilities(runs: pd.DataFrame, task: str) -> pd.DataFrame:
     """The capability matrix saved beside these runs (`peftbench methods --capabilities --save-to`), for
     the experiments the runs are of; empty when none was saved or it cannot be read."""
@@ -148,7 +145,7 @@ def _capabilities(runs: pd.DataFrame, task: str) -> pd.DataFrame:
         for experiment in runs["experiment"].unique():
             found = saved.get(experiment) if isinstance(saved, dict) else None
             if isinstance(found, dict) and experiment not in rows:
-                rows[experiment] = {k: str((found.get(k) or {}).get("value", "")) for k in CAPABILITY_COLUMNS}
+                rows[experiment] = {k: str((found.get(k) or {}).get("value", "")) for k in CAPABILITIES}
     if not rows:
         return pd.DataFrame()
     frame = pd.DataFrame.from_dict(rows, orient="index").rename_axis("experiment").reset_index()

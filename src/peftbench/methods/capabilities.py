@@ -27,6 +27,7 @@ import torch
 
 from peftbench.experiment import Experiment
 from peftbench.methods.probe import CPU, one_line, train_text_probe
+from peftbench.results import CAPABILITIES  # one list for the checks and the (torch-free) report
 
 RTOL = 1e-4  # float32 merging of a tiny model differs by ~1e-6 relative; a wrong merge by far more
 # A merge that tuning moved far (FourierFT's inverse FFT on a large step) carries float error in proportion:
@@ -194,7 +195,6 @@ def layer_types(model) -> list[str]:
     return sorted(found)
 
 
-CAPABILITIES = ("merge", "switch", "base", "quantized", "layers")
 
 
 def save_matrix(results_dir: Path | str, task: str, matrix: dict[str, dict]) -> Path:
