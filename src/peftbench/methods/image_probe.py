@@ -29,6 +29,7 @@ class Denoiser:
     build: Callable[[], torch.nn.Module]
     run: Callable[[torch.nn.Module], torch.Tensor]
     fit: Callable[[dict | None], dict | None] = lambda config: config
+    cfg: object = None  # the experiment's validated run config (optimizer, dtype handling), planned once
 
 
 def _seeded(build: Callable[[], torch.nn.Module]) -> torch.nn.Module:
@@ -72,11 +73,15 @@ def denoiser_for(exp: Experiment) -> Denoiser | None:
     """The stand-in of `exp`'s task, or None for an image task without one."""
     from peftbench.plan import plan_run
 
+    cfg = plan_run(exp.path).cfg
     if exp.task == "minigen":
-        return minigen_denoiser(plan_run(exp.path).cfg)
-    if exp.task == "imagegen":
-        return flux2_denoiser()
-    return None
+        denoiser = minigen_denoiser(cfg)
+    elif exp.task == "imagegen":
+        denoiser = flux2_denoiser()
+    else:
+        return None
+    denoiser.cfg = cfg
+    return denoiser
 
 
 @dataclass
@@ -92,9 +97,7 @@ def train_image_probe(exp: Experiment, denoiser: Denoiser, seed: int = 0) -> Ima
     """STEPS optimizer steps pulling the stand-in's output on its fixed inputs towards a random target
     drawn with `seed`, which also initialises the adapter: two seeds give two different adapters even
     for methods whose initialisation is fixed (IA3's ones, OFT's identity)."""
-    from peftbench.plan import plan_run
-
-    cfg = plan_run(exp.path).cfg
+    cfg = denoiser.cfg
     base = denoiser.build()
     torch.manual_seed(seed)
     model = wrap_model(base, denoiser.fit(exp.peft_config), str(exp.path / ADAPTER_FILE), cfg.autocast_adapter_dtype,
