@@ -11,7 +11,7 @@ extracted answer cannot change; runs use it once the task passes it), checked it
 plain: identical text (or, with the stop rule, a prefix of it), extracted answer and correctness.
 
 Usage: python benchmarks/throughput.py [--experiment experiments/minimath/lora/default] [--steps 8]
-       [--problems 50] [--eval-rounds 2] [--threads N]
+       [--problems 50] [--eval-rounds 2] [--test-set gsm8k] [--threads N]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from importlib import metadata
 import torch
 
 from peftbench.adapters import build_optimizer, build_scheduler, wrap_model
-from peftbench.data import encode_all, format_prompt
+from peftbench.data import IGNORE_INDEX, encode_all, format_prompt
 from peftbench.environment import system_info
 from peftbench.evaluate import generate_answers, plain_generate_answers, score_answers
 from peftbench.extract import answer_is_final
@@ -97,6 +97,33 @@ def measure_training(model, data, tokenizer, cfg, steps: int) -> dict[str, dict[
     return {name: {"wall": t["tokens"] / t["wall"], "cpu": t["tokens"] / t["cpu"]} for name, t in totals.items()}
 
 
+def work_bound(model, data, tokenizer, cfg, steps: int) -> None:
+    """How much faster the loss on labelled positions can make a step at most, from counted work.
+
+    Per padded position, a step multiplies every linear weight of the decoder body once forward and
+    once backward (input gradients; frozen weights get no weight gradient), and the output head alike.
+    Computing the head only at labelled positions removes the head's share at the other positions and
+    nothing else, so the step can be at most (body + head) / (body + head x labelled share) faster.
+    Counted on the batches the training measurement uses (same seed, same bucketing)."""
+    head = model.get_output_embeddings()
+    head_id = id(head.weight)
+    body = sum(m.weight.numel() for m in model.modules()
+               if isinstance(m, torch.nn.Linear) and id(m.weight) != head_id)
+    head_work = head.weight.numel()
+    batches = text_batches(data, cfg.batch_size, cfg.seed, tokenizer.pad_token_id, torch.device("cpu"))
+    next(batches)  # the warm-up batch
+    padded = labelled = 0
+    for _ in range(steps):
+        labels = next(batches).inputs["labels"]
+        padded += labels.numel()
+        labelled += int((labels[:, 1:] != IGNORE_INDEX).sum())
+    share = labelled / padded
+    print(f"work per position: body linear weights {body / 1e6:.1f} M, output head {head_work / 1e6:.1f} M "
+          f"({head_work / (body + head_work):.0%} of a position's matmul work); labelled positions "
+          f"{labelled} of {padded} padded ({share:.0%}); so the labelled-positions loss can make a step at "
+          f"most {(body + head_work) / (body + head_work * share):.2f}x faster")
+
+
 def generate_with_stop(model, tokenizer, cfg, examples):
     """peftbench's generation, each row also stopping once its extracted answer can no longer change."""
     return generate_answers(model, tokenizer, cfg, examples, stop=answer_is_final)
@@ -154,7 +181,8 @@ def print_setup(args, cfg, run) -> None:
           f"batch {cfg.batch_size}, loss_on {cfg.loss_on}, eval batch {cfg.batch_size_eval}, "
           f"max_new_tokens {cfg.generation_kwargs.max_new_tokens}")
     print(f"measured: training {args.steps} batches, each trained once by each path in alternating order "
-          f"(after 1 warm-up step each); evaluation {args.eval_rounds} round(s) x {args.problems} test problems per path")
+          f"(after 1 warm-up step each); evaluation {args.eval_rounds} round(s) x {args.problems} problems of test set "
+          f"{args.test_set or '(main)'} per path")
 
 
 def ratio_lines(label: str, unit: str, rates: dict[str, dict[str, float]]) -> list[str]:
@@ -174,6 +202,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8, help="timed training batches (each trained by both paths)")
     parser.add_argument("--problems", type=int, default=50, help="test problems generated per path and round")
     parser.add_argument("--eval-rounds", type=int, default=2)
+    parser.add_argument("--test-set", default="", help="which of the task's test sets (e.g. gsm8k); default its main one")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
     if args.threads:
@@ -186,10 +215,14 @@ def main() -> None:
     model, tokenizer, _ = load_model(cfg, torch.device("cpu"))
     data = encode_all(tokenizer, cfg.query_template, task.train_examples(cfg), cfg.max_seq_length, cfg.loss_on)
     model = wrap_model(model, run.experiment.peft_config, args.experiment, cfg.autocast_adapter_dtype)
-    examples = task.test_sets(cfg)[0].examples[: args.problems]
+    sets = {ts.name: ts.examples for ts in task.test_sets(cfg)}
+    if args.test_set not in sets:
+        parser.error(f"--test-set {args.test_set!r}: {run.experiment.task} has {sorted(sets)}")
+    examples = sets[args.test_set][: args.problems]
 
     print("training (tokens/s of unpadded training tokens, wall clock):")
     train_rates = measure_training(model, data, tokenizer, cfg, args.steps)
+    work_bound(model, data, tokenizer, cfg, args.steps)
     print("evaluation (greedy, on the weights trained above):")
     eval_rates, answers = measure_evaluation(model, tokenizer, cfg, examples, args.eval_rounds)
     for line in ratio_lines("training", "tokens", train_rates) + ratio_lines("evaluation", "problems", eval_rates):

@@ -62,16 +62,27 @@ def _eos_that_ends_rows_early(model, tokenizer, examples) -> int:
     return Counter({tok: len(steps) for tok, steps in first_steps.items()}).most_common(1)[0][0]
 
 
+@pytest.mark.parametrize("prefill_group", [2, 8], ids=["grouped-prompt-pass", "one-prompt-pass"])
 @pytest.mark.parametrize("adapter", [LORA, None], ids=["lora", "full-finetuning"])
-def test_same_text_answers_and_scores_as_generate(tiny_model_dir, adapter, monkeypatch):
+def test_same_text_answers_and_scores_as_generate(tiny_model_dir, adapter, prefill_group, monkeypatch):
     from transformers import DynamicCache
 
+    monkeypatch.setattr(greedy, "PREFILL_GROUP", prefill_group)  # batches of 4 rows: 2 groups, or 1 pass
+    grouped = []
+    group = greedy._grouped_prefill
+
+    def spy(*args):
+        grouped.append(group(*args))
+        return grouped[-1]
+
+    monkeypatch.setattr(greedy, "_grouped_prefill", spy)
     dropped = []
     select = DynamicCache.batch_select_indices
     monkeypatch.setattr(DynamicCache, "batch_select_indices", lambda self, idx: dropped.append(len(idx)) or select(self, idx))
     model, examples = _model(tiny_model_dir, adapter), minimath_data.generate("test", 10, seed=0)
     tokenizer = _tokenizer(tiny_model_dir)
     tokenizer = _Tokenizer(tokenizer, _eos_that_ends_rows_early(model, tokenizer, examples))
+    grouped.clear()
     plain = plain_generate_answers(model, tokenizer, CFG, examples)
     fast = generate_answers(model, tokenizer, CFG, examples)
     assert greedy.supported(model)
@@ -79,6 +90,7 @@ def test_same_text_answers_and_scores_as_generate(tiny_model_dir, adapter, monke
     assert len(lengths) >= 2, "rows must stop at different steps, or nothing was dropped"
     assert fast == plain
     assert dropped, "finished rows must leave the batch"
+    assert any(g is not None for g in grouped) == (prefill_group < CFG.batch_size_eval)
     prompt = lambda q: TEMPLATE.format(query=q)  # noqa: E731
     assert score_answers(examples, fast, score, prompt) == score_answers(examples, plain, score, prompt)
 
@@ -137,3 +149,37 @@ def test_a_stop_rule_ends_rows_early_and_keeps_the_text_before(tiny_model_dir):
 def test_activated_lora_falls_back_to_generate(tiny_model_dir):
     model = _model(tiny_model_dir, {**LORA, "alora_invocation_tokens": [42, 43]})
     assert not greedy.supported(model)
+
+
+def test_preallocated_cache_layer_returns_what_concatenation_returns():
+    """Decoding writes into room reserved after the prompt instead of concatenating; the keys and values
+    attention sees are the same numbers, also past the room and after rows leave the batch."""
+    from transformers.cache_utils import DynamicLayer
+
+    torch.manual_seed(0)
+    grown, reserved = DynamicLayer(), DynamicLayer()
+    prompt = torch.randn(3, 2, 5, 4), torch.randn(3, 2, 5, 4)
+    grown.update(*prompt)
+    reserved.update(*prompt)
+    reserved = greedy._PreallocatedLayer.reserving(reserved, room=2)
+    for step in range(4):  # two steps fit the room, two more grow it
+        if step == 1:
+            keep = torch.tensor([0, 2])
+            grown.batch_select_indices(keep)
+            reserved.batch_select_indices(keep)
+        new = torch.randn(grown.keys.shape[0], 2, 1, 4), torch.randn(grown.keys.shape[0], 2, 1, 4)
+        expected, got = grown.update(*new), reserved.update(*new)
+        assert all(torch.equal(e, g) for e, g in zip(expected, got))
+        assert reserved.get_seq_length() == grown.get_seq_length() == 6 + step
+
+
+def test_decoding_uses_the_preallocated_cache(tiny_model_dir, monkeypatch):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    seen = []
+    reserve = greedy._reserve
+    monkeypatch.setattr(greedy, "_reserve", lambda cache, room: (reserve(cache, room), seen.append(cache))[0])
+    ids = torch.tensor([[0, 5, 6, 7], [8, 9, 10, 11]])
+    greedy.greedy_decode(model, ids, torch.tensor([[0, 1, 1, 1], [1, 1, 1, 1]]), 3, eos_token_id=-1)
+    assert seen and all(isinstance(layer, greedy._PreallocatedLayer) for layer in seen[0].layers)

@@ -165,9 +165,10 @@ def test_results_add_each_full_run_and_flag_those_not_above_the_untrained_base(t
                                       "--experiments-dir", str(EXPERIMENTS)], env={"COLUMNS": "400"})
     assert result.exit_code == 0, result.output
     assert "default 36.0%" in result.output and "dora not run" in result.output
-    assert "untrained base 7.0%" in result.output and "ia3/default: test accuracy at or" in result.output
+    assert "untrained base 7.0%" in result.output and "ia3/default (last train loss 0.38)" in result.output
     runs = full_runs(results, "minimath")
-    assert runs.below_base(["ia3/default"]) == ("ia3/default: test accuracy at or below the untrained base's (7.0%) "
+    assert runs.below_base(["ia3/default"]) == ("ia3/default (last train loss 0.38): test accuracy at or below the "
+                                                "untrained base's (7.0%) "
                                                 "in its full-length run (one seed)")
     assert runs.below_base(["lora/default", "lora/dora"]) == ""
 

@@ -19,6 +19,7 @@ import inspect
 from typing import Callable
 
 import torch
+from transformers.cache_utils import DynamicLayer
 
 from peftbench.signals import check_stop
 
@@ -91,6 +92,116 @@ def _prefill(model, input_ids: torch.Tensor, attention_mask: torch.Tensor):
     return out, cache, mask, None if positions is None else positions[:, -1:]
 
 
+class _PreallocatedLayer(DynamicLayer):
+    """A decoding cache layer that writes each new position into room reserved after the prompt.
+
+    transformers' `DynamicLayer` concatenates the whole cache with the new position at every step, a
+    copy of every layer's keys and values per generated token: a quarter of a decoding step's time on
+    GSM8K's prompts on a CPU (measured with torch.profiler). Here `keys`/`values` are views of longer
+    buffers, so attention reads the same numbers in the same layout and the outputs are unchanged."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int):
+        """`keys`/`values`: buffers [batch, heads, capacity, dim] holding `length` positions so far."""
+        super().__init__()
+        self.device, self.is_initialized = keys.device, True
+        self._keys, self._values, self._length = keys, values, length
+        self._views()
+
+    @classmethod
+    def reserving(cls, layer: DynamicLayer, room: int) -> _PreallocatedLayer:
+        """The layer's positions, with room for `room` more."""
+        return cls(cls._grown(layer.keys, room), cls._grown(layer.values, room), layer.keys.shape[-2])
+
+    @staticmethod
+    def _grown(states: torch.Tensor, room: int) -> torch.Tensor:
+        batch, heads, length, dim = states.shape
+        buffer = states.new_empty(batch, heads, length + room, dim)
+        buffer[:, :, :length] = states
+        return buffer
+
+    def _views(self) -> None:
+        self.keys = self._keys[:, :, : self._length]
+        self.values = self._values[:, :, : self._length]
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        end = self._length + key_states.shape[-2]
+        if end > self._keys.shape[-2]:  # past the room reserved: fall back to growing by copy
+            self._keys = self._grown(self._keys[:, :, : self._length], key_states.shape[-2])
+            self._values = self._grown(self._values[:, :, : self._length], key_states.shape[-2])
+        self._keys[:, :, self._length : end] = key_states
+        self._values[:, :, self._length : end] = value_states
+        self._length = end
+        self._views()
+        return self.keys, self.values
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        self._keys, self._values = self._keys[indices], self._values[indices]
+        self._views()
+
+
+def _reserve(cache, room: int) -> None:
+    """Give every plain dynamic layer of the cache room for `room` more positions (others untouched)."""
+    layers = getattr(cache, "layers", None)
+    if not isinstance(layers, list):
+        return
+    for i, layer in enumerate(layers):
+        if type(layer) is DynamicLayer and layer.is_initialized and layer.keys.dim() == 4:
+            layers[i] = _PreallocatedLayer.reserving(layer, room)
+
+
+# Rows per prompt pass when the prompts are run in groups (see `_grouped_prefill`).
+PREFILL_GROUP = 8
+
+
+def _plain_layers(cache) -> bool:
+    layers = getattr(cache, "layers", None)
+    return isinstance(layers, list) and all(type(layer) is DynamicLayer for layer in layers)
+
+
+def _grouped_prefill(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, room: int):
+    """The prompt pass in groups of similar length, merged into one left-padded cache for decoding.
+
+    One left-padded batch computes every row over the longest prompt's width: on GSM8K's 50 test
+    prompts half of those positions are padding. Run in groups of `PREFILL_GROUP` rows sorted by length,
+    each group is only as wide as its own longest prompt. The groups' keys and values then go to the
+    positions the whole batch would have given them, so decoding runs all rows together as before.
+    Only for caches of plain dynamic layers (no prompt learning); otherwise None."""
+    if _prompt_learning(model):
+        return None
+    lengths = attention_mask.sum(dim=1)
+    order = torch.argsort(lengths, descending=True, stable=True)
+    batch, width = input_ids.shape
+    layers, logits = None, None
+    for start in range(0, batch, PREFILL_GROUP):
+        rows = order[start : start + PREFILL_GROUP]
+        span = int(lengths[rows].max())  # left padding: a row's tokens are its last `length` columns
+        out, cache, _, _ = _prefill(model, input_ids[rows, -span:], attention_mask[rows, -span:])
+        if not _plain_layers(cache):
+            return None
+        if layers is None:
+            logits = out.logits.new_zeros(batch, out.logits.shape[-1])
+            layers = [_PreallocatedLayer(*(s.new_zeros(batch, s.shape[1], width + room, s.shape[3])
+                                           for s in (layer.keys, layer.values)), width)
+                      for layer in cache.layers]
+        for merged, layer in zip(layers, cache.layers):
+            merged._keys[rows, :, width - span : width] = layer.keys
+            merged._values[rows, :, width - span : width] = layer.values
+        logits[rows] = out.logits[:, -1]
+    cache.layers = layers
+    positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
+    return logits, cache, attention_mask, positions[:, -1:]
+
+
+def _prompt_pass(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, room: int):
+    """(last logits, cache with room for `room` more positions, mask over the cache, last positions)."""
+    grouped = _grouped_prefill(model, input_ids, attention_mask, room) if input_ids.shape[0] > PREFILL_GROUP else None
+    if grouped is not None:
+        return grouped
+    out, cache, mask, position = _prefill(model, input_ids, attention_mask)
+    _reserve(cache, room)
+    return out.logits[:, -1], cache, mask, position
+
+
 @torch.no_grad()
 def greedy_decode(
     model,
@@ -103,14 +214,13 @@ def greedy_decode(
     """Generated token ids per row (EOS included when emitted) of a LEFT-padded batch.
 
     `stop(row, tokens)` may end a row early (e.g. once a task's answer can no longer change)."""
-    out, cache, mask, position = _prefill(model, input_ids, attention_mask)
+    logits, cache, mask, position = _prompt_pass(model, input_ids, attention_mask, max_new_tokens)
     decoder = _decoder(model)
     cache_key = "cache" if "cache" in _forward_params(decoder) else "past_key_values"  # transformers 5 / 4
     can_drop = hasattr(cache, "batch_select_indices")
     active = list(range(input_ids.shape[0]))  # batch slot -> row
     generated: list[list[int]] = [[] for _ in active]
     done: set[int] = set()  # finished rows still in the batch (only when the cache cannot drop them)
-    logits = out.logits[:, -1]
     for step in range(max_new_tokens):
         check_stop()
         token = logits.argmax(-1)

@@ -112,6 +112,7 @@ class FullRuns:
 
     metric: str
     values: dict[str, float]  # experiment -> its test metric
+    losses: dict[str, float]  # experiment -> its last training loss (did it train at all?)
     base: float | None  # the untrained base model's (a baseline with no training and no shots)
     source: Path
 
@@ -123,7 +124,8 @@ class FullRuns:
         if self.base is None:
             return ""
         low = [e for e in experiments if e in self.values and self.values[e] <= self.base]
-        return (f"{', '.join(low)}: {self.metric} at or below the untrained base's ({_fmt(self.base)}) in its "
+        named = ", ".join(f"{e} (last train loss {self.losses[e]:.3g})" if e in self.losses else e for e in low)
+        return (f"{named}: {self.metric} at or below the untrained base's ({_fmt(self.base)}) in its "
                 "full-length run (one seed)") if low else ""
 
     def caption(self) -> str:
@@ -141,7 +143,7 @@ def full_runs(results: Path, task: str) -> FullRuns:
 
     spec = task_spec(task)
     metric = f"test {spec.metric}"
-    values, base = {}, None
+    values, losses, base = {}, {}, None
     for path in find_results(results, task).values():
         try:
             record = read_record(path)
@@ -152,7 +154,10 @@ def full_runs(results: Path, task: str) -> FullRuns:
         if record.train_info.status != "success" or info.seed != 0 or not isinstance(value, (int, float)):
             continue
         values[info.experiment_name] = float(value)
+        loss = record.final_metrics().get("train loss")
+        if isinstance(loss, (int, float)):
+            losses[info.experiment_name] = float(loss)
         config = info.train_config or {}
         if config.get("skip_training") and not config.get("few_shot"):
             base = float(value)
-    return FullRuns(metric, values, base, results)
+    return FullRuns(metric, values, losses, base, results)
