@@ -85,8 +85,10 @@ def pytorch_info() -> str:
 
 def _git(*args: str) -> subprocess.CompletedProcess | None:
     try:
+        # --no-optional-locks: `status` would otherwise refresh the index under .git/index.lock, and a
+        # run stopped at that moment leaves the lock behind and the user's next `git commit` fails.
         return subprocess.run(
-            ["git", *args],
+            ["git", "--no-optional-locks", *args],
             cwd=Path(__file__).resolve().parent,
             capture_output=True,
             text=True,
