@@ -1,6 +1,7 @@
 """Where test generation's time goes on this machine: the prompt pass (prefill) against the decoding
-steps, what one decoding step costs at several batch widths, and how much generated text a stop rule
-could save on real answers. Explains which evaluation levers can pay on a CPU.
+steps, what one decoding step costs at several batch widths, which operations a decoding step spends
+its time in (torch.profiler, with transformers' growing cache and with peftbench's reserved room),
+and how much generated text a stop rule could save on real answers. Explains which evaluation levers can pay on a CPU.
 
 Usage: python benchmarks/eval_costs.py [--experiment experiments/minimath/lora/default] [--threads 1]
        [--predictions published/minimath-defaults/minimath/lora--default.predictions.jsonl]
@@ -64,6 +65,42 @@ def step_seconds(model, width: int) -> float:
     return (time.perf_counter() - began) / STEPS
 
 
+PROFILED = {"aten::mm": "matrix products", "aten::cat": "cache copies (cat)",
+            "aten::_scaled_dot_product_flash_attention_for_cpu": "attention"}
+
+
+def decode_profile(model, tokenizer, cfg, questions: list[str], reserve: bool) -> dict[str, float]:
+    """Shares of self CPU time of STEPS decoding steps over the first eval batch (longest prompts), by
+    operation; `reserve`: with the room `greedy` reserves after the prompt instead of a growing cache."""
+    from torch.profiler import ProfilerActivity, profile
+
+    prompts = [format_prompt(cfg.query_template, q) for q in sorted(questions, key=len, reverse=True)[: cfg.batch_size_eval]]
+    enc = tokenizer(prompts, return_tensors="pt", padding=True)
+    decoder = greedy._decoder(model)
+    key = "cache" if "cache" in greedy._forward_params(decoder) else "past_key_values"
+    with torch.no_grad():
+        out, cache, mask, position = greedy._prefill(model, enc["input_ids"], enc["attention_mask"])
+        if reserve:
+            greedy._reserve(cache, STEPS + 1)
+        token = out.logits[:, -1].argmax(-1)
+
+        def step():
+            nonlocal mask, position, token
+            mask = torch.cat([mask, mask.new_ones(len(mask), 1)], dim=1)
+            position = position + 1
+            step_out = decoder(input_ids=token[:, None], attention_mask=mask, position_ids=position,
+                               use_cache=True, **{key: cache})
+            token = step_out.logits[:, -1].argmax(-1)
+
+        step()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(STEPS):
+                step()
+    times = {e.key: e.self_cpu_time_total for e in prof.key_averages()}
+    total = sum(times.values())
+    return {label: times.get(op, 0) / total for op, label in PROFILED.items()}
+
+
 def stop_rule_share(path: Path) -> dict[str, tuple[int, int]]:
     """Per test set: characters generated, and characters up to where `answer_is_final` would have stopped."""
     shares: dict[str, tuple[int, int]] = {}
@@ -101,6 +138,13 @@ def main() -> None:
         seconds, real, padded = prefill_seconds(model, tokenizer, cfg, questions)
         print(f"prefill {test_set.name or 'test'}: {len(questions)} prompts, {seconds:.1f} s, {real} real of {padded} "
               f"positions ({real / padded:.0%}), {real / seconds:.0f} real positions/s")
+    for test_set in task.test_sets(cfg):
+        questions = [ex.question for ex in test_set.examples]
+        for reserve in (False, True):
+            shares = decode_profile(model, tokenizer, cfg, questions, reserve)
+            kind = "room reserved after the prompt" if reserve else "transformers' growing cache"
+            print(f"decoding step profile, {test_set.name or 'test'} (first {cfg.batch_size_eval} prompts), {kind}: "
+                  + ", ".join(f"{label} {share:.0%}" for label, share in shares.items()))
     for width in WIDTHS:
         print(f"decoding step, {width} rows: {step_seconds(model, width) * 1000:.0f} ms")
     if args.predictions:
