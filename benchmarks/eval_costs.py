@@ -13,12 +13,9 @@ on the weights); prompts are the task's test sets, batched as runs batch them (l
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import time
-from importlib import metadata
 from pathlib import Path
 
 import torch
@@ -29,6 +26,8 @@ from peftbench.data import format_prompt
 from peftbench.extract import answer_is_final
 from peftbench.models import load_model
 from peftbench.plan import plan_run
+
+from setup_line import setup_line  # benchmarks/setup_line.py
 
 WIDTHS = (1, 8, 16, 50)
 STEPS = 6  # decoding steps timed per width (after one untimed)
@@ -125,9 +124,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     run = plan_run(args.experiment)
     cfg, task = run.cfg, run.spec.create()
-    versions = ", ".join(f"{p} {metadata.version(p)}" for p in ("torch", "transformers", "peft"))
-    print(f"date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}; {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}; {versions}; torch threads {torch.get_num_threads()}")
+    print(setup_line())
     print(f"experiment: {run.experiment.full_name}, model {cfg.model_id} ({cfg.dtype}), eval batch {cfg.batch_size_eval}")
     model, tokenizer, _ = load_model(cfg, torch.device("cpu"))
     model = wrap_model(model, run.experiment.peft_config, args.experiment, cfg.autocast_adapter_dtype)

@@ -13,11 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
-import os
-import platform
 import time
-from importlib import metadata
 
 import torch
 
@@ -28,6 +24,8 @@ from peftbench.memory_accounting import AccountedMemory
 from peftbench.models import load_model
 from peftbench.plan import plan_run
 from peftbench.train import text_batches
+
+from setup_line import setup_line  # benchmarks/setup_line.py
 
 
 def make_step(model, optimizer, loss_fn, hooks: bool):
@@ -64,9 +62,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     run = plan_run(args.experiment)
     cfg, task = run.cfg, run.spec.create()
-    versions = ", ".join(f"{p} {metadata.version(p)}" for p in ("torch", "transformers", "peft"))
-    print(f"date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}; {platform.machine()}, "
-          f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}; {versions}; torch threads {torch.get_num_threads()}")
+    print(setup_line())
     print(f"experiment: {run.experiment.full_name}, model {cfg.model_id} ({cfg.dtype}), batch {cfg.batch_size}, "
           f"loss_on {cfg.loss_on}; {args.rounds} rounds x {args.batches} batches per variant, CPU seconds")
     torch.manual_seed(cfg.seed)
