@@ -25,9 +25,8 @@ from peftbench.adapters import wrap_model
 from peftbench.data import format_prompt
 from peftbench.extract import answer_is_final
 from peftbench.models import load_model
-from peftbench.plan import plan_run
 
-from setup_line import setup_line  # benchmarks/setup_line.py
+from setup_line import begin  # benchmarks/setup_line.py
 
 WIDTHS = (1, 8, 16, 50)
 STEPS = 6  # decoding steps timed per width (after one untimed)
@@ -120,11 +119,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--predictions", type=Path, help="a run's predictions sidecar, for the stop rule's share")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    run = plan_run(args.experiment)
-    cfg, task = run.cfg, run.spec.create()
-    print(setup_line())
+    run, cfg, task = begin(args.experiment, args.threads)
     print(f"experiment: {run.experiment.full_name}, model {cfg.model_id} ({cfg.dtype}), eval batch {cfg.batch_size_eval}")
     model, tokenizer, _ = load_model(cfg, torch.device("cpu"))
     model = wrap_model(model, run.experiment.peft_config, args.experiment, cfg.autocast_adapter_dtype)

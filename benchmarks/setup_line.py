@@ -15,3 +15,16 @@ def setup_line() -> str:
     return (f"date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}; "
             f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}; "
             f"{versions}; torch threads {torch.get_num_threads()}")
+
+
+def begin(experiment: str, threads: int | None):
+    """Set the torch thread count asked for, plan the experiment and print the setup line: (run, cfg, task)."""
+    import torch
+
+    from peftbench.plan import plan_run
+
+    if threads:
+        torch.set_num_threads(threads)
+    run = plan_run(experiment)
+    print(setup_line())
+    return run, run.cfg, run.spec.create()

@@ -22,10 +22,9 @@ from peftbench.data import encode_all
 from peftbench.lm_loss import labelled_positions_loss, plain_loss
 from peftbench.memory_accounting import AccountedMemory
 from peftbench.models import load_model
-from peftbench.plan import plan_run
 from peftbench.train import text_batches
 
-from setup_line import setup_line  # benchmarks/setup_line.py
+from setup_line import begin  # benchmarks/setup_line.py
 
 
 def make_step(model, optimizer, loss_fn, hooks: bool):
@@ -58,11 +57,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--compile", action="store_true", help="also time torch.compile of the decoder body")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    run = plan_run(args.experiment)
-    cfg, task = run.cfg, run.spec.create()
-    print(setup_line())
+    run, cfg, task = begin(args.experiment, args.threads)
     print(f"experiment: {run.experiment.full_name}, model {cfg.model_id} ({cfg.dtype}), batch {cfg.batch_size}, "
           f"loss_on {cfg.loss_on}; {args.rounds} rounds x {args.batches} batches per variant, CPU seconds")
     torch.manual_seed(cfg.seed)
