@@ -183,3 +183,16 @@ def test_decoding_uses_the_preallocated_cache(tiny_model_dir, monkeypatch):
     ids = torch.tensor([[0, 5, 6, 7], [8, 9, 10, 11]])
     greedy.greedy_decode(model, ids, torch.tensor([[0, 1, 1, 1], [1, 1, 1, 1]]), 3, eos_token_id=-1)
     assert seen and all(isinstance(layer, greedy._PreallocatedLayer) for layer in seen[0].layers)
+
+
+def test_a_method_with_its_own_cache_keeps_one_prompt_pass(tiny_model_dir, monkeypatch):
+    """ShadowPEFT pairs the base model's cache with its shadow model's; grouping the prompt pass would
+    merge only one of them, so such a cache is decoded from one pass, and matches `generate`."""
+    monkeypatch.setattr(greedy, "PREFILL_GROUP", 2)
+    model = _model(tiny_model_dir, {"peft_type": "SHADOW", "r": 4, "shadow_num_hidden_layers": 1})
+    examples = minimath_data.generate("test", 4, seed=0)
+    prompts = [TEMPLATE.format(query=ex.question) for ex in examples]
+    enc = _tokenizer(tiny_model_dir)(prompts, return_tensors="pt", padding=True)
+    assert greedy._grouped_prefill(model, enc["input_ids"], enc["attention_mask"], 3) is None
+    tokenizer = _tokenizer(tiny_model_dir)
+    assert generate_answers(model, tokenizer, CFG, examples) == plain_generate_answers(model, tokenizer, CFG, examples)

@@ -19,7 +19,7 @@ import inspect
 from typing import Callable
 
 import torch
-from transformers.cache_utils import DynamicLayer
+from transformers.cache_utils import DynamicCache, DynamicLayer
 
 from peftbench.signals import check_stop
 
@@ -153,9 +153,11 @@ def _reserve(cache, room: int) -> None:
 PREFILL_GROUP = 8
 
 
-def _plain_layers(cache) -> bool:
-    layers = getattr(cache, "layers", None)
-    return isinstance(layers, list) and all(type(layer) is DynamicLayer for layer in layers)
+def _plain_cache(cache) -> bool:
+    """A transformers DynamicCache of plain layers and nothing else. A method may return its own cache
+    (ShadowPEFT pairs the base model's cache with its shadow model's): merging only the part seen
+    here would leave the rest holding the last group's rows."""
+    return type(cache) is DynamicCache and all(type(layer) is DynamicLayer for layer in cache.layers)
 
 
 def _grouped_prefill(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, room: int):
@@ -165,7 +167,7 @@ def _grouped_prefill(model, input_ids: torch.Tensor, attention_mask: torch.Tenso
     prompts half of those positions are padding. Run in groups of `PREFILL_GROUP` rows sorted by length,
     each group is only as wide as its own longest prompt. The groups' keys and values then go to the
     positions the whole batch would have given them, so decoding runs all rows together as before.
-    Only for caches of plain dynamic layers (no prompt learning); otherwise None."""
+    Only for plain dynamic caches (no prompt learning, no method's own cache); otherwise None."""
     if _prompt_learning(model):
         return None
     lengths = attention_mask.sum(dim=1)
@@ -176,7 +178,7 @@ def _grouped_prefill(model, input_ids: torch.Tensor, attention_mask: torch.Tenso
         rows = order[start : start + PREFILL_GROUP]
         span = int(lengths[rows].max())  # left padding: a row's tokens are its last `length` columns
         out, cache, _, _ = _prefill(model, input_ids[rows, -span:], attention_mask[rows, -span:])
-        if not _plain_layers(cache):
+        if not _plain_cache(cache):
             return None
         if layers is None:
             logits = out.logits.new_zeros(batch, out.logits.shape[-1])
@@ -187,7 +189,7 @@ def _grouped_prefill(model, input_ids: torch.Tensor, attention_mask: torch.Tenso
             merged._keys[rows, :, width - span : width] = layer.keys
             merged._values[rows, :, width - span : width] = layer.values
         logits[rows] = out.logits[:, -1]
-    cache.layers = layers
+    cache.layers[:] = layers
     positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
     return logits, cache, attention_mask, positions[:, -1:]
 
