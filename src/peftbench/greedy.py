@@ -72,15 +72,19 @@ def _cache_of(out):
     return cache if cache is not None else getattr(out, "past_key_values", None)
 
 
+def _positions(attention_mask: torch.Tensor) -> torch.Tensor:
+    """As generate does: positions count real tokens only, so left padding does not shift them."""
+    return (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
+
+
 def _prefill(model, input_ids: torch.Tensor, attention_mask: torch.Tensor):
     """Run the prompts through the (PEFT) model: (outputs, cache, mask over the cache, last positions)."""
     prompt_learning = _prompt_learning(model)
     inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "use_cache": True}
     positions = None
     if not prompt_learning:
-        # As generate does: positions count real tokens only, so left padding does not shift them.
-        # (PEFT prompt learning ignores position ids and numbers every position, virtual ones first.)
-        positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
+        # PEFT prompt learning ignores position ids and numbers every position, virtual ones first.
+        positions = _positions(attention_mask)
         inputs["position_ids"] = positions
     if "logits_to_keep" in _forward_params(_decoder(model)):
         inputs["logits_to_keep"] = 1  # the prompt's own logits are never needed, only the last one
@@ -190,8 +194,7 @@ def _grouped_prefill(model, input_ids: torch.Tensor, attention_mask: torch.Tenso
             merged._values[rows, :, width - span : width] = layer.values
         logits[rows] = out.logits[:, -1]
     cache.layers[:] = layers
-    positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
-    return logits, cache, attention_mask, positions[:, -1:]
+    return logits, cache, attention_mask, _positions(attention_mask)[:, -1:]
 
 
 def _prompt_pass(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, room: int):
