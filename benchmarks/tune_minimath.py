@@ -5,8 +5,9 @@ Usage: python benchmarks/tune_minimath.py                      # search, finals,
        python benchmarks/tune_minimath.py --report-only        # the report from the records on disk
 Everything goes to one results folder (default published/minimath-tune/, committed with the project
 so anyone can regenerate the report, and so a search that does not fit one sitting resumes from it):
-the same command continues where the last one stopped. Runs go one at a time (concurrent runs on a
-2-core machine distort each other's times). Prints the set-up and the wall time of this invocation.
+the same command continues where the last one stopped. Runs go one at a time by default (concurrent
+runs on a 2-core machine distort each other's times); `--jobs 2` halves the wall time of a sitting, and
+the records say how many threads each run had. Prints the set-up and the wall time of this invocation.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def main() -> None:
     # for +-4 with 3 seeds near 35% accuracy, which takes several hundred items. The report prints the
     # measured half-widths and the items +-4 needs, so this choice is checked by the runs themselves.
     parser.add_argument("--final-test-size", type=int, default=400, help="test problems of the final runs (minimath has 500)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
     parser.add_argument("--output-dir", type=Path, default=ROOT / "published" / "minimath-tune")
     parser.add_argument("--no-final", action="store_true", help="stop after the search")
     parser.add_argument("--report-only", action="store_true")
@@ -42,13 +44,13 @@ def main() -> None:
 
     info = system_info()
     print(f"setup: minimath defaults, methods {args.methods}, {args.trials} trials each, valid_size "
-          f"{args.valid_size}, final seeds {args.seeds} on {args.final_test_size} test problems; {info['accelerator']}, {info['cpu_count']} cpus, "
+          f"{args.valid_size}, final seeds {args.seeds} on {args.final_test_size} test problems, {args.jobs} run(s) at a time; {info['accelerator']}, {info['cpu_count']} cpus, "
           f"{dt.date.today()}; results in {args.output_dir}", flush=True)
     started = time.perf_counter()
     peftbench = [sys.executable, "-m", "peftbench"]
     if not args.report_only:
         tune = [*peftbench, "tune", "--task", "minimath", "--methods", args.methods, "--trials", str(args.trials),
-                "--seeds", args.seeds, "--set", f"data.valid_size={args.valid_size}", "--jobs", "1",
+                "--seeds", args.seeds, "--set", f"data.valid_size={args.valid_size}", "--jobs", str(args.jobs),
                 "--final-set", f"data.test_size={args.final_test_size}",
                 "--output-dir", str(args.output_dir), *(["--no-final"] if args.no_final else [])]
         print("$ " + " ".join(tune[2:]), flush=True)
