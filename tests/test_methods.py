@@ -157,6 +157,8 @@ def test_results_add_each_full_run_and_flag_those_not_above_the_untrained_base(t
     results = tmp_path / "results"
     write_run(results, "lora/default", acc=0.36)
     write_run(results, "ia3/default", acc=0.05)
+    write_run(results, "vera/default", acc=0.07, forgetting=0.004)
+    write_run(results, "lora/pissa", acc=0.05, forgetting=3.95)
     base = write_run(results, "base/zero-shot", acc=0.07)
     record = json.loads(base.read_text())
     record["run_info"]["train_config"]["skip_training"] = True
@@ -168,9 +170,15 @@ def test_results_add_each_full_run_and_flag_those_not_above_the_untrained_base(t
     assert "untrained base 7.0%" in result.output and "ia3/default (last train loss 0.38)" in result.output
     runs = full_runs(results, "minimath")
     assert runs.below_base(["ia3/default"]) == ("ia3/default (last train loss 0.38): test accuracy at or below the "
-                                                "untrained base's (7.0%) "
-                                                "in its full-length run (one seed)")
+                                                "untrained base's (7.0%) in its full-length run (one seed); "
+                                                "`peftbench tune` searches its learning rate")
     assert runs.below_base(["lora/default", "lora/dora"]) == ""
+    # What the run's forgetting says: its outputs stayed the base's (at the base's accuracy), or left them far.
+    assert runs.below_base(["vera/default"]).startswith(
+        "vera/default (forgetting +0.004: barely moved from the base, as a too-low learning rate does; "
+        "last train loss 0.38)")
+    assert runs.below_base(["lora/pissa"]).startswith(
+        "lora/pissa (forgetting +3.95: moved far from the base, as a too-high learning rate does; last train loss 0.38)")
 
 
 def test_results_must_be_a_folder(tmp_path):

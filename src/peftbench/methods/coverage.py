@@ -115,6 +115,7 @@ class FullRuns:
     losses: dict[str, float]  # experiment -> its last training loss (did it train at all?)
     base: float | None  # the untrained base model's (a baseline with no training and no shots)
     source: Path
+    forgetting: dict[str, float] = field(default_factory=dict)  # experiment -> its forgetting (Δ cross-entropy)
 
     def cell(self, experiment: str) -> str:
         value = self.values.get(experiment)
@@ -124,13 +125,34 @@ class FullRuns:
         if self.base is None:
             return ""
         low = [e for e in experiments if e in self.values and self.values[e] <= self.base]
-        named = ", ".join(f"{e} (last train loss {self.losses[e]:.3g})" if e in self.losses else e for e in low)
+        named = ", ".join(f"{e} ({self._why(e)})" if self._why(e) else e for e in low)
         return (f"{named}: {self.metric} at or below the untrained base's ({_fmt(self.base)}) in its "
-                "full-length run (one seed)") if low else ""
+                "full-length run (one seed); `peftbench tune` searches its learning rate") if low else ""
+
+    def _why(self, experiment: str) -> str:
+        """What the run's own figures say about why it did not learn the task: its outputs stayed where
+        the base's were, or it moved far from them, and how well it fit the training answers."""
+        parts = []
+        forgot = self.forgetting.get(experiment)
+        if forgot is not None and forgot < BARELY_MOVED:
+            parts.append(f"forgetting {forgot:+.3f}: barely moved from the base, as a too-low learning rate does")
+        elif forgot is not None and forgot > MOVED_FAR:
+            parts.append(f"forgetting {forgot:+.2f}: moved far from the base, as a too-high learning rate does")
+        if experiment in self.losses:
+            parts.append(f"last train loss {self.losses[experiment]:.3g}")
+        return "; ".join(parts)
 
     def caption(self) -> str:
         base = f"untrained base {_fmt(self.base)}" if self.base is not None else "no untrained-base run"
         return f"full runs: {len(self.values)} experiments with a seed-0 run in {self.source} ({base}); one seed each"
+
+
+# Forgetting (Δ cross-entropy on general text, nats) of a run that did not beat the untrained base: below
+# BARELY_MOVED its outputs are nearly the base's (UniLoRA's default run: +0.000, 7% = the base's 7%), above
+# MOVED_FAR far from them (OLoRA +7.7, PiSSA +3.9: 3% and 5%). Most runs that learned the task lie
+# between (LoRA +0.28, IA3 +0.10, full fine-tuning +0.05).
+BARELY_MOVED = 0.01
+MOVED_FAR = 1.0
 
 
 def _fmt(value: float) -> str:
@@ -143,7 +165,7 @@ def full_runs(results: Path, task: str) -> FullRuns:
 
     spec = task_spec(task)
     metric = f"test {spec.metric}"
-    values, losses, base = {}, {}, None
+    values, losses, forgetting, base = {}, {}, {}, None
     for path in find_results(results, task).values():
         try:
             record = read_record(path)
@@ -154,10 +176,11 @@ def full_runs(results: Path, task: str) -> FullRuns:
         if record.train_info.status != "success" or info.seed != 0 or not isinstance(value, (int, float)):
             continue
         values[info.experiment_name] = float(value)
-        loss = record.final_metrics().get("train loss")
-        if isinstance(loss, (int, float)):
-            losses[info.experiment_name] = float(loss)
+        for figures, key in ((losses, "train loss"), (forgetting, "forgetting")):
+            found = record.final_metrics().get(key)
+            if isinstance(found, (int, float)):
+                figures[info.experiment_name] = float(found)
         config = info.train_config or {}
         if config.get("skip_training") and not config.get("few_shot"):
             base = float(value)
-    return FullRuns(metric, values, losses, base, results)
+    return FullRuns(metric, values, losses, base, results, forgetting)
