@@ -12,6 +12,9 @@ SWALLOWED = textwrap.dedent("""
     import os, signal, sys
     from peftbench.signals import Terminated, check_stop, handle_stops
 
+    # As a foreground process has it: a parent started in the background (`cmd &`) passes SIGINT on
+    # ignored, and handle_stops rightly leaves an ignored SIGINT alone (the test below).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     handle_stops()
 
     class Dies:
@@ -34,6 +37,22 @@ def test_a_stop_swallowed_in_a_destructor_is_raised_at_the_next_check(name, rais
                             timeout=120)
     assert "Exception ignored" in result.stderr  # the signal's own exception was lost ...
     assert result.stdout.splitlines() == ["went on", f"stopped: {raised}"] and result.returncode == 3  # ... not the stop
+
+
+def test_an_ignored_sigint_stays_ignored():
+    """A process started in the background inherits SIGINT ignored, on purpose: Ctrl-C in the terminal
+    must not reach it. handle_stops takes over SIGTERM and leaves that SIGINT alone."""
+    import signal
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signals.handle_stops()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert callable(signal.getsignal(signal.SIGTERM))
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
 
 
 def test_a_run_with_a_pending_stop_is_recorded_cancelled(make_experiment, tiny_params, tmp_path, monkeypatch):
