@@ -125,7 +125,7 @@ class FullRuns:
         if self.base is None:
             return ""
         low = [e for e in experiments if e in self.values and self.values[e] <= self.base]
-        named = ", ".join(f"{e} ({self._why(e)})" if self._why(e) else e for e in low)
+        named = ", ".join(f"{e} ({why})" if (why := self._why(e)) else e for e in low)
         return (f"{named}: {self.metric} at or below the untrained base's ({_fmt(self.base)}) in its "
                 "full-length run (one seed); `peftbench tune` searches its learning rate") if low else ""
 
