@@ -235,3 +235,15 @@ def test_a_resumed_study_suggests_what_an_uninterrupted_one_would(tmp_path):
         return asked
 
     assert drive(tmp_path / "a", reopen=False) == drive(tmp_path / "b", reopen=True)
+
+
+def test_tune_json_names_its_storage_relative_to_the_working_directory(tmp_path, monkeypatch):
+    """tune.json is committed with a project: a storage inside the working directory is written relative
+    to it, not as this machine's absolute path; one outside stays absolute."""
+    from peftbench.tune.winner import _shown
+
+    monkeypatch.chdir(tmp_path)
+    assert _shown(tmp_path / "results" / ".tune" / "studies.db") == "results/.tune/studies.db"
+    assert _shown(Path("results/.tune/studies.db")) == "results/.tune/studies.db"
+    outside = tmp_path.parent / "elsewhere" / "studies.db"
+    assert _shown(outside) == outside.as_posix()

@@ -39,10 +39,19 @@ def provenance(search: Search, method: MethodSearch, best) -> dict:
         "sampler": budget.sampler,
         "space": method.space.to_json(),
         "space_origin": method.space.origin,
-        "storage": f"{search.results}/.tune/studies.db",
+        "storage": _shown(search.results / ".tune" / "studies.db"),
         "history": [{"number": t.number, "params": t.params, "value": t.value, "state": t.state.name.lower()}
                     for t in counted(method, budget.trials)],
     }
+
+
+def _shown(path: Path) -> str:
+    """The path relative to the working directory when it lies inside it: tune.json is committed with a
+    project, where an absolute path would name one machine's folders."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
 
 
 def write_tuned(search: Search, method: MethodSearch, best, baked: dict) -> Path:
