@@ -6,7 +6,8 @@
 
 Each table is `peftbench report --format markdown` on its folder, with the set-up the records name.
 `--check` only says whether the README is up to date (exit 1 if not); tests/test_readme_results.py
-runs that.
+runs that. Writing also copies the report's learning-rate sensitivity figure of the search to
+docs/minimath-lr-sensitivity.png (not compared by --check: a PNG's bytes depend on the plotting library).
 
     python scripts/readme_results.py [--check]
 """
@@ -14,8 +15,10 @@ runs that.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from marked_block import write_or_check
@@ -26,6 +29,7 @@ DEFAULTS = Path("published") / "minimath-defaults"
 TUNE = Path("published") / "minimath-tune"
 BLOCKS = {"defaults": ("<!-- minimath-results:start -->", "<!-- minimath-results:end -->"),
           "tune": ("<!-- minimath-tune:start -->", "<!-- minimath-tune:end -->")}
+SENSITIVITY = Path("docs") / "minimath-lr-sensitivity.png"  # the search's figure, linked from the tune block
 HOURS = 3600
 # benchmarks/tune_minimath.py's defaults; run two at a time on the 2-core machine (the first 20 trials ran one at
 # a time beside other runs): the results do not depend on it, only the wall time does.
@@ -70,6 +74,23 @@ def defaults_block() -> str:
     return f"{head}\n\n{_report(DEFAULTS)}{pending}"
 
 
+def _write_sensitivity() -> None:
+    """Copy the report's learning-rate sensitivity figure of the search to SENSITIVITY (the README links it)."""
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run([sys.executable, "-m", "peftbench", "report", "--results", str(TUNE), "--task", "minimath",
+                        "--out", out], cwd=ROOT, capture_output=True, text=True, check=True)
+        shutil.copyfile(Path(out) / "figures" / SENSITIVITY.name, ROOT / SENSITIVITY)
+
+
+def _sensitivity_note(searched: int, done: int) -> str:
+    if done < searched:
+        return ""
+    return (f"\n![validation accuracy of every trial against its learning rate, per method]({SENSITIVITY.as_posix()})\n\n"
+            f"*Every trial of the search: validation accuracy (64 problems, one training seed) against the learning "
+            f"rate, per method; each method's winner is its highest point. A trial's score moves in steps of 1.6 "
+            f"points and is itself noisy: these choose a learning rate, they do not rank methods.*\n")
+
+
 def _planned_finals() -> int:
     """Final test-set runs the tune command makes: each method's default and winner, and the baselines, per seed."""
     from peftbench.experiment import discover
@@ -86,20 +107,23 @@ def tune_block() -> str:
                f"--trials {TRIALS} --seeds {SEEDS} --set data.valid_size=64 --final-set data.test_size=400 --jobs 2 "
                f"--output-dir {TUNE.as_posix()}`)")
     planned = _planned_finals()
+    done = sum(r["train_info"]["status"] == "success" for r in trials)
+    searched = len(TUNED_METHODS.split(",")) * TRIALS
+    figure = _sensitivity_note(searched, done)
     if len(finals) < planned:
-        done = sum(r["train_info"]["status"] == "success" for r in trials)
-        searched = len(TUNED_METHODS.split(",")) * TRIALS
         return (f"Under way with {command}: {done} of {searched} search trials and {len(finals)} of {planned} final "
                 f"test-set runs done so far ({hours:.1f} h of run time in the committed records); the tuned "
                 "leaderboard, default vs tuned and the claims appear here once every final run is in. The same "
-                "command resumes it.\n")
+                f"command resumes it.\n{figure}")
     head = (f"{command}; {len(trials)} trials and {len(finals)} final runs, {hours:.1f} h of run time in the "
             f"records, {_machine(trials + finals)}. {_regenerate(TUNE)}")
-    return f"{head}\n\n{_report(TUNE)}"
+    return f"{head}\n\n{_report(TUNE)}{figure}"
 
 
 def main(argv: list[str]) -> int:
     blocks = [(*BLOCKS["defaults"], defaults_block()), (*BLOCKS["tune"], tune_block())]
+    if "--check" not in argv and _records(TUNE / "trials" / "minimath"):
+        _write_sensitivity()
     return write_or_check(README, blocks, argv, "scripts/readme_results.py")
 
 
