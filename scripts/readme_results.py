@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 from marked_block import write_or_check
@@ -31,6 +32,7 @@ BLOCKS = {"defaults": ("<!-- minimath-results:start -->", "<!-- minimath-results
           "tune": ("<!-- minimath-tune:start -->", "<!-- minimath-tune:end -->")}
 SENSITIVITY = Path("docs") / "minimath-lr-sensitivity.png"  # the search's figure, linked from the tune block
 HOURS = 3600
+SITTING_GAP = 600  # seconds between runs that start a new sitting (a sweep starts its next run within seconds)
 # benchmarks/tune_minimath.py's defaults; run two at a time on the 2-core machine (the first 20 trials ran one at
 # a time beside other runs): the results do not depend on it, only the wall time does.
 TUNED_METHODS, TRIALS, SEEDS = "lora,ia3,loha,vera,ln_tuning,full-finetuning,lily,hira", 6, "0,1,2"
@@ -74,6 +76,20 @@ def defaults_block() -> str:
     return f"{head}\n\n{_report(DEFAULTS)}{pending}"
 
 
+def _wall(records: list[dict]) -> tuple[float, int]:
+    """Hours of wall time the runs took and in how many sittings: runs whose [start, start + run time]
+    intervals overlap or follow within SITTING_GAP form one sitting, timed from its first start to its last
+    end (runs two at a time count once; the seconds a sweep spends between runs count too)."""
+    spans = sorted((datetime.fromisoformat(r["run_info"]["created_at"]).timestamp(), r["run_info"]["total_time"])
+                   for r in records)
+    sittings: list[list[float]] = []
+    for start, length in spans:
+        if not sittings or start > sittings[-1][1] + SITTING_GAP:
+            sittings.append([start, start + length])
+        sittings[-1][1] = max(sittings[-1][1], start + length)
+    return sum(end - start for start, end in sittings) / HOURS, len(sittings)
+
+
 def _write_sensitivity() -> None:
     """Copy the report's learning-rate sensitivity figure of the search to SENSITIVITY (the README links it)."""
     with tempfile.TemporaryDirectory() as out:
@@ -103,6 +119,8 @@ def tune_block() -> str:
     trials = _records(TUNE / "trials" / "minimath")
     finals = _records(TUNE / "minimath")
     hours = sum(r["run_info"]["total_time"] for r in trials + finals) / HOURS
+    wall, sittings = _wall(trials + finals)
+    spent = f"{hours:.1f} h of run time and {wall:.1f} h of wall time in {sittings} sittings, in the committed records"
     command = (f"`python benchmarks/tune_minimath.py --jobs 2` (= `peftbench tune --task minimath --methods {TUNED_METHODS} "
                f"--trials {TRIALS} --seeds {SEEDS} --set data.valid_size=64 --final-set data.test_size=400 --jobs 2 "
                f"--output-dir {TUNE.as_posix()}`)")
@@ -112,11 +130,11 @@ def tune_block() -> str:
     figure = _sensitivity_note(searched, done)
     if len(finals) < planned:
         return (f"Under way with {command}: {done} of {searched} search trials and {len(finals)} of {planned} final "
-                f"test-set runs done so far ({hours:.1f} h of run time in the committed records); the tuned "
+                f"test-set runs done so far ({spent}); the tuned "
                 "leaderboard, default vs tuned and the claims appear here once every final run is in. The same "
                 f"command resumes it.\n{figure}")
-    head = (f"{command}; {len(trials)} trials and {len(finals)} final runs, {hours:.1f} h of run time in the "
-            f"records, {_machine(trials + finals)}. {_regenerate(TUNE)}")
+    head = (f"{command}; {len(trials)} trials and {len(finals)} final runs, {spent}, {_machine(trials + finals)}. "
+            f"{_regenerate(TUNE)}")
     return f"{head}\n\n{_report(TUNE)}{figure}"
 
 
