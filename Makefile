@@ -1,10 +1,12 @@
-# The two entry points of the README. Both set up .venv on first use (scripts/setup.sh).
+# The two entry points of the README. Both set up .venv on first use (scripts/setup.sh): the demo only what
+# training needs, the tests every extra.
 .PHONY: demo test test-install setup smoke docs
 
 setup:
 	bash scripts/setup.sh
 
-demo: setup
+demo:
+	bash scripts/setup.sh --train
 	.venv/bin/peftbench demo
 
 test:
