@@ -46,6 +46,7 @@ def test_one_better_is_not_several_and_a_smaller_method_forgetting_more_is_not_s
 def test_one_seed_a_side_tells_nothing_and_baselines_and_full_finetuning_are_no_evidence():
     found = claims.check(report([v("ia3/default", "test accuracy", 0.1, 0.2, seeds=(1, 1)),
                                  v("base/zero-shot", "test accuracy", -0.4, -0.2),
+                                 v("full-finetuning/default", "test accuracy", 0.1, 0.2),
                                  v("full-finetuning/default", "forgetting", -0.3, -0.2)]))
     assert statuses(found) == [claims.CANNOT_TELL, claims.CANNOT_TELL]
     assert "1 cannot decide" in found[0].evidence and "no smaller method" in found[1].evidence

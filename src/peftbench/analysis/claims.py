@@ -20,7 +20,10 @@ from peftbench.analysis.report_data import TaskReport
 
 HOLDS, NOT_SHOWN, CANNOT_TELL = "holds", "not shown", "cannot tell"
 PARAMS = "num_trainable_params mean"
-BASELINE_METHOD = "base"  # untrained rows: no method to credit
+# Rows that are no evidence for a claim about PEFT methods: the reference's own method, the untrained
+# baselines (nothing trained), and full fine-tuning (not parameter-efficient; the reference suite's
+# "beat LoRA" list is of PEFT methods only).
+NOT_EVIDENCE = ("lora", "base", "full-finetuning")
 
 
 @dataclass
@@ -47,9 +50,8 @@ def _method(report: TaskReport, experiment: str) -> str | None:
 
 
 def _methods_verdicts(report: TaskReport, metric: str) -> list[verdicts_mod.Verdict]:
-    """Verdicts on `metric` of experiments of other methods than the reference's (not the baselines)."""
-    return [v for v in report.verdicts if v.metric == metric
-            and _method(report, v.experiment) not in ("lora", BASELINE_METHOD)]
+    """Verdicts on `metric` of PEFT experiments of other methods than the reference's (see NOT_EVIDENCE)."""
+    return [v for v in report.verdicts if v.metric == metric and _method(report, v.experiment) not in NOT_EVIDENCE]
 
 
 def _counts(found: list[verdicts_mod.Verdict]) -> str:
