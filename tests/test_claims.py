@@ -8,7 +8,7 @@ from peftbench.analysis.report_data import TaskReport
 from peftbench.analysis.verdicts import Verdict
 
 PARAMS = {"lora/default": 4_884_480, "ia3/default": 57_600, "vera/default": 26_880, "lily/default": 5_000_000,
-          "full-finetuning/default": 134_515_008, "base/zero-shot": 0}
+          "full-finetuning/default": 134_515_008, "base/zero-shot": 0, "ia3/tuned-default": 57_600}
 
 
 def report(verdicts, reference="lora/default") -> TaskReport:
@@ -41,6 +41,11 @@ def test_one_better_is_not_several_and_a_smaller_method_forgetting_more_is_not_s
                                  v("ia3/default", "forgetting", -0.2, -0.1), v("vera/default", "forgetting", 0.05, 0.1)]))
     assert statuses(found) == [claims.NOT_SHOWN, claims.NOT_SHOWN]
     assert "1 worse" in found[0].evidence and "1 worse" in found[1].evidence
+
+
+def test_two_experiments_of_one_method_are_not_several_methods():
+    found = claims.check(report([v("ia3/default", "test accuracy", 0.01, 0.05), v("ia3/tuned-default", "test accuracy", 0.02, 0.06)]))
+    assert found[0].status == claims.NOT_SHOWN and "2 better" in found[0].evidence
 
 
 def test_one_seed_a_side_tells_nothing_and_baselines_and_full_finetuning_are_no_evidence():

@@ -65,7 +65,8 @@ def _beat_lora(report: TaskReport) -> Claim:
     better = [v.experiment for v in found if v.word == verdicts_mod.BETTER]
     if not found or all(v.word == verdicts_mod.UNDECIDED for v in found):
         return Claim(claim, CANNOT_TELL, f"no verdict: {_counts(found) if found else 'no other method'}")
-    status = HOLDS if len(better) >= 2 else NOT_SHOWN
+    # several *methods*: a method's default and its tuned experiment both better are one method
+    status = HOLDS if len({_method(report, e) for e in better}) >= 2 else NOT_SHOWN
     named = f" ({', '.join(better)})" if better else ""
     return Claim(claim, status, f"{_counts(found)} of {len(found)} experiments{named}")
 
