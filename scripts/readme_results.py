@@ -6,7 +6,7 @@
 
 Each table is `peftbench report --format markdown` on its folder, with the set-up the records name.
 `--check` only says whether the README is up to date (exit 1 if not); tests/test_readme_results.py
-runs that. Writing also copies the report's learning-rate sensitivity figure of the search to
+runs that. Writing also draws the report's learning-rate sensitivity figure of the search to
 docs/minimath-lr-sensitivity.png (not compared by --check: a PNG's bytes depend on the plotting library).
 
     python scripts/readme_results.py [--check]
@@ -15,10 +15,8 @@ docs/minimath-lr-sensitivity.png (not compared by --check: a PNG's bytes depend 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -91,11 +89,14 @@ def _wall(records: list[dict]) -> tuple[float, int]:
 
 
 def _write_sensitivity() -> None:
-    """Copy the report's learning-rate sensitivity figure of the search to SENSITIVITY (the README links it)."""
-    with tempfile.TemporaryDirectory() as out:
-        subprocess.run([sys.executable, "-m", "peftbench", "report", "--results", str(TUNE), "--task", "minimath",
-                        "--out", out], cwd=ROOT, capture_output=True, text=True, check=True)
-        shutil.copyfile(Path(out) / "figures" / SENSITIVITY.name, ROOT / SENSITIVITY)
+    """Draw the report's learning-rate sensitivity figure of the search to SENSITIVITY (the README links it),
+    in process: the figure needs the trials only, not the rest of a report."""
+    from peftbench.analysis.load import load_runs
+    from peftbench.analysis.report_data import build
+    from peftbench.analysis.report_verdicts import sensitivity_png
+
+    reports = build(load_runs(ROOT / TUNE, task="minimath", warn=lambda message: None), n_resamples=100)
+    sensitivity_png(reports[0], ROOT / SENSITIVITY)
 
 
 def _sensitivity_note(searched: int, done: int) -> str:
