@@ -34,18 +34,19 @@ SITTING_GAP = 600  # seconds between runs that start a new sitting (a sweep star
 # benchmarks/tune_minimath.py's defaults; run two at a time on the 2-core machine (the first 20 trials ran one at
 # a time beside other runs): the results do not depend on it, only the wall time does.
 TUNED_METHODS, TRIALS, SEEDS = "lora,ia3,loha,vera,ln_tuning,full-finetuning,lily,hira", 6, "0,1,2"
+RUN_TOGETHER = "two at a time (the first 20 trials one at a time beside other runs)"
 
 
 def _records(folder: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((ROOT / folder).glob("*.json"))]
 
 
-def _machine(records: list[dict]) -> str:
+def _machine(records: list[dict], how: str) -> str:
     dates = sorted(r["run_info"]["created_at"][:10] for r in records)
     systems = sorted({f"{r['meta_info']['system_info']['accelerator']}, {r['meta_info']['system_info']['cpu_count']} cores, "
                       f"{r['meta_info']['system_info']['torch_num_threads']} torch thread(s)" for r in records})
     span = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
-    return f"run {span} on {'; '.join(systems)}, one at a time beside other work on the same machine (times are indicative)"
+    return f"run {span} on {'; '.join(systems)}, {how} on the same machine (times are indicative)"
 
 
 def _report(folder: Path) -> str:
@@ -70,7 +71,7 @@ def defaults_block() -> str:
     left = [n for n in shipped if n not in done]
     pending = f"\nNot run yet ({len(left)}): {', '.join(f'`{n}`' for n in left)}.\n" if left else ""
     head = (f"{len(records)} full-length runs (60 steps of batch 4, 100 minimath test problems, 50 GSM8K, one seed "
-            f"each), {_machine(records)}. {_regenerate(DEFAULTS)}")
+            f"each), {_machine(records, 'one at a time beside other work')}. {_regenerate(DEFAULTS)}")
     return f"{head}\n\n{_report(DEFAULTS)}{pending}"
 
 
@@ -134,7 +135,7 @@ def tune_block() -> str:
                 f"test-set runs done so far ({spent}); the tuned "
                 "leaderboard, default vs tuned and the claims appear here once every final run is in. The same "
                 f"command resumes it.\n{figure}")
-    head = (f"{command}; {len(trials)} trials and {len(finals)} final runs, {spent}, {_machine(trials + finals)}. "
+    head = (f"{command}; {len(trials)} trials and {len(finals)} final runs, {spent}, {_machine(trials + finals, RUN_TOGETHER)}. "
             f"{_regenerate(TUNE)}")
     return f"{head}\n\n{_report(TUNE)}{figure}"
 
