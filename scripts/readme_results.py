@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -109,12 +110,20 @@ def _sensitivity_note(searched: int, done: int) -> str:
             f"points and is itself noisy: these choose a learning rate, they do not rank methods.*\n")
 
 
-def _planned_finals() -> int:
-    """Final test-set runs the tune command makes: each method's default and winner, and the baselines, per seed."""
+def _finals_left(finals: list[dict]) -> tuple[list[str], list[str]]:
+    """Final test-set runs the tune command makes and that are not in yet, as "`experiment` (n of 3 seeds)":
+    those of the tuned methods (each method's default and winner), and those of the no-training baselines."""
     from peftbench.experiment import discover
 
-    baselines = [e for e in discover(ROOT / "experiments", "minimath") if e.is_baseline]
-    return (2 * len(TUNED_METHODS.split(",")) + len(baselines)) * len(SEEDS.split(","))
+    seeds = len(SEEDS.split(","))
+    done = Counter(r["run_info"]["experiment_name"] for r in finals)
+    methods = [f"{m}/{v}" for m in TUNED_METHODS.split(",") for v in ("default", "tuned-default")]
+    baselines = [e.full_name for e in discover(ROOT / "experiments", "minimath") if e.is_baseline]
+
+    def left(names: list[str]) -> list[str]:
+        return [f"`{n}` ({seeds - done[n]} of {seeds} seeds)" for n in names if done[n] < seeds]
+
+    return left(methods), left(baselines)
 
 
 def tune_block() -> str:
@@ -126,18 +135,19 @@ def tune_block() -> str:
     command = (f"`python benchmarks/tune_minimath.py --jobs 2` (= `peftbench tune --task minimath --methods {TUNED_METHODS} "
                f"--trials {TRIALS} --seeds {SEEDS} --set data.valid_size=64 --final-set data.test_size=400 --jobs 2 "
                f"--output-dir {TUNE.as_posix()}`)")
-    planned = _planned_finals()
     done = sum(r["train_info"]["status"] == "success" for r in trials)
     searched = len(TUNED_METHODS.split(",")) * TRIALS
     figure = _sensitivity_note(searched, done)
-    if len(finals) < planned:
-        return (f"Under way with {command}: {done} of {searched} search trials and {len(finals)} of {planned} final "
-                f"test-set runs done so far ({spent}); the tuned "
-                "leaderboard, default vs tuned and the claims appear here once every final run is in. The same "
-                f"command resumes it.\n{figure}")
+    methods_left, baselines_left = _finals_left(finals)
+    if methods_left:  # without every method's finals (LoRA's included) the verdicts would compare a partial field
+        return (f"Under way with {command}: {done} of {searched} search trials and {len(finals)} final test-set runs "
+                f"done so far ({spent}); the tuned leaderboard, default vs tuned and the claims appear here once every "
+                f"method's final runs are in ({len(methods_left)} experiments left). The same command resumes it.\n{figure}")
+    pending = (f"\nNot run yet, the baselines (no training; the same command resumes them, and they join the table "
+               f"above as rows): {', '.join(baselines_left)}.\n" if baselines_left else "")
     head = (f"{command}; {len(trials)} trials and {len(finals)} final runs, {spent}, {_machine(trials + finals, RUN_TOGETHER)}. "
             f"{_regenerate(TUNE)}")
-    return f"{head}\n\n{_report(TUNE)}{figure}"
+    return f"{head}\n\n{_report(TUNE)}{pending}{figure}"
 
 
 def main(argv: list[str]) -> int:
