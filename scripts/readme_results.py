@@ -110,23 +110,16 @@ def _sensitivity_note(searched: int, done: int) -> str:
             f"points and is itself noisy: these choose a learning rate, they do not rank methods.*\n")
 
 
-def _finals_left(finals: list[dict]) -> tuple[list[str], list[str]]:
-    """Final test-set runs the tune command makes and that are not in yet, as "`experiment` (n of 3 seeds)":
-    those of the tuned methods (each method's default and winner), and those of the no-training baselines."""
-    from peftbench.experiment import discover
-
+def _seeds_left(finals: list[dict], names: list[str]) -> dict[str, int]:
+    """Of the final experiments `names`, those with seeds still to run, and how many."""
     seeds = len(SEEDS.split(","))
     done = Counter(r["run_info"]["experiment_name"] for r in finals)
-    methods = [f"{m}/{v}" for m in TUNED_METHODS.split(",") for v in ("default", "tuned-default")]
-    baselines = [e.full_name for e in discover(ROOT / "experiments", "minimath") if e.is_baseline]
-
-    def left(names: list[str]) -> list[str]:
-        return [f"`{n}` ({seeds - done[n]} of {seeds} seeds)" for n in names if done[n] < seeds]
-
-    return left(methods), left(baselines)
+    return {n: seeds - done[n] for n in names if done[n] < seeds}
 
 
 def tune_block() -> str:
+    from peftbench.experiment import discover
+
     trials = _records(TUNE / "trials" / "minimath")
     finals = _records(TUNE / "minimath")
     hours = sum(r["run_info"]["total_time"] for r in trials + finals) / HOURS
@@ -138,13 +131,17 @@ def tune_block() -> str:
     done = sum(r["train_info"]["status"] == "success" for r in trials)
     searched = len(TUNED_METHODS.split(",")) * TRIALS
     figure = _sensitivity_note(searched, done)
-    methods_left, baselines_left = _finals_left(finals)
+    seeds = len(SEEDS.split(","))
+    # the tune command's final runs: each method's default and winner, and the no-training baselines
+    methods_left = _seeds_left(finals, [f"{m}/{v}" for m in TUNED_METHODS.split(",") for v in ("default", "tuned-default")])
+    baselines_left = _seeds_left(finals, [e.full_name for e in discover(ROOT / "experiments", "minimath") if e.is_baseline])
     if methods_left:  # without every method's finals (LoRA's included) the verdicts would compare a partial field
         return (f"Under way with {command}: {done} of {searched} search trials and {len(finals)} final test-set runs "
                 f"done so far ({spent}); the tuned leaderboard, default vs tuned and the claims appear here once every "
                 f"method's final runs are in ({len(methods_left)} experiments left). The same command resumes it.\n{figure}")
     pending = (f"\nNot run yet, the baselines (no training; the same command resumes them, and they join the table "
-               f"above as rows): {', '.join(baselines_left)}.\n" if baselines_left else "")
+               f"above as rows): {', '.join(f'`{n}` ({k} of {seeds} seeds)' for n, k in baselines_left.items())}.\n"
+               if baselines_left else "")
     head = (f"{command}; {len(trials)} trials and {len(finals)} final runs, {spent}, {_machine(trials + finals, RUN_TOGETHER)}. "
             f"{_regenerate(TUNE)}")
     return f"{head}\n\n{_report(TUNE)}{pending}{figure}"
