@@ -140,7 +140,7 @@ def tune_block() -> str:
                 f"done so far ({spent}); the tuned leaderboard, default vs tuned and the claims appear here once every "
                 f"method's final runs are in ({len(methods_left)} experiments left). The same command resumes it.\n{figure}")
     pending = (f"\nNot run yet, the baselines (no training; the same command resumes them, and they join the table "
-               f"above as rows): {', '.join(f'`{n}` ({k} of {seeds} seeds)' for n, k in baselines_left.items())}.\n"
+               f"above as rows): {', '.join(f'`{n}` ({k} of {seeds} seeds still to run)' for n, k in baselines_left.items())}.\n"
                if baselines_left else "")
     head = (f"{command}; {len(trials)} trials and {len(finals)} final runs, {spent}, {_machine(trials + finals, RUN_TOGETHER)}. "
             f"{_regenerate(TUNE)}")
