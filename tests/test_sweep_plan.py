@@ -276,3 +276,12 @@ def test_sweep_paths_refuse_names_that_are_not_plain(out):
         heartbeat_file(out, "../x", "lora--t")
     with pytest.raises(UserError, match="plain file name"):
         run_lock(out, "minimath", "../../lora--t")
+
+
+def test_demo_runs_two_at_a_time_on_cpu_and_one_per_gpu_on_gpus(monkeypatch):
+    from peftbench.cli import presets
+
+    monkeypatch.setattr(local, "visible_gpus", lambda: [])
+    assert presets._default_jobs() == presets.DEMO_CPU_JOBS == 2
+    monkeypatch.setattr(local, "visible_gpus", lambda: ["0"])
+    assert presets._default_jobs() is None  # the executor's own default: one run per GPU

@@ -18,6 +18,9 @@ from peftbench.sweep.executor import ExecutorOptions
 
 DEMO_EXPERIMENTS = ["minimath/lora/default", "minimath/ia3/default", "minimath/ln_tuning/default",
                     "minimath/base/zero-shot"]  # the untrained model: is fine-tuning worth it at all?
+# On CPU the demo runs two at a time, each on half the cores: a run of this size gains little from a
+# second thread, so two one-thread runs finish the four sooner (benchmarks/demo_jobs.py, docs/figures.md).
+DEMO_CPU_JOBS = 2
 # Shortened so three methods fit in a few minutes on a 2-core laptop; the demo's results go to their own
 # folder and never mix with full-length runs.
 DEMO_OVERRIDES = {"max_steps": 30, "data": {"valid_size": 8, "test_size": 50, "gsm8k_test_size": 0, "forgetting_size": 8}}
@@ -34,6 +37,7 @@ SMOKE_SIZES = {
 def demo(
     output_dir: Path = typer.Option(Path("demo_results"), help="Results folder of the demo runs."),
     experiments_dir: Path = typer.Option(Path("experiments"), help="Where experiment folders live."),
+    jobs: Optional[int] = typer.Option(None, min=1, help=f"Runs at a time (as for `sweep`). Default: {DEMO_CPU_JOBS} on CPU, each on half the cores; one per GPU on GPUs."),
 ) -> None:
     """Run LoRA, IA3 and LN tuning on `minimath` (shortened: 30 steps, 50 test problems, no GSM8K
     problems) and the untrained base model as a sweep, then print a comparison table. Runs already in
@@ -48,7 +52,7 @@ def demo(
         require_extra("train")
         found = [load_experiment(experiments_dir / name) for name in DEMO_EXPERIMENTS]
     console.print(Text(f"peftbench demo: {', '.join(DEMO_EXPERIMENTS)}, shortened: {DEMO_OVERRIDES}"))
-    run_sweep(found, None, output_dir, DEMO_OVERRIDES, ExecutorOptions())
+    run_sweep(found, None, output_dir, DEMO_OVERRIDES, ExecutorOptions(jobs=jobs or _default_jobs()))
     done = find_results(output_dir, "minimath")
     paths = [done[e.result_stem(0)] for e in found if e.result_stem(0) in done]
     if not paths:
@@ -58,6 +62,12 @@ def demo(
     from peftbench.analysis.verdicts import short_runs_note
 
     console.print(Text(short_runs_note(paths), style="yellow"))
+
+
+def _default_jobs() -> int | None:
+    from peftbench.sweep.local import visible_gpus
+
+    return None if visible_gpus() else DEMO_CPU_JOBS
 
 
 def smoke(
