@@ -140,7 +140,8 @@ def test_items_needed_inverts_the_half_width():
     assert parts.half_width(n, 3) <= 0.04 < parts.half_width(n - 1, 3)
     noisy = power.Components(0.1, (0.05, 0.05), (0.002, 0.002), 100, (3, 3), (0.35, 0.35))
     assert math.isinf(noisy.items_needed(0.04, 3))  # run-level noise alone is wider than ±4 points
-    assert "more seeds" in power.Power("a", "b", 0.1, noisy).describe()
+    text = power.Power("a", "b", 0.1, noisy).describe()
+    assert "needs more seeds at these accuracies (35%, 35%), not more items; more seeds near 35%, not more items" in text
 
 
 def test_rescaling_to_35_percent():
@@ -164,4 +165,4 @@ def test_no_spread_gives_no_item_count():
     same = np.zeros((2, 10))
     parts = power.components(same, same)
     assert math.isnan(parts.items_needed()) and math.isnan(parts.at_accuracy(0.35).items_needed())
-    assert "unknown number of (no spread measured) items" in power.pair_power(same, same, "a", "b", 200).describe()
+    assert "needs an unknown number of items at these accuracies (0%, 0%) (no spread measured)" in power.pair_power(same, same, "a", "b", 200).describe()

@@ -12,7 +12,7 @@ seeds per method has variance
     Var(item) / n + (Var(eps_A) + Var(eps_B)) / (k n) + (Var(beta_A) + Var(beta_B)) / k
 
 with Var(item) = Var(alpha_A - alpha_B). The run term does not shrink with more items: past some
-point only more seeds narrow the interval, and `items_needed` says "unattainable" then. Every component
+point only more seeds narrow the interval, and `items_needed` is infinite then (the report says "more seeds, not more items"). Every component
 is estimated from runs by moments (below); `measured` is the hierarchical bootstrap's own interval.
 """
 
@@ -101,14 +101,17 @@ class Power:
             return head + "; one seed cannot separate run-level from item-level noise: run 2+ seeds for a sizing"
         here = c.items_needed(half_width, seeds)
         there = c.at_accuracy(accuracy).items_needed(half_width, seeds)
-        return (head + f"; ±{half_width * 100:g} pts with {seeds} seeds needs {_count(here)} items at these "
-                f"accuracies ({c.accuracy[0]:.0%}, {c.accuracy[1]:.0%}), {_count(there)} near {accuracy:.0%}")
+        return (head + f"; ±{half_width * 100:g} pts with {seeds} seeds needs "
+                f"{_needs(here, f'at these accuracies ({c.accuracy[0]:.0%}, {c.accuracy[1]:.0%})')}; "
+                f"{_needs(there, f'near {accuracy:.0%}')}")
 
 
-def _count(n: float) -> str:
+def _needs(n: float, where: str) -> str:
+    """What a target width needs, `where` naming the accuracies: a number of items, or more seeds when
+    the run-level spread alone is wider than the target (NaN: nothing measured to size from)."""
     if math.isnan(n):
-        return "an unknown number of (no spread measured)"
-    return "more seeds (unattainable by items alone)" if math.isinf(n) else f"{int(n):,}"
+        return f"an unknown number of items {where} (no spread measured)"
+    return f"more seeds {where}, not more items" if math.isinf(n) else f"{int(n):,} items {where}"
 
 
 def pair_power(a: np.ndarray, b: np.ndarray, experiment: str, reference: str, n_resamples: int = 10_000,
