@@ -12,8 +12,9 @@ seeds per method has variance
     Var(item) / n + (Var(eps_A) + Var(eps_B)) / (k n) + (Var(beta_A) + Var(beta_B)) / k
 
 with Var(item) = Var(alpha_A - alpha_B). The run term does not shrink with more items: past some
-point only more seeds narrow the interval, and `items_needed` is infinite then (the report says "more seeds, not more items"). Every component
-is estimated from runs by moments (below); `measured` is the hierarchical bootstrap's own interval.
+point only more seeds narrow the interval, and `items_needed` is infinite then (the report says "more
+seeds, not more items"). Every component is estimated from runs by moments (below); `measured` is the
+hierarchical bootstrap's own interval.
 """
 
 from __future__ import annotations
