@@ -36,3 +36,20 @@ def test_lora_run_on_real_model(tmp_path, _session_cache):
     final = info["metrics"][-1]
     assert final["base cross entropy"] > 0 and final["drift"] >= 0
     assert "lora/default" in proc.stdout  # the summary table
+
+
+@pytest.mark.slow
+def test_converting_the_model_leaves_the_random_state_alone(tmp_path, monkeypatch):
+    """The first run on a machine converts the GGUF (building a model draws random weights); the run's
+    seeded adapter initialisation after it must be what a run with the cached model gets."""
+    import torch
+
+    from peftbench.models import embedded_model_dir
+
+    monkeypatch.setenv("PEFTBENCH_CACHE", str(tmp_path))  # a cache miss: this call converts
+    torch.manual_seed(0)
+    expected = torch.rand(4)
+    torch.manual_seed(0)
+    folder, _ = embedded_model_dir("SmolLM2-135M-Instruct")
+    assert (folder / "config.json").exists()
+    assert torch.equal(torch.rand(4), expected)

@@ -58,7 +58,12 @@ def embedded_model_dir(name: str) -> tuple[Path, dict]:
         # Parallel first runs of a sweep: one converts, the others wait and reuse its folder.
         with FileLock(str(target) + ".lock"):
             if not (target / "config.json").exists():
-                _convert_gguf(gguf, target)
+                import torch
+
+                # Building the plain model draws random weights; without fork_rng the first run on a
+                # machine would initialise its adapter from another random state than every later run.
+                with torch.random.fork_rng():
+                    _convert_gguf(gguf, target)
     return target, info
 
 
