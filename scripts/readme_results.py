@@ -35,6 +35,7 @@ SITTING_GAP = 600  # seconds between runs that start a new sitting (a sweep star
 # benchmarks/tune_minimath.py's defaults; run two at a time on the 2-core machine (the first 20 trials ran one at
 # a time beside other runs): the results do not depend on it, only the wall time does.
 TUNED_METHODS, TRIALS, SEEDS = "lora,ia3,loha,vera,ln_tuning,full-finetuning,lily,hira", 6, "0,1,2"
+METHODS, N_SEEDS = TUNED_METHODS.split(","), len(SEEDS.split(","))
 RUN_TOGETHER = "two at a time (the first 20 trials one at a time beside other runs)"
 
 
@@ -112,9 +113,8 @@ def _sensitivity_note(searched: int, done: int) -> str:
 
 def _seeds_left(finals: list[dict], names: list[str]) -> dict[str, int]:
     """Of the final experiments `names`, those with seeds still to run, and how many."""
-    seeds = len(SEEDS.split(","))
     done = Counter(r["run_info"]["experiment_name"] for r in finals)
-    return {n: seeds - done[n] for n in names if done[n] < seeds}
+    return {n: N_SEEDS - done[n] for n in names if done[n] < N_SEEDS}
 
 
 def tune_block() -> str:
@@ -129,18 +129,17 @@ def tune_block() -> str:
                f"--trials {TRIALS} --seeds {SEEDS} --set data.valid_size=64 --final-set data.test_size=400 --jobs 2 "
                f"--output-dir {TUNE.as_posix()}`)")
     done = sum(r["train_info"]["status"] == "success" for r in trials)
-    searched = len(TUNED_METHODS.split(",")) * TRIALS
+    searched = len(METHODS) * TRIALS
     figure = _sensitivity_note(searched, done)
-    seeds = len(SEEDS.split(","))
     # the tune command's final runs: each method's default and winner, and the no-training baselines
-    methods_left = _seeds_left(finals, [f"{m}/{v}" for m in TUNED_METHODS.split(",") for v in ("default", "tuned-default")])
+    methods_left = _seeds_left(finals, [f"{m}/{v}" for m in METHODS for v in ("default", "tuned-default")])
     baselines_left = _seeds_left(finals, [e.full_name for e in discover(ROOT / "experiments", "minimath") if e.is_baseline])
     if methods_left:  # without every method's finals (LoRA's included) the verdicts would compare a partial field
         return (f"Under way with {command}: {done} of {searched} search trials and {len(finals)} final test-set runs "
                 f"done so far ({spent}); the tuned leaderboard, default vs tuned and the claims appear here once every "
                 f"method's final runs are in ({len(methods_left)} experiments left). The same command resumes it.\n{figure}")
     pending = (f"\nNot run yet, the baselines (no training; the same command resumes them, and they join the table "
-               f"above as rows): {', '.join(f'`{n}` ({k} of {seeds} seeds still to run)' for n, k in baselines_left.items())}.\n"
+               f"above as rows): {', '.join(f'`{n}` ({k} of {N_SEEDS} seeds still to run)' for n, k in baselines_left.items())}.\n"
                if baselines_left else "")
     head = (f"{command}; {len(trials)} trials and {len(finals)} final runs, {spent}, {_machine(trials + finals, RUN_TOGETHER)}. "
             f"{_regenerate(TUNE)}")

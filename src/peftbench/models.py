@@ -58,16 +58,20 @@ def embedded_model_dir(name: str) -> tuple[Path, dict]:
         # Parallel first runs of a sweep: one converts, the others wait and reuse its folder.
         with FileLock(str(target) + ".lock"):
             if not (target / "config.json").exists():
-                import torch
-
-                # Building the plain model draws random weights; without fork_rng the first run on a
-                # machine would initialise its adapter from another random state than every later run.
-                with torch.random.fork_rng():
-                    _convert_gguf(gguf, target)
+                _convert_gguf(gguf, target)
     return target, info
 
 
 def _convert_gguf(gguf: Path, target: Path) -> None:
+    import torch
+
+    # Building the plain model draws random weights; without fork_rng the first run on a machine would
+    # initialise its adapter from another random state than every later run.
+    with torch.random.fork_rng():
+        _convert(gguf, target)
+
+
+def _convert(gguf: Path, target: Path) -> None:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     kwargs = {"gguf_file": gguf.name}
