@@ -25,6 +25,7 @@ from importlib import metadata
 
 import torch
 
+from peftbench import greedy
 from peftbench.adapters import build_optimizer, build_scheduler, wrap_model
 from peftbench.data import IGNORE_INDEX, encode_all, format_prompt
 from peftbench.environment import system_info
@@ -97,6 +98,15 @@ def measure_training(model, data, tokenizer, cfg, steps: int) -> dict[str, dict[
     return {name: {"wall": t["tokens"] / t["wall"], "cpu": t["tokens"] / t["cpu"]} for name, t in totals.items()}
 
 
+def linear_work(model) -> tuple[int, int]:
+    """Multiply-adds per position: (decoder body's linear weights, output head's weights)."""
+    head = model.get_output_embeddings()
+    head_id = id(head.weight)
+    body = sum(m.weight.numel() for m in model.modules()
+               if isinstance(m, torch.nn.Linear) and id(m.weight) != head_id)
+    return body, head.weight.numel()
+
+
 def work_bound(model, data, tokenizer, cfg, steps: int) -> None:
     """How much faster the loss on labelled positions can make a step at most, from counted work.
 
@@ -105,11 +115,7 @@ def work_bound(model, data, tokenizer, cfg, steps: int) -> None:
     Computing the head only at labelled positions removes the head's share at the other positions and
     nothing else, so the step can be at most (body + head) / (body + head x labelled share) faster.
     Counted on the batches the training measurement uses (same seed, same bucketing)."""
-    head = model.get_output_embeddings()
-    head_id = id(head.weight)
-    body = sum(m.weight.numel() for m in model.modules()
-               if isinstance(m, torch.nn.Linear) and id(m.weight) != head_id)
-    head_work = head.weight.numel()
+    body, head_work = linear_work(model)
     batches = text_batches(data, cfg.batch_size, cfg.seed, tokenizer.pad_token_id, torch.device("cpu"))
     next(batches)  # the warm-up batch
     padded = labelled = 0
@@ -122,6 +128,46 @@ def work_bound(model, data, tokenizer, cfg, steps: int) -> None:
           f"({head_work / (body + head_work):.0%} of a position's matmul work); labelled positions "
           f"{labelled} of {padded} padded ({share:.0%}); so the labelled-positions loss can make a step at "
           f"most {(body + head_work) / (body + head_work * share):.2f}x faster")
+
+
+def eval_work(prompt_lengths: list[int], generated: list[int], width: int, group: int | None) -> dict[str, int]:
+    """Positions each path computes for one eval batch (prompts longest first, as evaluation orders them).
+
+    `generated`: tokens each row emits, EOS included. Plain `generate` runs the prompt pass over the
+    batch's longest prompt and feeds every row until the last one finishes; peftbench runs the prompt
+    pass in groups of `group` rows of similar length and feeds a row only until it finishes."""
+    steps = max(generated) - 1  # the prompt pass yields the first token; each later one costs a step
+    if group is None:
+        return {"prompt": width * max(prompt_lengths), "rows": width * steps, "steps": steps}
+    ordered = sorted(prompt_lengths, reverse=True)
+    prompt = sum(len(ordered[i : i + group]) * ordered[i] for i in range(0, len(ordered), group))
+    return {"prompt": prompt, "rows": sum(g - 1 for g in generated), "steps": steps}
+
+
+def eval_work_bound(model, tokenizer, cfg, examples, answers: dict[str, list[str]]) -> None:
+    """How much faster peftbench's generation can be at most, from counted work: prompt positions cost
+    the body's weights, each decoding row-step the body's and the head's. What it leaves out is the
+    cost per decoding step that does not grow with rows (streaming the weights, launching operations),
+    which a path can only cut by taking fewer steps."""
+    body, head = linear_work(model)
+    order = sorted(range(len(examples)), key=lambda i: -len(examples[i].question))
+    budget = cfg.generation_kwargs.max_new_tokens
+    for name in ("peftbench", "peftbench+stop"):
+        totals = {path: {"prompt": 0, "rows": 0, "steps": 0} for path in ("plain", name)}
+        for start in range(0, len(order), cfg.batch_size_eval):
+            idx = order[start : start + cfg.batch_size_eval]
+            lengths = [len(tokenizer(format_prompt(cfg.query_template, examples[i].question))["input_ids"]) for i in idx]
+            for path, group in (("plain", None), (name, greedy.PREFILL_GROUP)):
+                texts = [answers[path][i] for i in idx]
+                counts = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+                generated = [min(c + 1, budget) for c in counts]  # + EOS, unless the row ran to the budget
+                for key, value in eval_work(lengths, generated, len(idx), group).items():
+                    totals[path][key] += value
+        work = {path: t["prompt"] * body + t["rows"] * (body + head) for path, t in totals.items()}
+        print(f"evaluation work, plain vs {name}: prompt positions {totals['plain']['prompt']} vs "
+              f"{totals[name]['prompt']}, decoding row-steps {totals['plain']['rows']} vs {totals[name]['rows']}, "
+              f"decoding steps {totals['plain']['steps']} vs {totals[name]['steps']}; so {name} can be at most "
+              f"{work['plain'] / work[name]:.2f}x faster from counted work (generated lengths from re-tokenised answers)")
 
 
 def generate_with_stop(model, tokenizer, cfg, examples):
@@ -228,6 +274,7 @@ def main() -> None:
     for line in ratio_lines("training", "tokens", train_rates) + ratio_lines("evaluation", "problems", eval_rates):
         print(line)
     compare_answers(examples, answers, task, cfg, tokenizer)
+    eval_work_bound(model, tokenizer, cfg, examples, answers)
     print(f"load average at end {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
