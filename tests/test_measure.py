@@ -102,3 +102,60 @@ def test_stopwatch_counts_a_block_that_raised():
     assert sw.total > 0
     with sw:  # still usable afterwards
         pass
+
+
+class FakeAllocator:
+    """torch.cuda's memory counters, driven by the test: what a CUDA caching allocator reports."""
+
+    def __init__(self, monkeypatch):
+        self.reserved = self.allocated = self.peak_reserved = self.peak_allocated = 0
+        for name in ("memory_reserved", "memory_allocated", "max_memory_reserved", "max_memory_allocated",
+                     "reset_peak_memory_stats"):
+            monkeypatch.setattr(torch.cuda, name, getattr(self, name))
+
+    def hold(self, reserved: int, allocated: int) -> None:
+        self.reserved, self.allocated = reserved, allocated
+        self.peak_reserved = max(self.peak_reserved, reserved)
+        self.peak_allocated = max(self.peak_allocated, allocated)
+
+    def memory_reserved(self, device=None):
+        return self.reserved
+
+    def memory_allocated(self, device=None):
+        return self.allocated
+
+    def max_memory_reserved(self, device=None):
+        return self.peak_reserved
+
+    def max_memory_allocated(self, device=None):
+        return self.peak_allocated
+
+    def reset_peak_memory_stats(self, device=None):
+        self.peak_reserved, self.peak_allocated = self.reserved, self.allocated
+
+
+def test_cuda_phase_reports_reserved_and_allocated_peaks_above_its_start_leaving_out_pauses(monkeypatch):
+    cuda = FakeAllocator(monkeypatch)
+    cuda.hold(reserved=1000, allocated=800)  # the loaded model, before training
+    sampler = MemorySampler("cuda").start()
+    cuda.hold(reserved=5000, allocated=4000)  # inside a step: only the allocator's peaks see it
+    cuda.hold(reserved=3000, allocated=1500)
+    sampler.sample()
+    with sampler.paused():  # validation: larger, but not training
+        cuda.hold(reserved=9000, allocated=8000)
+        cuda.hold(reserved=3000, allocated=1500)
+    sampler.sample()
+    sampler.stop()
+    cuda.hold(reserved=20000, allocated=20000)  # a later phase resets nothing of this one's figures
+    cuda.reset_peak_memory_stats()
+    summary = sampler.summary()
+    assert summary["kind"] == "cuda-reserved"
+    assert summary["max"] == 5000 - 1000
+    assert summary["allocated_max"] == 4000 - 800
+    assert summary["avg"] == 3000 - 1000
+
+
+def test_cpu_phase_has_no_allocated_figure():
+    with MemorySampler("cpu") as sampler:
+        pass
+    assert "allocated_max" not in sampler.summary()

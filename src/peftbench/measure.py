@@ -25,7 +25,9 @@ class MemorySampler:
     """Memory used by one phase, as max / mean / 99th percentile above a baseline.
 
     CUDA: the caching allocator's reserved bytes (what other processes cannot use), sampled once per
-    step by the caller, plus the allocator's own recorded peak, which catches the peak *inside* a step.
+    step by the caller, plus the allocator's own recorded peak, which catches the peak *inside* a step;
+    beside them the peak of bytes allocated to tensors (`allocated_max`), the figure closest to what
+    `memory_accounting.AccountedMemory` counts, so the two can be compared on a GPU.
     CPU (and any other device): the process's resident memory. There is no allocator peak counter, so
     a background thread samples every 50 ms in addition to the per-step samples.
     """
@@ -39,8 +41,9 @@ class MemorySampler:
         self._process = psutil.Process()
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
-        self._cuda_peak: int | None = None
-        self._carried_peak = 0
+        self._carried_peak = 0  # CUDA: the reserved peak so far, over pauses and resets
+        self._allocated_baseline = 0
+        self._allocated_peak = 0  # CUDA: the allocated peak so far, over pauses and resets
         self._paused = False
         self._running = False
 
@@ -49,14 +52,19 @@ class MemorySampler:
             return torch.cuda.memory_reserved(self.device)
         return self._process.memory_info().rss
 
+    def _carry_peaks(self) -> None:
+        """Fold the allocator's peaks since its last reset into this phase's."""
+        self._carried_peak = max(self._carried_peak, torch.cuda.max_memory_reserved(self.device))
+        self._allocated_peak = max(self._allocated_peak, torch.cuda.max_memory_allocated(self.device))
+
     def start(self) -> MemorySampler:
         self.stop()  # a restart must not leave the previous thread appending to the new samples
         if self.is_cuda:
             # Without the reset, the peak would include whatever happened before this phase.
             torch.cuda.reset_peak_memory_stats(self.device)
+            self._allocated_baseline = self._allocated_peak = torch.cuda.memory_allocated(self.device)
         self.baseline = self._level()
         self.samples = []
-        self._cuda_peak = None
         self._carried_peak = 0
         self._paused = False
         self._running = True
@@ -83,7 +91,7 @@ class MemorySampler:
         """Leave a stretch out of this phase (validation between training windows), so training's
         figures are training's own."""
         if self.is_cuda and self._running:
-            self._carried_peak = max(self._carried_peak, torch.cuda.max_memory_reserved(self.device))
+            self._carry_peaks()
         self._paused = True
         try:
             yield
@@ -98,8 +106,8 @@ class MemorySampler:
             return
         self._running = False
         if self.is_cuda:
-            # Read the peak now: a later phase may reset the allocator's counter.
-            self._cuda_peak = max(self._carried_peak, torch.cuda.max_memory_reserved(self.device))
+            # Read the peaks now: a later phase may reset the allocator's counters.
+            self._carry_peaks()
             return
         self._stop_event.set()
         self._thread.join()
@@ -114,21 +122,23 @@ class MemorySampler:
         peak = int(samples.max()) if samples.size else None
         if self.is_cuda:
             # The allocator's peak sees inside a step, where per-step samples cannot look.
-            if self._running:  # summary() mid-phase: the counter is still ours
-                cuda_peak = max(self._carried_peak, torch.cuda.max_memory_reserved(self.device))
-            else:
-                cuda_peak = self._cuda_peak or 0
+            if self._running:  # summary() mid-phase: the counters are still ours
+                self._carry_peaks()
+            cuda_peak = self._carried_peak
             peak = max(peak or 0, cuda_peak) if (samples.size or cuda_peak) else None
         if peak is None:
             return {"max": 0, "avg": 0, "p99": 0, "kind": self.kind}
         avg = float(samples.mean()) if samples.size else self.baseline
         p99 = float(np.percentile(samples, 99)) if samples.size else self.baseline
-        return {
+        summary = {
             "max": self._above_baseline(peak),
             "avg": self._above_baseline(avg),
             "p99": self._above_baseline(p99),
             "kind": self.kind,
         }
+        if self.is_cuda:
+            summary["allocated_max"] = max(0, self._allocated_peak - self._allocated_baseline)
+        return summary
 
     def _above_baseline(self, value: float) -> int:
         # Memory can be freed below the starting level; "negative usage" would only confuse readers.

@@ -103,6 +103,9 @@ class TrainInfo(_Open):
     accelerator_memory_reserved_avg: Number | None = Field(default=None, description="... mean over training")
     accelerator_memory_reserved_99th: Number | None = Field(default=None, description="... 99th percentile")
     memory_kind: str | None = Field(default=None, description="cuda-reserved | cpu-rss")
+    accelerator_memory_allocated_max: Number | None = Field(
+        default=None, description="CUDA only: bytes allocated to tensors above the level before training, peak "
+        "(the allocator's figure nearest the accounted one); absent on CPU")
     accounted_memory_max: Number | None = Field(
         default=None, description="bytes training must hold at its peak step, counted tensor by tensor (parameters, "
         "gradients, optimizer state, peak of tensors saved for backward); independent of the allocator and device")

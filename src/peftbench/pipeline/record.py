@@ -42,6 +42,7 @@ def build_record(run: Run, status: str, error: BaseException | None) -> ResultRe
         accelerator_memory_reserved_avg=mem.get("avg"),
         accelerator_memory_reserved_99th=mem.get("p99"),
         memory_kind=mem.get("kind") or emem.get("kind"),
+        **({"accelerator_memory_allocated_max": mem["allocated_max"]} if "allocated_max" in mem else {}),
         **({"accounted_memory_max": acc["max"], "accounted_memory_avg": acc["avg"],
             "accounted_memory_breakdown": acc["breakdown"]} if acc.get("breakdown") else {}),
         eval_memory_max=emem.get("max"),
