@@ -2,9 +2,11 @@
 
 A few training steps of each experiment through `peftbench.train.train` on the real model, with
 `AccountedMemory` next to the RSS sampler; prints max / mean and the breakdown at the peak step in
-MB (10^6 bytes), and whether the second run gave the same figures as the first.
+MB (10^6 bytes), and whether the second run gave the same figures as the first. With `--device cuda`
+it trains on the GPU and prints the CUDA allocator's allocated and reserved peaks beside the
+accounted figure (the device check of the accounted memory).
 
-Usage: python benchmarks/accounted_memory.py [--steps 3] [--threads N] [EXPERIMENT_DIR ...]
+Usage: python benchmarks/accounted_memory.py [--steps 3] [--threads N] [--device cuda] [EXPERIMENT_DIR ...]
   default experiments: experiments/minimath/{full-finetuning,lora,ia3}/default
 """
 
@@ -29,20 +31,27 @@ DEFAULTS = [f"experiments/minimath/{m}/default" for m in ("full-finetuning", "lo
 MB = 1e6
 
 
-def accounted_run(exp_dir: str, steps: int) -> tuple[dict, dict]:
+def accounted_run(exp_dir: str, steps: int, device: torch.device) -> tuple[dict, dict]:
     run = plan_run(exp_dir, max_steps=steps)
     cfg = run.cfg.model_copy(update={"eval_steps": steps})
     torch.manual_seed(cfg.seed)
-    model, tokenizer, _ = load_model(cfg, torch.device("cpu"))
+    model, tokenizer, _ = load_model(cfg, device)
     data = encode_all(tokenizer, cfg.query_template, run.spec.create().train_examples(cfg), cfg.max_seq_length, cfg.loss_on)
     model = wrap_model(model, run.experiment.peft_config, exp_dir, cfg.autocast_adapter_dtype)
     optimizer = build_optimizer(model, cfg.optimizer_type, cfg.optimizer_kwargs)
     scheduler = build_scheduler(optimizer, cfg.lr_scheduler, cfg.max_steps, cfg.warmup_ratio)
-    batches = text_batches(data, cfg.batch_size, cfg.seed, tokenizer.pad_token_id, torch.device("cpu"))
-    with MemorySampler("cpu") as rss, AccountedMemory(model, optimizer) as accounted:
-        train(model, optimizer, scheduler, batches, causal_lm_loss, cfg, torch.device("cpu"), rss, TrainState(),
+    batches = text_batches(data, cfg.batch_size, cfg.seed, tokenizer.pad_token_id, device)
+    with MemorySampler(device) as sampler, AccountedMemory(model, optimizer) as accounted:
+        train(model, optimizer, scheduler, batches, causal_lm_loss, cfg, device, sampler, TrainState(),
               validate=dict, accounted=accounted)
-    return accounted.summary(), rss.summary()
+    return accounted.summary(), sampler.summary()
+
+
+def allocator_figures(sampler: dict) -> str:
+    """The device's own figures: RSS on CPU; allocated and reserved peaks on CUDA."""
+    if "allocated_max" in sampler:
+        return f"{sampler['allocated_max'] / MB:8.1f} {sampler['max'] / MB:8.1f}"
+    return f"{sampler['max'] / MB:8.1f}"
 
 
 def main() -> None:
@@ -50,7 +59,9 @@ def main() -> None:
     parser.add_argument("experiments", nargs="*", default=DEFAULTS)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
+    device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     info = system_info()
@@ -59,19 +70,22 @@ def main() -> None:
           f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')}; "
           f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"{args.steps} training steps per run (minimath defaults: batch 4, loss_on answer), each experiment run twice; MB = 10^6 bytes")
+    device_columns = f"{'alloc max':>8s} {'rsvd max':>8s}" if device.type == "cuda" else f"{'rss max':>8s}"
     print(f"{'experiment':28s} {'max':>8s} {'mean':>8s} | {'params':>8s} {'trainable':>9s} {'grads':>8s} "
-          f"{'optim':>8s} {'saved':>8s} | {'rss max':>8s} {'same twice':>10s}")
+          f"{'optim':>8s} {'saved':>8s} | {device_columns} {'same twice':>10s}")
     for exp in args.experiments:
-        first, rss = accounted_run(exp, args.steps)
-        second, rss2 = accounted_run(exp, args.steps)
+        first, device_first = accounted_run(exp, args.steps, device)
+        second, device_second = accounted_run(exp, args.steps, device)
         b = first["breakdown"]
         name = exp.rstrip("/").split("experiments/minimath/")[-1]
         print(f"{name:28s} {first['max'] / MB:8.1f} {first['avg'] / MB:8.1f} | {b['parameters'] / MB:8.1f} "
               f"{b['trainable_parameters'] / MB:9.2f} {b['gradients'] / MB:8.2f} {b['optimizer_state'] / MB:8.2f} "
-              f"{b['saved_activations'] / MB:8.1f} | {rss['max'] / MB:8.1f} {str(first == second):>10s}", flush=True)
+              f"{b['saved_activations'] / MB:8.1f} | {allocator_figures(device_first)} {str(first == second):>10s}",
+              flush=True)
         if first != second:
             print(f"  second run: {second}")
-        print(f"  rss max of the second run: {rss2['max'] / MB:.1f} MB")
+        label = "allocated and reserved max" if device.type == "cuda" else "rss max"
+        print(f"  {label} of the second run: {allocator_figures(device_second).strip()} MB")
 
 
 if __name__ == "__main__":
