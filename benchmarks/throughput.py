@@ -11,7 +11,9 @@ extracted answer cannot change; runs use it once the task passes it), checked it
 plain: identical text (or, with the stop rule, a prefix of it), extracted answer and correctness.
 
 Usage: python benchmarks/throughput.py [--experiment experiments/minimath/lora/default] [--steps 8]
-       [--problems 50] [--eval-rounds 2] [--test-set gsm8k] [--threads N]
+       [--problems 50] [--eval-rounds 2] [--test-set gsm8k] [--threads N] [--device cuda]
+On CUDA the clock waits for the device at the end of each timed block; the CPU-second figures then
+say nothing about the device's work, compare the wall-clock ones.
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ from peftbench.measure import MemorySampler
 from peftbench.memory_accounting import AccountedMemory
 from peftbench.models import load_model
 from peftbench.plan import plan_run
-from peftbench.train import TrainState, causal_lm_loss, plain_causal_lm_loss, text_batches, train
+from peftbench.train import TrainState, causal_lm_loss, mixed_precision, plain_causal_lm_loss, text_batches, train
+
+DEVICE = torch.device("cpu")  # set from --device in main()
 
 
 def load() -> float:
@@ -51,13 +55,16 @@ class Clock:
         return self
 
     def __exit__(self, *exc):
+        if DEVICE.type == "cuda":
+            torch.cuda.synchronize(DEVICE)  # the block's kernels, not just their launch
         self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
 
 
 def plain_step(model, optimizer, scheduler, batch, cfg) -> None:
     """The reference suite's step: the model's own loss over full logits."""
     optimizer.zero_grad()
-    loss = plain_causal_lm_loss(model, batch)
+    with mixed_precision(cfg, DEVICE):  # the same mixed precision as the training loop's (CUDA + use_amp only)
+        loss = plain_causal_lm_loss(model, batch)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_norm_clip)
     optimizer.step()
@@ -69,8 +76,8 @@ def peftbench_step(model, optimizer, scheduler, batch, cfg) -> None:
     """One step of peftbench's own loop (`train.train`) and loss, with the accounted-memory hooks a run
     has on (their cost is part of the measured figure)."""
     one = cfg.model_copy(update={"max_steps": 1, "eval_steps": 1})
-    with MemorySampler("cpu") as memory, AccountedMemory(model, optimizer) as accounted:
-        train(model, optimizer, scheduler, iter([batch]), causal_lm_loss, one, torch.device("cpu"), memory,
+    with MemorySampler(DEVICE) as memory, AccountedMemory(model, optimizer) as accounted:
+        train(model, optimizer, scheduler, iter([batch]), causal_lm_loss, one, DEVICE, memory,
               TrainState(), validate=dict, accounted=accounted)
 
 
@@ -80,7 +87,7 @@ def measure_training(model, data, tokenizer, cfg, steps: int) -> dict[str, dict[
     scheduler = build_scheduler(optimizer, cfg.lr_scheduler, cfg.max_steps, cfg.warmup_ratio)
     paths = {"plain": plain_step, "peftbench": peftbench_step}
     totals = {name: {"tokens": 0, "wall": 0.0, "cpu": 0.0} for name in paths}
-    batches = text_batches(data, cfg.batch_size, cfg.seed, tokenizer.pad_token_id, torch.device("cpu"))
+    batches = text_batches(data, cfg.batch_size, cfg.seed, tokenizer.pad_token_id, DEVICE)
     warm = next(batches)
     for step in paths.values():  # one-off allocations, and the fast loss's once-per-model check
         step(model, optimizer, scheduler, warm, cfg)
@@ -223,7 +230,7 @@ def print_setup(args, cfg, run) -> None:
           f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} at start")
     print(f"software: {versions}, python {platform.python_version()}; torch threads {torch.get_num_threads()}, "
           f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')}")
-    print(f"experiment: {run.experiment.full_name} on {run.experiment.task}, model {cfg.model_id} ({cfg.dtype}); "
+    print(f"experiment: {run.experiment.full_name} on {run.experiment.task}, model {cfg.model_id} ({cfg.dtype}) on {DEVICE}, use_amp {cfg.use_amp}; "
           f"batch {cfg.batch_size}, loss_on {cfg.loss_on}, eval batch {cfg.batch_size_eval}, "
           f"max_new_tokens {cfg.generation_kwargs.max_new_tokens}")
     print(f"measured: training {args.steps} batches, each trained once by each path in alternating order "
@@ -250,7 +257,10 @@ def main() -> None:
     parser.add_argument("--eval-rounds", type=int, default=2)
     parser.add_argument("--test-set", default="", help="which of the task's test sets (e.g. gsm8k); default its main one")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -258,7 +268,7 @@ def main() -> None:
     cfg, task = run.cfg, run.spec.create()
     print_setup(args, cfg, run)
     torch.manual_seed(cfg.seed)
-    model, tokenizer, _ = load_model(cfg, torch.device("cpu"))
+    model, tokenizer, _ = load_model(cfg, DEVICE)
     data = encode_all(tokenizer, cfg.query_template, task.train_examples(cfg), cfg.max_seq_length, cfg.loss_on)
     model = wrap_model(model, run.experiment.peft_config, args.experiment, cfg.autocast_adapter_dtype)
     sets = {ts.name: ts.examples for ts in task.test_sets(cfg)}

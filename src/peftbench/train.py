@@ -33,7 +33,8 @@ class TrainState:
     last_loss: float = float("nan")
 
 
-def _autocast(cfg, device: torch.device):
+def mixed_precision(cfg, device: torch.device):
+    """bf16 autocast for the forward when the config asks for it (`use_amp`) on CUDA; nothing otherwise."""
     if cfg.use_amp and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
@@ -91,7 +92,7 @@ def train(
         check_stop()  # a stop whose exception was swallowed (signals.py) ends the run here
         batch = next(batches)  # outside the clock: data preparation is not training
         with state.train_time:
-            with _autocast(cfg, device):
+            with mixed_precision(cfg, device):
                 loss = loss_fn(model, batch)
             loss.backward()
             if cfg.grad_norm_clip:
