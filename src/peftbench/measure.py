@@ -41,7 +41,7 @@ class MemorySampler:
         self._process = psutil.Process()
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
-        self._carried_peak = 0  # CUDA: the reserved peak so far, over pauses and resets
+        self._reserved_peak = 0  # CUDA: the reserved peak so far, over pauses and resets
         self._allocated_baseline = 0
         self._allocated_peak = 0  # CUDA: the allocated peak so far, over pauses and resets
         self._paused = False
@@ -54,7 +54,7 @@ class MemorySampler:
 
     def _carry_peaks(self) -> None:
         """Fold the allocator's peaks since its last reset into this phase's."""
-        self._carried_peak = max(self._carried_peak, torch.cuda.max_memory_reserved(self.device))
+        self._reserved_peak = max(self._reserved_peak, torch.cuda.max_memory_reserved(self.device))
         self._allocated_peak = max(self._allocated_peak, torch.cuda.max_memory_allocated(self.device))
 
     def start(self) -> MemorySampler:
@@ -65,7 +65,7 @@ class MemorySampler:
             self._allocated_baseline = self._allocated_peak = torch.cuda.memory_allocated(self.device)
         self.baseline = self._level()
         self.samples = []
-        self._carried_peak = 0
+        self._reserved_peak = 0
         self._paused = False
         self._running = True
         if not self.is_cuda:
@@ -124,7 +124,7 @@ class MemorySampler:
             # The allocator's peak sees inside a step, where per-step samples cannot look.
             if self._running:  # summary() mid-phase: the counters are still ours
                 self._carry_peaks()
-            cuda_peak = self._carried_peak
+            cuda_peak = self._reserved_peak
             peak = max(peak or 0, cuda_peak) if (samples.size or cuda_peak) else None
         if peak is None:
             return {"max": 0, "avg": 0, "p99": 0, "kind": self.kind}
