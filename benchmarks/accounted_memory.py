@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("experiments", nargs="*", default=DEFAULTS)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args()
     device = torch.device(args.device)
     if args.threads:

@@ -257,7 +257,7 @@ def main() -> None:
     parser.add_argument("--eval-rounds", type=int, default=2)
     parser.add_argument("--test-set", default="", help="which of the task's test sets (e.g. gsm8k); default its main one")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args()
     global DEVICE
     DEVICE = torch.device(args.device)
