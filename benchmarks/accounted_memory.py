@@ -70,7 +70,8 @@ def main() -> None:
           f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')}; "
           f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"{args.steps} training steps per run (minimath defaults: batch 4, loss_on answer), each experiment run twice; MB = 10^6 bytes")
-    device_columns = f"{'alloc max':>8s} {'rsvd max':>8s}" if device.type == "cuda" else f"{'rss max':>8s}"
+    columns = ["alloc max", "rsvd max"] if device.type == "cuda" else ["rss max"]  # what allocator_figures prints
+    device_columns = " ".join(f"{c:>8s}" for c in columns)
     print(f"{'experiment':28s} {'max':>8s} {'mean':>8s} | {'params':>8s} {'trainable':>9s} {'grads':>8s} "
           f"{'optim':>8s} {'saved':>8s} | {device_columns} {'same twice':>10s}")
     for exp in args.experiments:
@@ -84,8 +85,7 @@ def main() -> None:
               flush=True)
         if first != second:
             print(f"  second run: {second}")
-        label = "allocated and reserved max" if device.type == "cuda" else "rss max"
-        print(f"  {label} of the second run: {allocator_figures(device_second).strip()} MB")
+        print(f"  {' / '.join(columns)} of the second run: {allocator_figures(device_second).strip()} MB")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from peftbench import greedy
 from peftbench.adapters import build_optimizer, build_scheduler, wrap_model
 from peftbench.data import IGNORE_INDEX, encode_all, format_prompt
 from peftbench.environment import system_info
-from peftbench.evaluate import generate_answers, plain_generate_answers, score_answers
+from peftbench.evaluate import generate_answers, generation_batches, plain_generate_answers, score_answers
 from peftbench.extract import answer_is_final
 from peftbench.measure import MemorySampler
 from peftbench.memory_accounting import AccountedMemory
@@ -137,15 +137,15 @@ def work_bound(model, data, tokenizer, cfg, steps: int) -> None:
           f"most {(body + head_work) / (body + head_work * share):.2f}x faster")
 
 
-def eval_work(prompt_lengths: list[int], generated: list[int], width: int, group: int | None) -> dict[str, int]:
-    """Positions each path computes for one eval batch (prompts longest first, as evaluation orders them).
+def eval_work(prompt_lengths: list[int], generated: list[int], group: int | None) -> dict[str, int]:
+    """Positions each path computes for one eval batch.
 
     `generated`: tokens each row emits, EOS included. Plain `generate` runs the prompt pass over the
     batch's longest prompt and feeds every row until the last one finishes; peftbench runs the prompt
     pass in groups of `group` rows of similar length and feeds a row only until it finishes."""
     steps = max(generated) - 1  # the prompt pass yields the first token; each later one costs a step
     if group is None:
-        return {"prompt": width * max(prompt_lengths), "rows": width * steps, "steps": steps}
+        return {"prompt": len(prompt_lengths) * max(prompt_lengths), "rows": len(generated) * steps, "steps": steps}
     ordered = sorted(prompt_lengths, reverse=True)
     prompt = sum(len(ordered[i : i + group]) * ordered[i] for i in range(0, len(ordered), group))
     return {"prompt": prompt, "rows": sum(g - 1 for g in generated), "steps": steps}
@@ -157,24 +157,24 @@ def eval_work_bound(model, tokenizer, cfg, examples, answers: dict[str, list[str
     cost per decoding step that does not grow with rows (streaming the weights, launching operations),
     which a path can only cut by taking fewer steps."""
     body, head = linear_work(model)
-    order = sorted(range(len(examples)), key=lambda i: -len(examples[i].question))
     budget = cfg.generation_kwargs.max_new_tokens
-    for name in ("peftbench", "peftbench+stop"):
-        totals = {path: {"prompt": 0, "rows": 0, "steps": 0} for path in ("plain", name)}
-        for start in range(0, len(order), cfg.batch_size_eval):
-            idx = order[start : start + cfg.batch_size_eval]
-            lengths = [len(tokenizer(format_prompt(cfg.query_template, examples[i].question))["input_ids"]) for i in idx]
-            for path, group in (("plain", None), (name, greedy.PREFILL_GROUP)):
-                texts = [answers[path][i] for i in idx]
-                counts = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
-                generated = [min(c + 1, budget) for c in counts]  # + EOS, unless the row ran to the budget
-                for key, value in eval_work(lengths, generated, len(idx), group).items():
-                    totals[path][key] += value
-        work = {path: t["prompt"] * body + t["rows"] * (body + head) for path, t in totals.items()}
-        print(f"evaluation work, plain vs {name}: prompt positions {totals['plain']['prompt']} vs "
-              f"{totals[name]['prompt']}, decoding row-steps {totals['plain']['rows']} vs {totals[name]['rows']}, "
-              f"decoding steps {totals['plain']['steps']} vs {totals[name]['steps']}; so {name} can be at most "
-              f"{work['plain'] / work[name]:.2f}x faster from counted work (generated lengths from re-tokenised answers)")
+    totals = {path: {"prompt": 0, "rows": 0, "steps": 0} for path in answers}
+    for idx in generation_batches(examples, cfg.batch_size_eval):  # the batches evaluation runs
+        lengths = [len(tokenizer(format_prompt(cfg.query_template, examples[i].question))["input_ids"]) for i in idx]
+        for path, texts in answers.items():
+            counts = [len(tokenizer(texts[i], add_special_tokens=False)["input_ids"]) for i in idx]
+            generated = [min(c + 1, budget) for c in counts]  # + EOS, unless the row ran to the budget
+            group = None if path == "plain" else greedy.PREFILL_GROUP
+            for key, value in eval_work(lengths, generated, group).items():
+                totals[path][key] += value
+    work = {path: t["prompt"] * body + t["rows"] * (body + head) for path, t in totals.items()}
+    plain = totals["plain"]
+    for name, ours in totals.items():
+        if name != "plain":
+            print(f"evaluation work, plain vs {name}: prompt positions {plain['prompt']} vs {ours['prompt']}, "
+                  f"decoding row-steps {plain['rows']} vs {ours['rows']}, decoding steps {plain['steps']} vs "
+                  f"{ours['steps']}; so {name} can be at most {work['plain'] / work[name]:.2f}x faster from "
+                  f"counted work (generated lengths from re-tokenised answers)")
 
 
 def generate_with_stop(model, tokenizer, cfg, examples):

@@ -55,14 +55,18 @@ def plain_generate_answers(model, tokenizer, cfg, examples: list[Example], progr
         FAST_GENERATION = saved
 
 
+def generation_batches(examples: list[Example], size: int) -> Iterator[list[int]]:
+    """The example indices of each generation batch, longest question first: each batch holds similar
+    lengths, so little padding is wasted."""
+    return _batches(sorted(range(len(examples)), key=lambda i: -len(examples[i].question)), size)
+
+
 def _batched_generation(model, tokenizer, cfg, examples, decode, progress) -> list[str]:
     model.eval()
     gen = cfg.generation_kwargs
     device = next(model.parameters()).device
-    # Longest prompts first: each batch holds similar lengths, so little padding is wasted.
-    order = sorted(range(len(examples)), key=lambda i: -len(examples[i].question))
     by_index: dict[int, str] = {}
-    for idx in _batches(order, cfg.batch_size_eval):
+    for idx in generation_batches(examples, cfg.batch_size_eval):
         check_stop()
         prompts = [format_prompt(cfg.query_template, examples[i].question) for i in idx]
         enc = tokenizer(prompts, return_tensors="pt", padding=True).to(device)
