@@ -98,3 +98,43 @@ def test_sigterm_mid_run_leaves_a_cancelled_record(tmp_path, make_experiment, ti
     assert data["train_info"]["status"] == "cancelled"
     assert data["run_info"]["error_msg"] == "terminated by SIGTERM"
     assert not (tmp_path / "results" / "minimath").exists()
+
+
+# Loaded by every Python process started with its folder on PYTHONPATH: when peft is imported (a run
+# imports it before checking the adapter config), it logs and warns as bitsandbytes and the kernels
+# loader do on CPUs with AVX512-BF16, where `import bitsandbytes` tries the Hub for a CPU kernel.
+NOISY_SITE = '''
+import importlib.abc, importlib.machinery, logging, sys, warnings
+
+class _Noisy(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "peft":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        real = spec.loader.exec_module
+        def exec_module(module):
+            real(module)
+            logging.getLogger("kernels._internals.hf_hub").warning("NOISE-1 Skipping publisher trust check")
+            logging.getLogger("bitsandbytes.backends.cpu.ops").warning("NOISE-2 Failed to load CPU gemm_4bit_forward")
+            warnings.warn("NOISE-3 a library's FutureWarning", FutureWarning)
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, _Noisy())
+'''
+
+
+def test_other_libraries_noise_never_precedes_the_one_line_error(tmp_path, make_experiment, tiny_params):
+    """Third-party warnings logged while a run imports its libraries stay hidden, so a user mistake is
+    one line on stderr; `peftbench -v` shows them (which proves they were emitted)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(NOISY_SITE)
+    make_experiment(adapter={"peft_type": "NOPE"}, params=tiny_params)
+    pythonpath = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    quiet = cli(["run", EXP], cwd=tmp_path, PYTHONPATH=pythonpath)
+    assert_clean_failure(quiet, tmp_path, "adapter_config.json", "NOPE")
+    loud = cli(["-v", "run", EXP], cwd=tmp_path, PYTHONPATH=pythonpath)
+    assert loud.returncode == 2 and "Traceback" not in loud.stderr
+    assert all(f"NOISE-{i}" in loud.stderr for i in (1, 2, 3)), loud.stderr
+    assert loud.stderr.strip().splitlines()[-1].startswith("error: ")

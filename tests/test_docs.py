@@ -52,3 +52,13 @@ def test_every_command_is_documented():
     docs = "".join(p.read_text() for p in (ROOT / "docs").glob("*.md"))
     missing = sorted(c for c in commands if f"peftbench {c}" not in docs)
     assert not missing, f"commands without a docs mention: {missing}"
+
+
+def test_install_page_lists_every_extra_of_pyproject():
+    """docs/install.md's extras table has a row for each extra pyproject.toml declares, and no other."""
+    import tomllib
+
+    extras = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+    rows = [line for line in (ROOT / "docs/install.md").read_text().splitlines() if line.startswith("| `peftbench")]
+    table = set(re.findall(r"`(?:peftbench)?\[([a-z]+)\]`", "\n".join(rows)))
+    assert rows and table == extras, f"only in pyproject: {extras - table}; only in the table: {table - extras}"

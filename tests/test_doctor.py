@@ -122,6 +122,17 @@ def test_torch_findings_come_with_fixes(monkeypatch):
     assert doctor.check_torch(cpu).status == OK
 
 
+def test_lock_check_warns_when_packages_left_the_lock(monkeypatch):
+    from peftbench import environment
+
+    for info, status in [("unlocked", OK), ("locks/all.txt sha256:0123456789abcdef", OK),
+                         ("unlocked: locks/all.txt sha256:0123456789abcdef changed since: numpy 9 (locked 2)", WARN)]:
+        monkeypatch.setattr(environment, "lock_info", lambda info=info: info)
+        check = doctor.check_lock()
+        assert check.status == status and info.split(":")[0] in check.detail
+    assert "setup.sh" in check.fix
+
+
 def test_folders_report_space_and_writability(tmp_path):
     assert doctor.check_folder("cache (X)", tmp_path / "new" / "cache", min_free_gb=0).status == OK
     low = doctor.check_folder("cache (X)", tmp_path, min_free_gb=10**9)

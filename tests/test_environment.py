@@ -1,4 +1,6 @@
 import subprocess
+import sys
+from pathlib import Path
 
 import torch
 
@@ -14,6 +16,50 @@ def test_package_info_versions():
     assert info["torch-version"] == torch.__version__
     assert info["peftbench-version"] == __version__
     assert all(value is None or isinstance(value, str) for value in info.values())
+    assert info["peftbench-lock"] == environment.lock_info()
+
+
+LOCK = """# peftbench[train], locked by scripts/lock.sh
+numpy==2.4.6 ; python_full_version < '3.12'  # via pandas
+numpy==2.5.5 ; python_full_version >= '3.12'  # via pandas
+Pillow==12.0.0            # via matplotlib
+winonly==1.0 ; sys_platform == 'never'  # via nothing here
+"""
+NUMPY = "2.4.6" if sys.version_info < (3, 12) else "2.5.5"
+
+
+def test_lock_differences_apply_markers_and_normalise_names():
+    assert environment.lock_differences(LOCK, {"numpy": NUMPY, "pillow": "12.0.0"}) == []
+    assert environment.lock_differences(LOCK, {"numpy": "9.9", "pillow": "12.0"}) == [
+        f"numpy 9.9 (locked {NUMPY})"]  # 12.0 is 12.0.0
+    assert environment.lock_differences(LOCK, {"numpy": NUMPY}) == ["Pillow missing (locked 12.0.0)"]
+
+
+def test_lock_info_names_the_lock_or_says_unlocked(tmp_path, monkeypatch):
+    assert environment.lock_info(str(tmp_path)) == "unlocked"
+    (tmp_path / environment.LOCK_COPY).mkdir()
+    (tmp_path / environment.LOCK_COPY / "train.txt").write_text(LOCK)
+    monkeypatch.setattr(environment, "installed_versions", lambda: {"numpy": NUMPY, "pillow": "12.0.0"})
+    environment.lock_info.cache_clear()
+    locked = environment.lock_info(str(tmp_path))
+    assert locked.startswith("locks/train.txt sha256:") and len(locked.split(":")[1]) == 16
+    monkeypatch.setattr(environment, "installed_versions", lambda: {"numpy": "1.0", "pillow": "1.0"})
+    environment.lock_info.cache_clear()
+    changed = environment.lock_info(str(tmp_path))
+    assert changed.startswith(f"unlocked: {locked} changed since: numpy 1.0 (locked {NUMPY}), Pillow 1.0")
+    environment.lock_info.cache_clear()
+
+
+def test_this_environment_is_what_its_lock_says():
+    """`make test` installs from locks/all.txt: every locked package at its locked version, so a result
+    made here can be tied to the lock. An environment setup.sh did not lock (`make test-latest`, a plain
+    pip install) says so."""
+    environment.lock_info.cache_clear()
+    copies = list((Path(sys.prefix) / environment.LOCK_COPY).glob("*.txt"))
+    if copies:
+        assert environment.lock_info().startswith(f"locks/{copies[0].name} sha256:"), environment.lock_info()
+    else:
+        assert environment.lock_info() == "unlocked"
 
 
 def test_system_info_keys():

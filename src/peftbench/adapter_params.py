@@ -69,7 +69,9 @@ def describe(hint: Any) -> str:
     if origin is typing.Literal:
         return "one of " + ", ".join(repr(a) for a in args)
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(dict.fromkeys(describe(a) for a in args))
+        # Sorted, null last: typing caches equal unions, so the order of the arms is that of whichever
+        # equal union some library spelled first in this process, not the hint's own.
+        return " or ".join(sorted({describe(a) for a in args}, key=lambda text: (text == "null", text)))
     if origin in (list, tuple) or hint in (list, tuple):
         return f"a list of {PLURAL.get(args[0]) or describe(args[0])}" if args and args[0] is not Ellipsis else "a list"
     if origin is dict or hint is dict:

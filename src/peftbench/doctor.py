@@ -1,7 +1,7 @@
 """`peftbench doctor`: is this machine ready to benchmark? Each check says what it found and, when it
 fails, the fix.
 
-Checks: peftbench and Python, the torch build, accelerators, bitsandbytes, disk space and cache
+Checks: peftbench and Python, the lock the packages came from, the torch build, accelerators, bitsandbytes, disk space and cache
 folders, Hub reachability, the login token, and access to the gated reference models. Hub checks use
 the standard library with short timeouts, so an offline machine gets its answer in seconds. Nothing
 here needs torch to be importable: a missing training stack is itself a finding.
@@ -104,10 +104,22 @@ def check_bitsandbytes(probe: dict | None) -> Check:
     if version is None:
         status = WARN if gpu else OK
         return Check("bitsandbytes", status, "not installed: only needed for \"quantization\": \"4bit\"/\"8bit\"",
-                     "pip install bitsandbytes (needs a CUDA GPU)" if gpu else "")
+                     "pip install 'peftbench[quant]' (needs a CUDA GPU)" if gpu else "")
     if not gpu:
         return Check("bitsandbytes", WARN, f"{version} installed, but 4/8-bit training needs a CUDA GPU", "")
     return Check("bitsandbytes", OK, f"{version}")
+
+
+def check_lock() -> Check:
+    """Whether the installed packages are those of the lock setup.sh installed (docs/install.md)."""
+    from peftbench.environment import UNLOCKED, lock_info
+
+    info = lock_info()
+    if info == UNLOCKED:
+        return Check("lock", OK, "unlocked: installed without a lock (pip install, or make test-latest)")
+    if info.startswith(UNLOCKED):
+        return Check("lock", WARN, info, "bash scripts/setup.sh reinstalls the locked versions")
+    return Check("lock", OK, f"{info}: every locked package at its locked version")
 
 
 def _cache_folders() -> dict[str, Path]:
@@ -215,7 +227,7 @@ def check_gated(repo_id: str, reachable: bool, timeout: float = HUB_TIMEOUT_S) -
 
 def run_checks(timeout: float = HUB_TIMEOUT_S) -> list[Check]:
     probe = _torch_probe() if importlib.util.find_spec("torch") else None
-    checks = [check_python(), check_torch(probe), check_accelerators(probe), check_bitsandbytes(probe)]
+    checks = [check_python(), check_lock(), check_torch(probe), check_accelerators(probe), check_bitsandbytes(probe)]
     checks += [check_folder(label, folder) for label, folder in _cache_folders().items()]
     hub = check_hub(timeout)
     checks += [hub, check_token()]

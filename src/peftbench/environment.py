@@ -6,9 +6,12 @@ hardware that produced it years later.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import platform
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -25,10 +28,15 @@ PACKAGES = (
     "diffusers",
 )
 GIT_TIMEOUT_S = 5
+# scripts/setup.sh copies the lock it installed from here, inside the virtual environment.
+LOCK_COPY = "peftbench-lock"
+UNLOCKED = "unlocked"
+SHOWN_DIFFERENCES = 3
 
 
 def package_info() -> dict:
-    """Installed version of each relevant package, None when it is not installed."""
+    """Installed version of each relevant package, None when it is not installed; and the lock the
+    environment was installed from (`peftbench-lock`, see lock_info)."""
     # importlib.metadata reads the installed metadata only: importing bitsandbytes or diffusers
     # just to ask for a version can take seconds or fail on machines without CUDA.
     info = {}
@@ -37,7 +45,60 @@ def package_info() -> dict:
             info[f"{name}-version"] = metadata.version(name)
         except metadata.PackageNotFoundError:
             info[f"{name}-version"] = None
+    info["peftbench-lock"] = lock_info()
     return info
+
+
+def _canonical(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def installed_versions() -> dict[str, str]:
+    """{canonical name: version} of every installed distribution."""
+    return {_canonical(d.metadata["Name"]): d.version for d in metadata.distributions() if d.metadata["Name"]}
+
+
+def lock_differences(lock_text: str, installed: dict[str, str]) -> list[str]:
+    """'name installed (locked version)' for each package of a lock that applies to this Python and
+    platform and is not installed at its locked version."""
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    differences = []
+    for line in lock_text.splitlines():
+        line = line.split("#", 1)[0].strip()  # markers never hold a '#'; annotations follow one
+        if not line:
+            continue
+        req = Requirement(line)
+        if req.marker is not None and not req.marker.evaluate():
+            continue
+        locked = next(iter(req.specifier)).version
+        have = installed.get(_canonical(req.name))
+        if have is None or Version(have) != Version(locked):
+            differences.append(f"{req.name} {have or 'missing'} (locked {locked})")
+    return differences
+
+
+@functools.lru_cache(maxsize=1)
+def lock_info(prefix: str | None = None) -> str:
+    """Which committed lock this environment was installed from: 'locks/<file> sha256:<16 hex>' when
+    every locked package is installed at its locked version; 'unlocked' for an environment no lock
+    made (a plain pip install, `make test-latest`); 'unlocked: <lock> changed since: ...' when a
+    package was upgraded or removed after setup.sh installed the lock."""
+    copies = sorted((Path(prefix or sys.prefix) / LOCK_COPY).glob("*.txt"))
+    if not copies:
+        return UNLOCKED
+    text = copies[0].read_bytes()
+    label = f"locks/{copies[0].name} sha256:{hashlib.sha256(text).hexdigest()[:16]}"
+    try:
+        differences = lock_differences(text.decode("utf-8"), installed_versions())
+    except (ImportError, ValueError) as err:  # no `packaging`, or a copy that is not a lock
+        return f"{UNLOCKED}: {label} unreadable ({type(err).__name__})"
+    if not differences:
+        return label
+    shown = ", ".join(differences[:SHOWN_DIFFERENCES])
+    more = f" and {len(differences) - SHOWN_DIFFERENCES} more" if len(differences) > SHOWN_DIFFERENCES else ""
+    return f"{UNLOCKED}: {label} changed since: {shown}{more}"
 
 
 def _cpu_brand() -> str:

@@ -23,6 +23,7 @@ EXTRA_OF = {
     "safetensors": "train",
     "gguf": "train",
     "psutil": "train",
+    "bitsandbytes": "quant",
     "ray": "ray",
     "gradio": "dashboard",
     "diffusers": "image",
@@ -36,6 +37,7 @@ EXTRA_OF = {
 # What each extra is for, for the message.
 PURPOSE = {
     "train": "training and evaluation (peftbench run, sweep, demo, smoke)",
+    "quant": 'quantized base models ("quantization": "4bit"/"8bit", on CUDA)',
     "ray": "the Ray executor (sweep --executor ray)",
     "dashboard": "the dashboard",
     "image": "image tasks (minigen, imagegen)",

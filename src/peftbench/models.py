@@ -115,12 +115,15 @@ def load_tokenizer(location: str):
 
 
 def quiet_transformers() -> None:
-    """peftbench draws its own progress bars; the library's per-load bars and notices are noise."""
+    """peftbench draws its own progress bars; the library's per-load bars and notices are noise (shown
+    with `peftbench -v`)."""
     import warnings
 
     from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
+    from peftbench import logs
+
+    hf_logging.set_verbosity(logs.library_level())
     hf_logging.disable_progress_bar()
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
@@ -220,7 +223,7 @@ def type_name(message: str) -> str:
 
 def _quantization_config(kind: str, dtype):
     if importlib.util.find_spec("bitsandbytes") is None:
-        raise UserError(f"quantization '{kind}': needs the bitsandbytes package (pip install bitsandbytes) and a CUDA GPU")
+        raise UserError(f"quantization '{kind}': needs the bitsandbytes package (pip install 'peftbench[quant]') and a CUDA GPU")
     from transformers import BitsAndBytesConfig
 
     if kind == "4bit":

@@ -26,8 +26,15 @@ def _print_version(value: bool) -> None:
 def _options(
     version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
                                  help="Print the version and exit."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True,
+                                help="Show other libraries' warnings (-v) and all their messages (-vv); "
+                                     "by default only their errors. Goes before the command: peftbench -v run ..."),
 ) -> None:
     """Benchmark parameter-efficient fine-tuning methods under identical conditions."""
+    from peftbench import logs
+
+    # Before any command imports torch, peft or bitsandbytes: they log while being imported.
+    logs.configure(max(verbose, logs.verbosity_from_env()))
 
 
 app.command("run")(run.run)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from filelock import Timeout
 
+from peftbench import logs
 from peftbench.errors import UserError
 from peftbench.plan import RunPlan
 from peftbench.record import SUCCESS
@@ -34,6 +35,7 @@ from peftbench.trackers import Tracking
 
 def main(argv: list[str] | None = None) -> int:
     output_dir, plan_json, *tracking_json = sys.argv[1:] if argv is None else argv
+    logs.configure()  # the verbosity the sweep's command was given (PEFTBENCH_VERBOSITY)
     handle_stops()
     try:
         plan = RunPlan.from_json(json.loads(plan_json))
