@@ -46,17 +46,19 @@ def run(args) -> Path:
 def report(results: Path, task: str, half_width: float, seeds: int, accuracy: float) -> None:
     runs = load_runs(results, task=task)
     runs = runs[(runs["status"] == "success") & runs["predictions_path"].notna()]
-    matrices = {name: item_matrix(list(group["predictions_path"]), {task}, "correct")
-                for name, group in runs.groupby("experiment")}
+    groups = {name: group.sort_values("seed") for name, group in runs.groupby("experiment")}
+    matrices = {name: item_matrix(list(group["predictions_path"]), {task}, "correct") for name, group in groups.items()}
     print(f"target: 95% half-width ±{half_width * 100:g} points with {seeds} seeds per method")
     for (a, ma), (b, mb) in itertools.combinations(sorted(matrices.items()), 2):
         shared = [c for c in ma.columns if c in set(mb.columns)]
-        result = power.pair_power(ma[shared].to_numpy(), mb[shared].to_numpy(), a, b)
+        paired = list(groups[a]["seed"]) == list(groups[b]["seed"])  # the same seeds, rows in seed order
+        result = power.pair_power(ma[shared].to_numpy(), mb[shared].to_numpy(), a, b, paired=paired)
         c = result.parts
-        print(result.describe(half_width, seeds, accuracy))
-        print(f"  components: item {c.item:.4f}, per-item seed noise {c.eps[0]:.4f} / {c.eps[1]:.4f}, "
-              f"run-level {c.run[0]:.5f} / {c.run[1]:.5f}; per-seed accuracies "
-              f"{', '.join(f'{v:.1%}' for v in ma[shared].mean(axis=1))} / {', '.join(f'{v:.1%}' for v in mb[shared].mean(axis=1))}")
+        print(result.describe(half_width))
+        print(f"  components: seed {c.seed:.5f}, item {c.item:.4f}, cell {c.cell:.4f} ({'paired' if c.paired else 'per side'}); "
+              f"{seeds} seeds rescaled to {accuracy:.0%}: {power.sizing(c.at_accuracy(accuracy), half_width, (seeds,))}; "
+              f"per-seed accuracies {', '.join(f'{v:.1%}' for v in ma[shared].mean(axis=1))} / "
+              f"{', '.join(f'{v:.1%}' for v in mb[shared].mean(axis=1))}")
     print(f"orientation: independent errors, no run effect, near {accuracy:.0%}: "
           f"{power.independent_items(accuracy, half_width, seeds):,} items")
 

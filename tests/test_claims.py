@@ -43,9 +43,13 @@ def test_one_better_is_not_several_and_a_smaller_method_forgetting_more_is_not_s
     assert "1 worse" in found[0].evidence and "1 worse" in found[1].evidence
 
 
-def test_two_experiments_of_one_method_are_not_several_methods():
+def test_a_method_counts_once_by_its_tuned_default():
+    """Two experiments of one method are one method, judged by its tuned default (one chance, not two)."""
     found = claims.check(report([v("ia3/default", "test accuracy", 0.01, 0.05), v("ia3/tuned-default", "test accuracy", 0.02, 0.06)]))
-    assert found[0].status == claims.NOT_SHOWN and "2 better" in found[0].evidence
+    assert found[0].status == claims.NOT_SHOWN and "1 better" in found[0].evidence and "of 1 methods" in found[0].evidence
+    found = claims.check(report([v("ia3/default", "test accuracy", 0.01, 0.05), v("ia3/tuned-default", "test accuracy", -0.02, 0.06),
+                                 v("vera/default", "test accuracy", 0.01, 0.05)]))
+    assert found[0].status == claims.NOT_SHOWN and "(vera/default)" in found[0].evidence
 
 
 def test_one_seed_a_side_tells_nothing_and_baselines_and_full_finetuning_are_no_evidence():

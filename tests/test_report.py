@@ -61,7 +61,7 @@ def test_report_files_for_a_sweep_with_reference_numbers(tmp_path):
     # One seed never makes a claim, whatever its interval.
     assert "+3.3 pts" in markdown and "cannot decide (1 vs 2 seeds; a verdict needs 2+ on each side)" in markdown
     assert "Better: ia3/default. Worse: none." in markdown and "Cannot decide (too few seeds or no predictions): vera/default" in markdown
-    assert "### Verdicts" in markdown and "noise floor: lora/default varies from seed to seed by 0.0 pts" in markdown
+    assert "### Verdicts" in markdown and "noise floor: seed-to-seed standard deviation 0.0 pts, pooled over 2 experiments" in markdown
     # Reference numbers, labelled as such, only for methods we ran.
     assert "reference: meta-llama/Llama-3.2-3B, different hardware" in markdown
     assert "lora/llama-3.2-3B-rank32" in markdown and "boft/llama-3.2-3B-default" not in markdown

@@ -65,7 +65,7 @@ def test_trials_never_reach_a_leaderboard_and_feed_the_sensitivity_plot(tmp_path
     assert result.exit_code == 0, result.output
     assert (out / "figures" / "minimath-lr-sensitivity.png").stat().st_size > 10_000
     markdown = (out / "summary.md").read_text()
-    assert "### Default vs tuned" in markdown and "validation split: valid accuracy 50.0% (trial 1 of 3, 60 steps each)" in markdown
+    assert "### Default vs tuned" in markdown and "validation split, 3 trials of 60 steps: valid accuracy 50.0%, trial 1" in markdown
     assert "lr=0.003" in markdown and "better than lora/default" in markdown  # tuned vs default, 3 seeds each
     assert ".trial-abcd1234" not in markdown.split("### Default vs tuned")[0]  # no trial in the leaderboard
     assert "learning-rate sensitivity" in (out / "report.html").read_text()
@@ -77,7 +77,7 @@ def test_terminal_table_shows_verdicts_noise_floor_and_power(tmp_path):
                            env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     assert "minimath: verdicts" in result.output and "worse" in result.output  # default vs the tuned reference
-    assert "noise floor: lora/tuned-default varies from seed to seed by" in result.output
+    assert "noise floor: seed-to-seed standard deviation" in result.output and "lora/tuned-default's own" in result.output
     assert "power: lora/default vs lora/tuned-default: 95% interval" in result.output
     assert "minimath: default vs tuned" in result.output
 
@@ -88,3 +88,25 @@ def test_dashboard_reads_trials_but_leaves_them_out_of_its_table(tmp_path):
     runs = load_runs(_results(tmp_path))
     assert runs["trial"].notna().any()
     assert set(view.select(runs, "minimath", None)["experiment"]) == {"lora/default", "lora/tuned-default"}
+
+
+def test_a_kept_default_is_a_row_of_its_own_without_runs_of_its_own(tmp_path):
+    """A search that kept the default wrote tuned/<task>/<method>/tuned-<name>/tune.json and ran no finals
+    of its own: the report says so beside the default's runs, with no verdict."""
+    from peftbench.analysis import report_verdicts
+
+    results = tmp_path / "results"
+    for seed in range(2):
+        write_run(results, "ia3/default", seed=seed, correct=[i < 20 for i in range(60)])
+    folder = results / "tuned" / "minimath" / "ia3" / "tuned-default"
+    folder.mkdir(parents=True)
+    (folder / "tune.json").write_text(json.dumps({
+        "study": "minimath/ia3/default@k", "source": "ia3/default", "selected_on": "validation",
+        "objective": "valid accuracy", "params": {"optimizer_kwargs.lr": 0.05}, "trial": 0, "value": 0.3,
+        "trials": 8, "max_steps": 60, "kept_default": True, "decision": "kept the default: no trial scored above it"}))
+    report = report_data.build(load_runs(results), "ia3", n_resamples=200)[0]
+    (row,) = report.tuned
+    assert row["kept"] and row["default"] == "ia3/default" and row["verdict"] is None
+    table = report_verdicts.tuned_table(report)
+    assert table["tuned"].tolist() == ["the default (kept)"] and table["tuned vs default"].tolist() == ["same configuration"]
+    assert "kept the default: no trial scored above it" in table["chosen on"].iloc[0]

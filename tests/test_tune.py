@@ -74,20 +74,25 @@ def test_equal_budgets_marked_trials_and_a_winner_folder(exps, tmp_path):
         assert info.train_config["max_steps"] == 2 and info.train_config["evaluate_test"] is False
         assert record.final_metrics() == {}  # no test metric at all
         lrs.setdefault(info.trial.source, []).append(info.trial.params["optimizer_kwargs.lr"])
-    # The default range: each experiment's own lr divided / multiplied by 30, on a log scale.
-    assert all(2e-3 / 30 <= lr <= 2e-3 * 30 for lr in lrs["lora/default"])
-    assert all(5e-2 / 30 <= lr <= 5e-2 * 30 for lr in lrs["ia3/default"])
+    # Trial 0 is the experiment's own lr; then the centres of the range (its lr divided / multiplied by 30,
+    # on a log scale) at 5/8 and 1/8 of it: spread out, the same multiples for every method.
+    for source, lr in (("lora/default", 2e-3), ("ia3/default", 5e-2)):
+        assert lrs[source][0] == lr
+        assert [math.log(x / lr, 30) for x in lrs[source][1:]] == pytest.approx([0.25, -0.75])
     assert not list((out / "trials" / "minimath").glob("*.predictions.jsonl"))  # nothing tested, nothing to pair
 
     lora = search.methods[0]
     best = search_mod.winner(lora, 3)
-    folder = write_tuned(search, lora, best, {"max_steps": 2})
-    assert folder == tuned_folder(lora.experiment) and folder.name == "tuned-default"
+    decision = search_mod.Decision(best, best, best.number == 0)
+    folder = write_tuned(search, lora, decision, {"max_steps": 2})
+    assert folder == tuned_folder(out, lora.experiment) == out / "tuned" / "minimath" / "lora" / "tuned-default"
     tuned = load_experiment(folder)
+    assert tuned.task == "minimath" and tuned.full_name == "lora/tuned-default"
     assert tuned.overrides["optimizer_kwargs"]["lr"] == best.params["optimizer_kwargs.lr"]
     assert tuned.overrides["max_steps"] == 2 and tuned.peft_config == LORA
     assert tuned.tuned["selected_on"] == "validation" and tuned.tuned["trial"] == best.number
     assert [row["number"] for row in tuned.tuned["history"]] == [0, 1, 2]
+    assert not (lora.experiment.path.parent / "tuned-default").exists()  # experiments/ is never written
 
 
 def test_selection_never_reads_the_test_set(exps, tmp_path, monkeypatch):
@@ -180,17 +185,20 @@ def test_kill_9_of_tune_then_rerun_resumes_and_finishes(exps, tmp_path):
     rerun = subprocess.run([*args, "--seeds", "0", "--final-set", "data.test_size=5"], capture_output=True, text=True, timeout=900,
                            env={**os.environ, "COLUMNS": "250"})
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert "1 of 2 trials done" in rerun.stdout
+    said = " ".join(rerun.stdout.split())  # the console wraps long lines at its width
+    assert "1 of 2 trials done" in said
     assert "trial lora/default #1" in rerun.stdout and "trial lora/default #0" not in rerun.stdout
     assert first.read_bytes() == before  # the finished trial was not repeated
     assert len(list(trials.glob("*.json"))) == 2
-    assert (root / "minimath" / "lora" / "tuned-default" / "tune.json").is_file()
+    provenance = json.loads((out / "tuned" / "minimath" / "lora" / "tuned-default" / "tune.json").read_text())
+    assert not (root / "minimath" / "lora" / "tuned-default").exists()  # experiments/ is never written
     finals = sorted(p.name for p in (out / "minimath").glob("*.json"))
-    assert finals == ["lora--default.json", "lora--tuned-default.json"]
+    # The tiny model scores alike everywhere: ties go to the default, whose runs are then the tuned ones.
+    assert provenance["kept_default"] is True and finals == ["lora--default.json"]
     assert {read_record(out / "minimath" / f).run_info.train_config["data"]["test_size"] for f in finals} == {5}
     assert read_record(first).run_info.train_config["data"]["test_size"] == 3
-    assert "2 trials per method" in rerun.stdout and "winners re-run with seeds 0" in rerun.stdout
-    assert "cannot decide" in rerun.stdout  # one seed each: no claim
+    assert "2 trials per method" in said and "winners re-run with seeds 0" in said
+    assert "kept the default: no trial scored above it" in said
 
 
 @pytest.mark.parametrize("extra, expected", [
@@ -247,3 +255,94 @@ def test_tune_json_names_its_storage_relative_to_the_working_directory(tmp_path,
     assert _shown(Path("results/.tune/studies.db")) == "results/.tune/studies.db"
     outside = tmp_path.parent / "elsewhere" / "studies.db"
     assert _shown(outside) == outside.as_posix()
+
+
+def _t(number, value, params=None):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(number=number, value=value, params=params or {"optimizer_kwargs.lr": 1e-3 * (number + 1)})
+
+
+@pytest.mark.parametrize("again, stands", [
+    ((0.30, 0.40), 3),  # better again with the second seed: mean 0.45 vs 0.35
+    ((0.40, 0.30), 0),  # not again: mean 0.40 vs 0.40 is a tie, and a tie keeps the default
+    ((0.40, 0.20), 0),  # worse with the second seed
+    ((0.40, None), 0),  # the candidate's confirmation run failed
+    ((None, 0.30), 3),  # the default's failed: the candidate's mean stands alone
+])
+def test_a_winner_replaces_the_default_only_if_confirmed_by_a_second_seed(again, stands):
+    from types import SimpleNamespace
+
+    search = SimpleNamespace(budget=SimpleNamespace(seed=0, confirm_seed=1))
+    default, best = _t(0, 0.40), _t(3, 0.50)
+    decision = search_mod._decide(search, best, default, list(again))
+    assert decision.chosen.number == stands and decision.kept_default == (stands == 0)
+    assert decision.confirmation["seeds"] == [0, 1] and decision.confirmation["candidate"] == [0.50, again[1]]
+    words = decision.describe("valid accuracy")
+    assert ("replaces the default, confirmed with seed 1" in words) == (stands == 3)
+
+
+def test_the_default_must_lie_inside_its_search_space(exps, tmp_path):
+    (lora,) = exps(lora=None)
+    (lora.path / "search_space.json").write_text(json.dumps({"optimizer_kwargs.lr": {"low": 1e-2, "high": 1e-1, "log": True}}))
+    with pytest.raises(UserError, match=r"'optimizer_kwargs.lr': the experiment's own value 0.002 lies outside 0.01 to 0.1"):
+        search_mod.prepare([load_experiment(lora.path)], 2, tmp_path / "r", {}, 1)
+
+
+def test_a_search_writes_only_its_output_folder_and_never_over_another_search(exps, tmp_path):
+    """A quick search in a git checkout leaves `git status` clean outside --output-dir; a second search
+    with another budget into the same folder refuses to replace the first one's winner (one line, exit
+    2) until --force."""
+    from typer.testing import CliRunner
+
+    from peftbench.cli import app
+
+    exps(lora=None)
+    git = ["git", "-C", str(tmp_path), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "experiments"], check=True)
+    subprocess.run([*git, "commit", "-qm", "experiments"], check=True)
+    out = tmp_path / "out"
+    base = ["tune", str(tmp_path / "experiments"), "--task", "minimath", "--methods", "lora", "--trials", "1",
+            "--no-final", "--output-dir", str(out)]
+    first = CliRunner().invoke(app, [*base, "--max-steps", "1"], env={"COLUMNS": "250"})
+    assert first.exit_code == 0, first.output
+    status = subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True, check=True).stdout
+    assert status.splitlines() == ["?? out/"], status
+    tune_json = out / "tuned" / "minimath" / "lora" / "tuned-default" / "tune.json"
+    before = tune_json.read_bytes()
+    other = CliRunner().invoke(app, [*base, "--max-steps", "2"], env={"COLUMNS": "250"})
+    assert other.exit_code == 2 and "holds the winner of another search" in other.output and "--force" in other.output
+    assert tune_json.read_bytes() == before and not list((out / "trials" / "minimath").glob("*-001.json"))
+    forced = CliRunner().invoke(app, [*base, "--max-steps", "2", "--force"], env={"COLUMNS": "250"})
+    assert forced.exit_code == 0, forced.output
+    assert json.loads(tune_json.read_text())["max_steps"] == 2
+
+
+@pytest.mark.parametrize("lucky, replaced", [(False, True), (True, False)])
+def test_confirmation_runs_both_with_the_second_seed(exps, tmp_path, monkeypatch, lucky, replaced):
+    """A trial that beats the default is trained again with seed 1, and so is the default; the candidate
+    stands only if it is still ahead on the mean. Scores here are made up from the lr (the tiny model
+    scores 0 everywhere); `lucky`: the candidate's lead was seed 0's luck."""
+    from peftbench.tune import trials as trials_mod
+
+    def score(record, key):
+        lr, seed = record.run_info.train_config["optimizer_kwargs"]["lr"], record.run_info.seed
+        if lr == 2e-3:
+            return 0.4  # the default, both seeds
+        return 0.5 if seed == 0 or not lucky else 0.2
+
+    monkeypatch.setattr(trials_mod, "score", score)
+    (lora,) = exps(lora=None)
+    out = tmp_path / "results"
+    search = search_mod.prepare([lora], 2, out, {}, 1)
+    try:
+        search_mod.run(search, inline)
+        decision = search_mod.confirm(search, inline)[search.methods[0].name]
+    finally:
+        search.release()
+    assert decision.best.number == 1 and decision.kept_default is not replaced
+    assert decision.chosen.number == (1 if replaced else 0)
+    confirms = [read_record(p) for p in sorted((out / "trials" / "minimath").glob("*confirm*.json"))]
+    assert [(r.run_info.seed, r.run_info.trial.number, r.run_info.trial.confirms) for r in confirms] == [
+        (1, 0, True), (1, 1, True)]

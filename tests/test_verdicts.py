@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -134,18 +135,43 @@ def test_components_predict_the_spread_of_reruns():
 
 
 def test_items_needed_inverts_the_half_width():
-    parts = power.Components(item=0.1, eps=(0.05, 0.05), run=(0.0001, 0.0001), n_items=100, seeds=(3, 3),
-                             accuracy=(0.35, 0.35))
+    parts = power.Components(seed=0.0002, item=0.1, cell=0.1, n_items=100, seeds=(3, 3), accuracy=(0.35, 0.35))
     n = parts.items_needed(0.04, 3)
     assert parts.half_width(n, 3) <= 0.04 < parts.half_width(n - 1, 3)
-    noisy = power.Components(0.1, (0.05, 0.05), (0.002, 0.002), 100, (3, 3), (0.35, 0.35))
+    noisy = replace(parts, seed=0.001)
     assert math.isinf(noisy.items_needed(0.04, 3))  # run-level noise alone is wider than ±4 points
+    assert math.isfinite(noisy.items_needed(0.04, 8))  # ... with 3 seeds, not with 8
     text = power.Power("a", "b", 0.1, noisy).describe()
-    assert "needs more seeds at these accuracies (35%, 35%), not more items; more seeds near 35%, not more items" in text
+    assert "±4 pts needs 3 seeds: more seeds, not more items; 5 seeds: 933 items; 8 seeds: 407 items at these" in text
+
+
+def test_half_width_uses_t_with_few_seeds():
+    """With the seed term alone, 3 seeds: t with 2 degrees of freedom (4.30), not 1.96."""
+    parts = power.Components(seed=0.03, item=0.0, cell=0.0, n_items=400, seeds=(3, 3), accuracy=(0.35, 0.35))
+    assert parts.half_width(400, 3) == pytest.approx(4.3027 * math.sqrt(0.01), rel=1e-3)
+
+
+def test_paired_components_cancel_what_a_seed_does_to_both():
+    """A seed that lifts both methods alike widens the unpaired interval, not the paired one."""
+    rng = np.random.default_rng(0)
+    lift = rng.normal(0, 0.15, (5, 1))
+    base = rng.random((5, 400))
+    a = (base < 0.4 + lift).astype(float)
+    b = (rng.random((5, 400)) < 0.35 + lift).astype(float)
+    paired, unpaired = power.components(a, b, paired=True), power.components(a, b)
+    assert paired.paired and paired.seed < unpaired.seed / 5
+    assert paired.half_width(400, 5) < unpaired.half_width(400, 5)
+
+
+def test_pooling_shares_the_seed_variance():
+    quiet = power.Power("a", "r", 0.05, power.Components(0.0, 0.1, 0.1, 400, (3, 3), (0.3, 0.3), True, 2))
+    loud = power.Power("b", "r", 0.05, power.Components(0.002, 0.1, 0.1, 400, (3, 3), (0.3, 0.3), True, 2))
+    pooled = power.pool([quiet, loud])
+    assert [p.parts.seed for p in pooled] == [pytest.approx(0.001)] * 2 and pooled[0].parts.seed_dof == 4
 
 
 def test_rescaling_to_35_percent():
-    parts = power.Components(0.1, (0.05, 0.05), (0.0, 0.0), 100, (3, 3), (0.5, 0.5))
+    parts = power.Components(0.0, 0.1, 0.1, 100, (3, 3), (0.5, 0.5))
     scaled = parts.at_accuracy(0.35)
     assert scaled.item == pytest.approx(0.1 * 0.35 * 0.65 / 0.25)
     assert power.independent_items(0.35, 0.04, 3) == math.ceil(1.959963984540054 ** 2 * 2 * 0.35 * 0.65 / 3 / 0.04 ** 2)
@@ -165,4 +191,4 @@ def test_no_spread_gives_no_item_count():
     same = np.zeros((2, 10))
     parts = power.components(same, same)
     assert math.isnan(parts.items_needed()) and math.isnan(parts.at_accuracy(0.35).items_needed())
-    assert "needs an unknown number of items at these accuracies (0%, 0%) (no spread measured)" in power.pair_power(same, same, "a", "b", 200).describe()
+    assert "3 seeds: unknown (no spread measured)" in power.pair_power(same, same, "a", "b", 200).describe()

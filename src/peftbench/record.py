@@ -43,6 +43,8 @@ class TrialInfo(_Open):
     params: dict[str, Any] = Field(description="the searched values of this trial, by dotted key")
     source: str = Field(description="the experiment searched, <method>/<name>")
     objective: str = Field(description="what the search maximises, e.g. 'valid accuracy'")
+    confirms: bool | None = Field(default=None, description="true: not a new trial, but trial `number` trained "
+                                  "again with the confirmation seed before its configuration may replace the default")
 
 
 class TunedInfo(_Open):
@@ -57,6 +59,10 @@ class TunedInfo(_Open):
     value: Number | None = Field(default=None, description="the winner's validation score")
     trials: int = Field(description="trials the search ran (the same budget for every method)")
     max_steps: int | None = Field(default=None, description="training steps per trial")
+    kept_default: bool | None = Field(default=None, description="true: no trial beat the default (trial 0) on "
+                                      "validation, or one did but not again with the confirmation seed")
+    confirmation: dict[str, Any] | None = Field(default=None, description="the winner and the default re-scored "
+                                                "with a second seed: seeds, scores, means")
 
 
 class RunInfo(_Open):

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from peftbench.analysis import power as power_mod
@@ -45,7 +46,7 @@ class TaskReport:
     summary: pd.DataFrame  # one row per experiment, best first: `<m> mean/std/ci_low/ci_high/n`
     reference: str | None = None  # experiment the paired bootstrap compares against
     verdicts: list[verdicts_mod.Verdict] = field(default_factory=list)  # main metric and forgetting, vs reference
-    noise: verdicts_mod.NoiseFloor | None = None  # the reference's seed-to-seed spread
+    noise: verdicts_mod.NoiseFloor | None = None  # the pooled seed-to-seed spread, and the reference's own
     power: list[power_mod.Power] = field(default_factory=list)  # interval widths and item counts, per pair
     trials: pd.DataFrame = field(default_factory=pd.DataFrame)  # tuning trials (`tuning.trial_points`)
     tuned: list[dict] = field(default_factory=list)  # default vs tuned (`tuning.default_vs_tuned`)
@@ -206,23 +207,27 @@ def task_report(task: str, all_runs: pd.DataFrame, reference: str, n_resamples: 
 
 
 def _power(sidecars: verdicts_mod.Sidecars, reference: str, n_resamples: int, seed: int) -> list[power_mod.Power]:
-    """Interval width and item counts of each experiment against the reference, on their shared items."""
+    """Interval width and item counts of each experiment against the reference, on their shared items
+    (seeds matched where both ran the same ones), the seed variance pooled over the pairs."""
     ref_read = sidecars.get(reference)
     if ref_read is None:
         return []
-    ref = ref_read[0]
+    ref, ref_seeds = ref_read[0], sidecars.seeds.get(reference, [])
     theirs = set(ref.columns)
     found = []
     for name in sidecars.paths:
         read = sidecars.get(name) if name != reference else None
         if read is None:
             continue
-        mine = read[0]
+        mine, seeds = read[0], sidecars.seeds.get(name, [])
         shared = [c for c in mine.columns if c in theirs]
         if len(shared) > 1:
-            found.append(power_mod.pair_power(mine[shared].to_numpy(), ref[shared].to_numpy(), name, reference,
-                                              n_resamples, seed))
-    return found
+            paired = verdicts_mod.same_seeds(seeds, ref_seeds)
+            a, b = mine[shared], ref[shared]
+            if paired:
+                a, b = a.iloc[np.argsort(seeds, kind="stable")], b.iloc[np.argsort(ref_seeds, kind="stable")]
+            found.append(power_mod.pair_power(a.to_numpy(), b.to_numpy(), name, reference, n_resamples, seed, paired))
+    return power_mod.pool(found)
 
 
 def build(runs: pd.DataFrame, reference: str = "lora", n_resamples: int = 10_000,

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from peftbench.analysis import claims as claims_mod
+from peftbench.analysis import power as power_mod
 from peftbench.analysis import verdicts as verdicts_mod
 from peftbench.analysis.markdown import md_table, md_text
 from peftbench.analysis.report_data import TaskReport, fmt
@@ -26,11 +27,25 @@ def verdict_sentence(report: TaskReport, n_resamples: int) -> str:
         return f"No per-item predictions to pair with {report.reference}: differences were not tested."
     found = {word: [v.experiment for v in main if v.word == word]
              for word in (verdicts_mod.BETTER, verdicts_mod.WORSE, verdicts_mod.SAME, verdicts_mod.UNDECIDED)}
-    return (f"Verdicts against {report.reference}: paired hierarchical bootstrap over seeds and test items "
-            f"({n_resamples:,} resamples, fixed seed); a verdict needs {verdicts_mod.MIN_SEEDS}+ seeds on each side "
-            f"and a 95% interval that excludes zero. Better: {', '.join(found['better']) or 'none'}. "
+    return (f"Verdicts against {report.reference}: {method_words(main, n_resamples)} Better: {', '.join(found['better']) or 'none'}. "
             f"Worse: {', '.join(found['worse']) or 'none'}. Not distinguishable: {', '.join(found['not distinguishable']) or 'none'}. "
             f"Cannot decide (too few seeds or no predictions): {', '.join(found['cannot decide']) or 'none'}.")
+
+
+def method_words(found: list, n_resamples: int) -> str:
+    """How a list of verdicts was made: the bootstrap, the pairing of seeds, the correction."""
+    testable = [v for v in found if v.testable]
+    paired = sum(v.paired for v in testable)
+    family = max((v.family for v in testable), default=0)
+    pairing = ("seeds paired (both sides ran the same seed values)" if testable and paired == len(testable)
+               else "seeds drawn per side (the two sides ran different seeds)" if not paired
+               else f"seeds paired in {paired} of {len(testable)} comparisons (the same seed values on both sides), "
+                    "drawn per side in the others")
+    correction = (f"Holm's correction over the {family} comparisons on this metric (family-wise 5%)" if family > 1
+                  else "no correction (one comparison)")
+    return (f"hierarchical bootstrap over seeds and test items ({n_resamples:,} resamples, fixed seed), {pairing}; "
+            f"{correction}; a verdict needs {verdicts_mod.MIN_SEEDS}+ distinct seeds on each side and a corrected "
+            "95% interval that excludes zero.")
 
 
 def verdict_table(report: TaskReport) -> pd.DataFrame:
@@ -38,20 +53,25 @@ def verdict_table(report: TaskReport) -> pd.DataFrame:
     rows = []
     for v in report.verdicts:
         points = is_fraction(v.metric)
-        row = {"experiment": v.experiment, "metric": label(v.metric), f"difference vs {v.reference} [95% CI]": v.interval(points),
+        row = {"experiment": v.experiment, "metric": label(v.metric),
+               f"difference vs {v.reference} [corrected 95% CI]": v.interval(points),
                "verdict": v.word if v.word != verdicts_mod.UNDECIDED else f"{v.word}: {v.why}",
-               "seeds": f"{v.seeds[0]} vs {v.seeds[1]}", "items": str(v.n_items) if v.n_items else ""}
+               "seeds": f"{v.seeds[0]} vs {v.seeds[1]}", "items": str(v.n_items) if v.n_items else "",
+               "interval": v.scheme if v.testable else ""}
         if is_fraction(report.main):  # item counts are sized for accuracies (±4 points)
             p = power.get(v.experiment) if v.metric == report.main else None
-            row["items for ±4 pts, 3 seeds"] = _items(p) if p else ""
+            row[f"items for ±4 pts, {SIZED_SEEDS} seeds"] = _items(p) if p else ""
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+SIZED_SEEDS = 5  # the verdict table's sizing column: items a ±4-point interval needs at this many seeds
 
 
 def _items(p) -> str:
     if min(p.parts.seeds) < 2:
         return "needs 2+ seeds"
-    n = p.parts.items_needed(0.04, 3)
+    n = p.parts.items_needed(0.04, SIZED_SEEDS)
     if math.isnan(n):
         return "no spread measured"
     return "more seeds" if math.isinf(n) else f"{int(n):,}"
@@ -70,6 +90,12 @@ def statistics_lines(report: TaskReport, compact: bool = False) -> list[str]:
     lines = [report.noise.describe(points)] if report.noise else []
     if not points:
         return lines
+    pooled = sorted((p for p in report.power if p.parts.seed_dof > max(p.parts.seeds)), key=lambda p: p.measured)
+    if pooled:
+        typical = pooled[len(pooled) // 2]  # the pair of median width: its item and cell terms, the pooled seed term
+        lines.append(f"sizing, for the pair of median width ({typical.experiment} vs {typical.reference}, "
+                     f"{typical.parts.accuracy[0]:.0%} vs {typical.parts.accuracy[1]:.0%}) with the seed variance pooled "
+                     f"over {len(pooled)} pairs: a ±4 pts interval (uncorrected) needs {power_mod.sizing(typical.parts)}")
     if compact and len(report.power) > COMPACT_POWER:
         widths = sorted(p.measured * 100 for p in report.power)
         items = sorted({p.parts.n_items for p in report.power})
@@ -98,13 +124,16 @@ def tuned_table(report: TaskReport) -> pd.DataFrame:
         info, verdict = item["info"], item["verdict"]
         chosen = ", ".join(f"{k.removeprefix('optimizer_kwargs.')}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                            for k, v in info["params"].items())
+        why = info.get("decision") or (f"{info['objective']} {_score(info.get('value'), report.main)}, "
+                                       f"trial {info['trial']}")
         rows.append({
             "default": item["default"], f"default {label(report.main)}": _cell(item["default runs"], report.main),
-            "tuned": item["tuned"], f"tuned {label(report.main)}": _cell(item["tuned runs"], report.main),
+            "tuned": "the default (kept)" if item.get("kept") else item["tuned"],
+            f"tuned {label(report.main)}": "the same runs" if item.get("kept") else _cell(item["tuned runs"], report.main),
             "chosen": chosen,
-            "chosen on": f"{info['selected_on']} split: {info['objective']} {_score(info.get('value'), report.main)} "
-                         f"(trial {info['trial']} of {info['trials']}, {info.get('max_steps')} steps each)",
-            "tuned vs default": verdict.describe(is_fraction(report.main)) if verdict else "",
+            "chosen on": f"{info['selected_on']} split, {info['trials']} trials of {info.get('max_steps')} steps: {why}",
+            "tuned vs default": ("same configuration" if item.get("kept")
+                                 else verdict.describe(is_fraction(report.main)) if verdict else ""),
         })
     return pd.DataFrame(rows)
 

@@ -7,7 +7,9 @@ they chose on the validation split). Reader side: no torch.
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pandas as pd
 
@@ -16,6 +18,7 @@ from peftbench.analysis.load import read_record
 from peftbench.tune.space import LR_KEY
 
 TUNED_PREFIX = "tuned-"
+TUNED_DIR = "tuned"  # where a search leaves its winners in its results folder (tune/winner.py)
 
 
 def trial_points(trials: pd.DataFrame) -> pd.DataFrame:
@@ -25,7 +28,7 @@ def trial_points(trials: pd.DataFrame) -> pd.DataFrame:
     for path, status in zip(trials["path"], trials["status"]):
         record = read_record(path, lambda message: None)
         info = record.run_info.trial if record else None
-        if info is None:
+        if info is None or info.confirms:  # a re-score with the confirmation seed: in tune.json's decision
             continue
         lr = info.params.get(LR_KEY, ((record.run_info.train_config or {}).get("optimizer_kwargs") or {}).get("lr"))
         value = _last(record.window_rows(), info.objective) if status == "success" else math.nan
@@ -53,19 +56,49 @@ def tuned_info(runs: pd.DataFrame) -> dict[str, dict]:
     return found
 
 
+def kept_defaults(runs: pd.DataFrame) -> dict[str, dict]:
+    """Source experiment -> tune.json, for searches that kept the default: they have no runs of their
+    own (the default's are theirs), so their provenance is read from the results folder's
+    `tuned/<task>/<method>/tuned-<name>/tune.json` (tune/winner.py)."""
+    found = {}
+    for task in runs["task"].dropna().unique():
+        roots = {Path(p).parents[1] for p in runs.loc[runs["task"] == task, "path"]}
+        for root in sorted(roots):
+            for path in sorted((root / TUNED_DIR / str(task)).glob(f"*/{TUNED_PREFIX}*/tune.json")):
+                try:
+                    info = json.loads(path.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    continue
+                if isinstance(info, dict) and info.get("kept_default") and isinstance(info.get("source"), str):
+                    found.setdefault(info["source"], info)
+    return found
+
+
 def default_vs_tuned(runs: pd.DataFrame, main: str, test_sets: set[str] | None, score: str,
                      n_resamples: int = 10_000, seed: int = 0, sidecars=None) -> list[dict]:
     """Per tuned experiment: its source's and its own runs, the chosen values, and the verdict of tuned
-    against default (paired over seeds and items) — did the search change anything measurable."""
-    rows = []
+    against default (paired over seeds and items; the pairs of the table corrected together, Holm) —
+    did the search change anything measurable. A search that kept the default is a row too, with the
+    default's runs on both sides and no verdict (`kept`)."""
+    rows, found = [], []
+    for source, info in kept_defaults(runs).items():
+        if source in set(runs["experiment"]):
+            runs_of = runs[runs["experiment"] == source][main].dropna().tolist()
+            rows.append({"tuned": None, "default": source, "info": info, "default runs": runs_of,
+                         "tuned runs": runs_of, "verdict": None, "kept": True})
     for name, info in tuned_info(runs).items():
         source = info["source"]
         pair = runs[runs["experiment"].isin([name, source])]
-        found = [v for v in verdicts_mod.compute(pair, source, main, test_sets, score, n_resamples, seed,
-                                                 sidecars=sidecars)
-                 if v.experiment == name and v.metric == main]
+        mine = [(v, boot) for v, boot in verdicts_mod.raw_comparisons(pair, source, main, test_sets, score, n_resamples,
+                                                                        seed, sidecars=sidecars, correct=False)
+                if v.experiment == name and v.metric == main]
+        found += mine
         rows.append({"tuned": name, "default": source, "info": info,
                      "default runs": pair[pair["experiment"] == source][main].dropna().tolist(),
                      "tuned runs": pair[pair["experiment"] == name][main].dropna().tolist(),
-                     "verdict": found[0] if found else None})
-    return rows
+                     "verdict": len(found) - 1 if mine else None, "kept": False})
+    corrected = verdicts_mod.holm(found)
+    for row in rows:
+        if not row["kept"]:
+            row["verdict"] = corrected[row["verdict"]] if row["verdict"] is not None else None
+    return sorted(rows, key=lambda row: row["default"])

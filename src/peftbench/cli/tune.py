@@ -1,5 +1,5 @@
 """`peftbench tune`: per method an equal-budget search on the validation split, the winners written as
-`<method>/tuned-<name>/` experiments and re-run on the test set with every seed (beside the untuned
+`<output-dir>/tuned/<task>/<method>/tuned-<name>/` experiments and re-run on the test set with every seed (beside the untuned
 defaults and the baseline rows), then the verdicts against the reference method."""
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ def tune(
     experiment_dirs: list[Path] = typer.Argument(None, help="Experiment folders, or roots to discover them under (default: experiments/)."),
     task: Optional[str] = typer.Option(None, help="The task whose experiments to tune (one task per search)."),
     methods: Optional[str] = typer.Option(None, help="Methods to tune, comma-separated: METHOD (its 'default' experiment), METHOD/NAME, METHOD/*."),
-    trials: int = typer.Option(8, min=1, help="Trials per method: the same for every method."),
-    seeds: str = typer.Option("0,1,2", help="Seeds of the final test-set runs of each winner (and of the defaults and baselines)."),
+    trials: int = typer.Option(8, min=1, help="Trials per method, the default (trial 0) included: the same for every method."),
+    seeds: str = typer.Option("0,1,2,3,4", help="Seeds of the final test-set runs of each winner (and of the defaults and baselines)."),
     reference: str = typer.Option("lora", help="Method (or experiment) the verdicts compare against; a method means its tuned default when there is one."),
     jobs: Optional[int] = typer.Option(None, min=1, help="Runs at a time (as for `sweep`)."),
     executor: ExecutorKind = EXECUTOR,
@@ -36,6 +36,8 @@ def tune(
     max_steps: Optional[int] = typer.Option(None, help="Training steps of every trial and final run (default: the experiments' own, which must then agree)."),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP + " Applies to trials and final runs alike."),
     final_set: list[str] = typer.Option([], "--final-set", help="Like --set, for the final test-set runs only, e.g. a larger test split (data.test_size=400) for narrower verdicts: the search never reads the test split, so its trials are unaffected."),
+    search_set: list[str] = typer.Option([], "--search-set", help="Like --set, for the search's trials only, e.g. a larger validation split (data.valid_size=256) that tells candidates apart: the final runs never use it."),
+    force: bool = typer.Option(False, "--force", help="Replace a tuned experiment another search (another budget, --set or space) left in --output-dir."),
     search_seed: int = typer.Option(0, help="Seed of the sampler (the same for every method)."),
     baselines: bool = typer.Option(True, help="Also run the task's baseline rows (experiments/<task>/base/*) on the test set."),
     final: bool = typer.Option(True, help="Run the winners on the test set; --no-final stops after the search."),
@@ -45,8 +47,10 @@ def tune(
     tracking_dir: Path = typer.Option(Path("tracking"), help=TRACKING_DIR_HELP),
 ) -> None:
     """Equal-budget hyper-parameter search per method on the validation split (Optuna; learning rate on a
-    log scale, plus what an experiment's search_space.json declares), resumable after a crash; winners
-    re-run on the test set with every seed; verdicts against the reference with 95% intervals."""
+    log scale, plus what an experiment's search_space.json declares), resumable after a crash. Trial 0 is
+    the default; a better trial replaces it only if it is better again with a second seed. Winners land in
+    <output-dir>/tuned/ and re-run on the test set with every seed; verdicts against the reference,
+    corrected for the number of comparisons."""
     from peftbench.config import deep_merge, parse_overrides
     from peftbench.extras import require_extra
     from peftbench.sweep.plan import find_experiments, parse_list
@@ -61,9 +65,11 @@ def tune(
         seed_list = parse_list(seeds, "seeds", int)
         overrides = parse_overrides(set_)
         final_overrides = parse_overrides(final_set)
+        search_overrides = parse_overrides(search_set)
         tunable = _tunable(found)
     per_round = batch or max(1, (jobs or 1) // len(tunable))
-    search = _search(tunable, trials, output_dir, overrides, max_steps, search_seed, per_round, options)
+    search = _search(tunable, trials, output_dir, overrides, max_steps, search_seed, per_round, options,
+                     search_overrides, force)
     if not final:
         return
     finals = _finals(search, tunable, found, baselines)
@@ -90,71 +96,84 @@ def _tunable(found):
     return tunable
 
 
-def _search(tunable, trials, output_dir, overrides, max_steps, seed, per_round, options):
+def _search(tunable, trials, output_dir, overrides, max_steps, seed, per_round, options, search_overrides, force):
     from peftbench.sweep.driver import run_planned
     from peftbench.tune import search as search_mod
     from peftbench.tune.trials import describe_params
+    from peftbench.tune.winner import check_owner
 
     with user_errors(), console.status(f"validating {len(tunable)} searches"):
-        search = search_mod.prepare(tunable, trials, output_dir, overrides, max_steps, seed, per_round)
+        search = search_mod.prepare(tunable, trials, output_dir, overrides, max_steps, seed, per_round, search_overrides)
     try:
+        with user_errors():  # before any trial: a folder this search may not write is refused now, not after hours
+            for method in search.methods:
+                check_owner(search, method, force)
         console.print(Text(f"budget: {search.budget.describe()}", style="bold"))
         for method in search.methods:
             done = len(search_mod.counted(method, trials))
             console.print(Text(f"  {method.experiment.full_name}: {method.space.describe()} [{method.space.origin}]; "
-                               f"study {method.name}: {done} of {trials} trials done"))
+                               f"default {describe_params(method.default)}"))
+            console.print(Text(f"    study {method.name}: {done} of {trials} trials done"))
 
         def on_trial(method, row) -> None:
             value = f"{row.value:.3g}" if row.value is not None else row.state
             console.print(Text(f"trial {method.experiment.full_name} #{row.number} ({describe_params(row.params)}): "
                                f"{search.budget.objective} {value}{' - ' + row.reason if row.reason else ''}"))
 
+        runner = lambda planned, out: run_planned(planned, out, options)  # noqa: E731
         try:
-            search_mod.run(search, lambda planned, out: run_planned(planned, out, options), on_trial)
+            search_mod.run(search, runner, on_trial)
+            decisions = search_mod.confirm(search, runner)
         except (search_mod.SearchInterrupted, UserError) as err:
             fail(str(err))
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/yellow]: the same command resumes the search")
             raise typer.Exit(130)
-        _write_winners(search, overrides, max_steps)
+        _write_winners(search, decisions, overrides, force)
     finally:
         search.release()
     return search
 
 
-def _write_winners(search, overrides: dict, max_steps: int | None) -> None:
-    from peftbench.tune.search import counted, winner
+def _write_winners(search, decisions: dict, overrides: dict, force: bool) -> None:
+    from peftbench.tune.search import counted
     from peftbench.tune.trials import describe_params
     from peftbench.tune.winner import write_tuned
 
     baked = {**overrides, "max_steps": search.budget.max_steps}
     for method in search.methods:
+        decision = decisions[method.name]
         table = Table("trial", "values", search.budget.objective, "state",
                       title=f"{method.experiment.full_name}: {search.budget.trials} trials", title_justify="left")
-        best = winner(method, search.budget.trials)
+        chosen = decision.chosen
         for t in counted(method, search.budget.trials):
-            mark = " (chosen)" if best is not None and t.number == best.number else ""
+            mark = " (default)" if t.number == 0 else ""
+            mark += " (stands)" if chosen is not None and t.number == chosen.number else ""
             table.add_row(str(t.number), Text(describe_params(t.params)),
                           f"{t.value:.3g}" if t.value is not None else "", t.state.name.lower() + mark)
         console.print(table)
-        if best is None:
+        if chosen is None:
             warn(f"{method.experiment.full_name}: no trial completed; no tuned experiment written")
             continue
-        folder = write_tuned(search, method, best, baked)
-        console.print(Text(f"  -> {folder} ({describe_params(best.params)}, chosen on the validation split)"))
+        with user_errors():
+            folder = write_tuned(search, method, decision, baked, force)
+        console.print(Text(f"  {decision.describe(search.budget.objective)}\n  -> {folder}"))
 
 
 def _finals(search, tunable, found, baselines: bool):
-    """Each searched experiment and its winner, plus the task's baseline rows."""
+    """Each searched experiment and its winner (unless the search kept the default: then the default's
+    runs are the tuned configuration's), plus the task's baseline rows."""
     from peftbench.experiment import discover, load_experiment
     from peftbench.tune.winner import tuned_folder
 
     finals = []
     for exp in tunable:
         finals.append(exp)
-        folder = tuned_folder(exp)
+        folder = tuned_folder(search.results, exp)
         if folder.is_dir():
-            finals.append(load_experiment(folder))
+            tuned = load_experiment(folder)
+            if not (tuned.tuned or {}).get("kept_default"):
+                finals.append(tuned)
     if baselines:
         roots = {exp.path.parents[2] for exp in tunable}
         pool = [e for root in roots for e in discover(root, tunable[0].task)]

@@ -2,6 +2,11 @@
 trials, writes them as experiment folders, runs them all with the sweep machinery (any executor: local
 processes, GPUs, a Ray cluster), reads each trial's validation score from its record and tells the study.
 
+Cannot lose to the default: trial 0 of every study is the experiment's own configuration, and a better
+trial replaces it only after both are trained again with a second seed (`confirm`) and the candidate's
+mean validation score over the two seeds is still the higher: a lucky seed alone never moves the
+default. Ties keep the default.
+
 Equal budgets: every study gets the same number of trials, and every trial the same training steps and
 batch size (a search refuses methods whose configs differ there, unless the knob is searched), the same
 validation set and the same sampler. Resuming: finished trials live in the study's storage and their
@@ -49,6 +54,7 @@ class MethodSearch:
     space: space_mod.SearchSpace
     name: str  # the study's name: <task>/<method>/<name>@<key>
     key: str
+    default: dict[str, Any] = field(default_factory=dict)  # the experiment's own value of each knob (trial 0)
     study: Any = None
     rows: dict[int, TrialRow] = field(default_factory=dict)
 
@@ -63,10 +69,16 @@ class Budget:
     sampler: str
     seed: int  # the training seed of every trial
 
+    @property
+    def confirm_seed(self) -> int:
+        """The training seed that re-scores a winner and the default before one replaces the other."""
+        return self.seed + 1
+
     def describe(self) -> str:
         return (f"{self.trials} trials per method ({self.sampler}) x {self.max_steps} steps of batch "
                 f"{self.batch_size} (training seed {self.seed}); chosen on {self.objective} ({self.validation}); "
-                "the test set is not read")
+                f"a winner other than the default replaces it only if it also scores higher with seed "
+                f"{self.confirm_seed}; the test set is not read")
 
 
 @dataclass
@@ -89,10 +101,12 @@ class SearchInterrupted(Exception):
 
 
 def prepare(experiments: list[Experiment], trials: int, results: Path, overrides: dict, max_steps: int | None,
-            seed: int = 0, batch: int = 1) -> Search:
-    """Validate every experiment's search (space, configs at a probe point, equal budgets) and open its
-    study (locked for this process) before any trial runs."""
+            seed: int = 0, batch: int = 1, search_overrides: dict | None = None) -> Search:
+    """Validate every experiment's search (space, configs at a probe point, equal budgets, the default
+    inside the space) and open its study (locked for this process) before any trial runs.
+    `search_overrides` apply to the trials only (e.g. a larger validation split), on top of `overrides`."""
     results = Path(results)
+    overrides = deep_merge(overrides, search_overrides or {})
     base = {**overrides, **({"max_steps": max_steps} if max_steps is not None else {})}
     probes = [plan_run(exp.path, overrides=base) for exp in experiments]
     steps = _equal_budget(probes, experiments)
@@ -101,10 +115,11 @@ def prepare(experiments: list[Experiment], trials: int, results: Path, overrides
     for exp, probe in zip(experiments, probes):
         space = space_mod.load_space(exp.path, probe.cfg.optimizer_kwargs.get("lr"))
         _check_point(exp, space, shared)
+        default = space_mod.default_point(space, probe.cfg.model_dump(), exp.peft_config, exp.path)
         blob = json.dumps({"config": plan_run(exp.path, overrides=shared).config_hash, "space": space.to_json(),
                            "sampler": study_mod.sampler_description(seed)}, sort_keys=True)
         key = hashlib.sha256(blob.encode()).hexdigest()[:8]
-        methods.append(MethodSearch(exp, space, f"{exp.task}/{exp.full_name}@{key}", key))
+        methods.append(MethodSearch(exp, space, f"{exp.task}/{exp.full_name}@{key}", key, default))
     cfg, spec = probes[0].cfg, probes[0].spec
     data = getattr(cfg, "data", None)
     validation = f"{data.valid_size} validation problems" if data else "the validation split"
@@ -115,6 +130,7 @@ def prepare(experiments: list[Experiment], trials: int, results: Path, overrides
         for method in methods:
             search.locks.append(study_mod.study_lock(results, method.name))
             method.study = study_mod.open_study(results, method.name)
+            study_mod.enqueue_start(method.study, method.default, method.space.distributions(), seed)
     except BaseException:
         search.release()
         raise
@@ -210,6 +226,89 @@ def counted(method: MethodSearch, trials: int) -> list:
 
 
 def winner(method: MethodSearch, trials: int):
-    """The counted trial with the best validation score (ties: the earliest); None if none completed."""
+    """The counted trial with the best validation score (ties: the earliest, so the default, trial 0,
+    wins a tie); None if none completed."""
     done = [t for t in counted(method, trials) if t.value is not None]
     return max(done, key=lambda t: (t.value, -t.number)) if done else None
+
+
+CONFIRM_TAG = "confirm"  # <name>.confirm-<key>-<NNN>: trial NNN trained again with the confirmation seed
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a search settles for one method: the configuration that stands, and why."""
+
+    best: Any  # the counted trial with the best validation score (an Optuna FrozenTrial); None if none completed
+    chosen: Any  # the trial whose configuration stands: `best`, or trial 0 (the default)
+    kept_default: bool
+    confirmation: dict | None = None  # {"seed", "default", "candidate"}: the two re-scores, when there were any
+
+    def describe(self, objective: str) -> str:
+        if self.best is None:
+            return "no trial completed"
+        if self.best.number == 0:
+            return f"kept the default: no trial scored above it ({objective} {self.best.value:.3g})"
+        if self.confirmation is None:
+            return f"trial {self.chosen.number} chosen: the default did not complete"
+        c = self.confirmation
+        means = (f"mean of seeds {c['seeds'][0]} and {c['seeds'][1]}: candidate {_score(c['candidate_mean'])}, "
+                 f"default {_score(c['default_mean'])}")
+        if self.kept_default:
+            return f"kept the default: trial {self.best.number} scored higher, but not again with seed {c['seeds'][1]} ({means})"
+        return f"trial {self.best.number} replaces the default, confirmed with seed {c['seeds'][1]} ({means})"
+
+
+def _score(value: float | None) -> str:
+    return "failed" if value is None else f"{value:.3g}"
+
+
+def confirm(search: Search, runner: Runner) -> dict[str, Decision]:
+    """Per study, the configuration that stands after re-scoring a winner other than the default, and the
+    default, with the confirmation seed (both runs in one round, every study at once). SearchInterrupted
+    when a confirmation run did not finish: the same command resumes."""
+    pending, decisions = [], {}
+    for method in search.methods:
+        done = {t.number: t for t in counted(method, search.budget.trials)}
+        best, default = winner(method, search.budget.trials), done.get(0)
+        if best is None or best.number == 0 or default is None or default.value is None:
+            decisions[method.name] = Decision(best, best, best is not None and best.number == 0)
+            continue
+        folders = [_confirm_folder(search, method, trial) for trial in (default, best)]
+        pending.append((method, best, default, folders))
+    if not pending:
+        return decisions
+    output = trials_mod.trials_output(search.results)
+    planned = plan_sweep([load_experiment(f) for *_, folders in pending for f in folders], [search.budget.confirm_seed],
+                         output, search.overrides)
+    runner(planned, output)
+    for (method, best, default, _), plans in zip(pending, zip(planned[::2], planned[1::2])):
+        scores = []
+        for plan in plans:
+            state, record = trials_mod.outcome_of(output, plan.task, plan.stem, plan.config_hash)
+            if state == "interrupted":
+                raise SearchInterrupted(f"{plan.experiment}: the confirmation run did not finish; the same command "
+                                        "resumes the search")
+            scores.append(trials_mod.score(record, search.budget.objective) if state == "done" else None)
+        decisions[method.name] = _decide(search, best, default, scores)
+    return decisions
+
+
+def _confirm_folder(search: Search, method: MethodSearch, trial) -> Path:
+    folder = trials_mod.trial_folder(search.results, method.experiment, method.key, trial.number, CONFIRM_TAG)
+    info = {"study": method.name, "number": trial.number, "params": trial.params, "source": method.experiment.full_name,
+            "objective": search.budget.objective, "confirms": True}
+    return trials_mod.write_trial(folder, method.experiment, trial.params, info)
+
+
+def _decide(search: Search, best, default, scores: list[float | None]) -> Decision:
+    """The candidate stands only if its mean over the two seeds beats the default's (a confirmation run
+    that failed counts as no score: the other side stands)."""
+    default_again, best_again = scores
+    seeds = (search.budget.seed, search.budget.confirm_seed)
+    default_mean = (default.value + default_again) / 2 if default_again is not None else None
+    best_mean = (best.value + best_again) / 2 if best_again is not None else None
+    confirmation = {"seeds": list(seeds), "default": [default.value, default_again], "candidate": [best.value, best_again],
+                    "default_mean": default_mean, "candidate_mean": best_mean}
+    wins = best_mean is not None and (default_mean is None or best_mean > default_mean)
+    return Decision(best, best if wins else default, not wins, confirmation)

@@ -127,3 +127,22 @@ def apply(params: dict[str, Any], peft_config: dict | None, train_overrides: dic
         else:
             training = deep_merge(training, nested(key, value))
     return adapter, training
+
+
+def default_point(space: SearchSpace, train_config: dict, peft_config: dict | None, where: Path) -> dict[str, Any]:
+    """The experiment's own value of every knob (its validated training config, its adapter config):
+    the search's trial 0. UserError when one lies outside its knob's range: a search must be able to
+    keep the default."""
+    point = {}
+    for key, knob in space.knobs.items():
+        source = (peft_config or {}) if key.startswith(ADAPTER_PREFIX) else train_config
+        node: Any = source
+        for part in key.removeprefix(ADAPTER_PREFIX).split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        inside = (node in knob.choices if knob.choices is not None
+                  else isinstance(node, (int, float)) and not isinstance(node, bool) and knob.low <= node <= knob.high)
+        if not inside:
+            raise UserError(f"{Path(where) / SPACE_FILE}: '{key}': the experiment's own value {node!r} lies outside "
+                            f"{knob.describe()}; the space must hold the default, which every search tries first")
+        point[key] = int(node) if knob.integer and knob.choices is None else node
+    return point

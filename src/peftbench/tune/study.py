@@ -6,6 +6,12 @@ suggestion a function of the finished trials alone.
     <results>/.tune/locks/<study>.lock         held by the `peftbench tune` driving that study
     <results>/.tune/experiments/<task>/<method>/<name>.trial-<key>-<NNN>/   one folder per trial
 
+Which configurations a study tries, in order: trial 0 is the experiment's own configuration (the
+default: a search can then never choose something that scored worse than it on validation), trials 1 to
+`STARTUP_TRIALS` are the centres of a Latin hypercube over the space (spread over the whole range, no
+two close together, the same for every method relative to its range), and later trials come from TPE.
+The first two kinds are enqueued when the study is created.
+
 Why a fresh sampler per trial, seeded by the trial's number: Optuna's samplers keep their random state
 in memory, so a search resumed after a crash would otherwise suggest different values than the same
 search run without one. Seeded per trial, TPE's suggestion depends only on the finished trials in the
@@ -22,7 +28,7 @@ from filelock import FileLock, Timeout
 from peftbench.errors import UserError
 
 TUNE_DIR = ".tune"
-STARTUP_TRIALS = 4  # random (space-filling) trials before TPE models the results; fixed, so --trials can grow
+STARTUP_TRIALS = 4  # space-filling trials after the default, before TPE models the results; fixed, so --trials can grow
 
 
 def tune_dir(results: Path | str) -> Path:
@@ -67,16 +73,51 @@ def sampler_for(seed: int, number: int):
     """TPE (multivariate), seeded by the search seed and the trial's number."""
     from optuna.samplers import TPESampler
 
-    return TPESampler(seed=seed * 100_003 + number, n_startup_trials=STARTUP_TRIALS, multivariate=True)
+    return TPESampler(seed=seed * 100_003 + number, n_startup_trials=1 + STARTUP_TRIALS, multivariate=True)
 
 
 def sampler_description(seed: int) -> str:
-    return f"Optuna TPE, first {STARTUP_TRIALS} trials random, seed {seed}"
+    return (f"trial 0 the default, then {STARTUP_TRIALS} Latin-hypercube centres, then Optuna TPE, seed {seed}")
+
+
+def start_points(distributions: dict, seed: int, count: int = STARTUP_TRIALS) -> list[dict]:
+    """`count` points spread over the space: the centres of a Latin hypercube's cells (in one dimension,
+    1/8, 3/8, 5/8, 7/8 of the range; log ranges on the log scale), in an order fixed by `seed`."""
+    from scipy.stats import qmc
+
+    unit = qmc.LatinHypercube(d=len(distributions), scramble=False, seed=seed).random(count)
+    return [{key: _at(dist, float(u)) for (key, dist), u in zip(distributions.items(), row)} for row in unit]
+
+
+def _at(dist, u: float):
+    """The value of a distribution at quantile `u` of its range (uniform, or uniform on the log scale)."""
+    import math
+
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    if isinstance(dist, CategoricalDistribution):
+        return dist.choices[min(int(u * len(dist.choices)), len(dist.choices) - 1)]
+    low, high = dist.low, dist.high
+    value = math.exp(math.log(low) + u * (math.log(high) - math.log(low))) if dist.log else low + u * (high - low)
+    return min(max(round(value), low), high) if isinstance(dist, IntDistribution) else value
+
+
+def enqueue_start(study, default: dict, distributions: dict, seed: int) -> None:
+    """On a new study: the default as trial 0, then the start points (nothing on a study with trials)."""
+    if study.get_trials(deepcopy=False):
+        return
+    for params in [default, *start_points(distributions, seed)]:
+        study.enqueue_trial(params)
 
 
 def ask(study, distributions: dict, seed: int):
-    """A new trial with every knob suggested, by the sampler of its number."""
-    number = len(study.get_trials(deepcopy=False))  # Optuna numbers trials 0, 1, ... in creation order
+    """The next trial: an enqueued one (the default, a start point) first, else one TPE suggests with the
+    sampler of its number."""
+    from optuna.trial import TrialState
+
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    # Optuna numbers trials 0, 1, ... in creation order and hands out enqueued ones first, oldest first.
+    number = min(t.number for t in waiting) if waiting else len(study.get_trials(deepcopy=False))
     study.sampler = sampler_for(seed, number)
     trial = study.ask(distributions)
     if trial.number != number:  # another writer added a trial meanwhile: the lock should make this impossible

@@ -31,8 +31,10 @@ def trial_overrides(max_steps: int, overrides: dict) -> dict:
     return {**overrides, "max_steps": max_steps, "eval_steps": max_steps, "evaluate_test": False}
 
 
-def trial_folder(results: Path | str, exp: Experiment, key: str, number: int) -> Path:
-    return tune_dir(results) / "experiments" / exp.task / exp.method / f"{exp.name}.trial-{key}-{number:03d}"
+def trial_folder(results: Path | str, exp: Experiment, key: str, number: int, tag: str = "trial") -> Path:
+    """`<name>.trial-<key>-<NNN>`: trial NNN of the study keyed `key` (`tag` "confirm": that trial again,
+    trained with the confirmation seed)."""
+    return tune_dir(results) / "experiments" / exp.task / exp.method / f"{exp.name}.{tag}-{key}-{number:03d}"
 
 
 def write_trial(folder: Path, exp: Experiment, params: dict, info: dict) -> Path:
