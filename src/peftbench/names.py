@@ -74,13 +74,34 @@ def _check_file_name(name: str, what: str) -> None:
         raise UserError(f"{what} {name!r}: expected a plain file name")
 
 
+# Folders probe_writable created in this process (the topmost new one of each): a command that then
+# stops on a user mistake removes those still empty (`remove_unused_folders`), leaving nothing behind.
+_CREATED: list[Path] = []
+
+
+def remove_unused_folders() -> None:
+    """Remove the folders probe_writable created that are still empty (bottom-up; never one with a file)."""
+    while _CREATED:
+        top = _CREATED.pop()
+        for dirpath, _, _ in sorted(os.walk(top), key=lambda entry: -len(entry[0])):
+            try:
+                os.rmdir(dirpath)  # fails, harmlessly, on a folder that holds anything
+            except OSError:
+                pass
+
+
 def probe_writable(folder: str | os.PathLike, what: str = "--output-dir") -> Path:
     """Create `folder` (and its parents) and prove a file can be written in it, before hours of work
     are spent on a result that could not be saved; UserError naming the folder otherwise."""
     folder = Path(folder)
     if os.path.lexists(folder) and not folder.is_dir():
         raise UserError(f"{what} {folder}: exists and is not a folder")
+    top = folder.absolute()
+    while not top.parent.exists() and top.parent != top:
+        top = top.parent
     try:
+        if not top.exists():
+            _CREATED.append(top)
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UserError(f"{what} {folder}: cannot create the folder ({err.strerror})") from None

@@ -7,6 +7,7 @@ ours — with `run_info.source` and `run_info.task` set, which is all `load_runs
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -73,6 +74,9 @@ def import_files(paths: list[Path], store: Path, source: str = "hf-method-compar
             warn(f"skipped {path}: status {status!r}, only successful runs are imported")
             outcome.skipped.append(path)
             continue
+        if not _has_finite_test_metric(record, path, warn):
+            outcome.skipped.append(path)
+            continue
         record = tagged(record, path, source, task)
         if not probed:  # at the first file to import: an unwritable store is one line, a store of junk never made
             probe_writable(store, "--output-dir")
@@ -93,6 +97,21 @@ def import_files(paths: list[Path], store: Path, source: str = "hf-method-compar
     if not outcome.written and not outcome.unchanged:
         raise UserError(f"none of the {len(files)} files under {', '.join(map(str, paths))} is a successful result record")
     return outcome
+
+
+def _has_finite_test_metric(record: ResultRecord, path: Path, warn: Warn) -> bool:
+    """JSON has no NaN or infinity: a stored record keeps such a value as null (missing). Say so for
+    each, and leave out a record whose every test metric is one: no report could show it."""
+    final = record.final_metrics()
+    bad = [key for key, value in final.items()
+           if isinstance(value, float) and not math.isfinite(value)]
+    tests = [key for key in final if str(key).startswith("test ")]
+    if tests and all(key in bad for key in tests):
+        warn(f"skipped {path}: every test metric is NaN or infinite ({', '.join(tests)}); nothing a report could show")
+        return False
+    if bad:
+        warn(f"{path}: {', '.join(bad)} NaN or infinite: imported as missing")
+    return True
 
 
 def _target(store: Path, task: str, source: str, path: Path, warn: Warn) -> Path | None:

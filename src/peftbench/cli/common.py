@@ -42,4 +42,17 @@ def user_errors():
     try:
         yield
     except UserError as err:
+        from peftbench.names import remove_unused_folders
+
+        remove_unused_folders()  # an output folder made just for this command, still empty: gone again
         fail(err)
+
+
+def require_training() -> None:
+    """What every command that trains checks before it starts: the [train] extra is installed, and the
+    cache folders the environment names can be written (a UserError otherwise)."""
+    from peftbench.extras import require_extra
+    from peftbench.folders import check_caches
+
+    require_extra("train")
+    check_caches()

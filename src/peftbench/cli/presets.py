@@ -12,8 +12,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from peftbench.cli.common import console, err_console, user_errors
+from peftbench.cli.common import console, err_console, require_training, user_errors
 from peftbench.cli.run import TASK_FILE_HELP, declared_task
+from peftbench.signals import handle_stops
 from peftbench.sweep.executor import ExecutorOptions
 
 DEMO_EXPERIMENTS = ["minimath/lora/default", "minimath/ia3/default", "minimath/ln_tuning/default",
@@ -45,11 +46,11 @@ def demo(
     from peftbench.analysis.table import comparison_table
     from peftbench.cli.sweep import run_sweep
     from peftbench.experiment import load_experiment
-    from peftbench.extras import require_extra
     from peftbench.results import find_results
 
     with user_errors():
-        require_extra("train")
+        require_training()
+        handle_stops()  # SIGTERM ends the driver as Ctrl-C does: workers stopped, records written
         found = [load_experiment(experiments_dir / name) for name in DEMO_EXPERIMENTS]
     console.print(Text(f"peftbench demo: {', '.join(DEMO_EXPERIMENTS)}, shortened: {DEMO_OVERRIDES}"))
     run_sweep(found, None, output_dir, DEMO_OVERRIDES, ExecutorOptions(jobs=jobs or _default_jobs()))
@@ -81,12 +82,12 @@ def smoke(
     Results go to a temporary folder and are discarded; the exit code is non-zero if any run failed."""
     from peftbench.cli.sweep import run_sweep
     from peftbench.experiment import discover
-    from peftbench.extras import require_extra
     from peftbench.plan import task_of
     from peftbench.tasks import task_spec
 
     with user_errors():
-        require_extra("train")
+        require_training()
+        handle_stops()  # SIGTERM ends the driver as Ctrl-C does: workers stopped, records written
         task = declared_task(task_file) or task
         found = discover(experiments_dir, task)
         spec = task_of(found[0], task_file) if found else task_spec(task)

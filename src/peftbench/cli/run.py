@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from peftbench.cli.common import console, err_console, user_errors
+from peftbench.cli.common import console, err_console, require_training, user_errors
 
 REPORT_TO_HELP = ("Also log training windows and the final figures to a tracker: tensorboard, mlflow, wandb or "
                   "trackio (each configured as its users expect, e.g. MLFLOW_TRACKING_URI, WANDB_MODE); repeat for several.")
@@ -45,7 +45,6 @@ def run(
 ) -> None:
     """Train and evaluate one experiment; write its result record and predictions."""
     from peftbench.config import parse_overrides
-    from peftbench.extras import require_extra
     from peftbench.plan import plan_run
     from peftbench.progress import Reporter
     from peftbench.record import SUCCESS
@@ -56,7 +55,7 @@ def run(
     handle_stops()
     try:
         with user_errors():
-            require_extra("train")
+            require_training()
             plan = plan_run(experiment_dir, max_steps=max_steps, seed=seed, overrides=parse_overrides(set_),
                             task_file=task_file, save_adapter=save_adapter)
             trackers = tracking_options(report_to, tracking_dir).make()

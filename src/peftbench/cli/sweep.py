@@ -10,9 +10,10 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from peftbench.cli.common import console, fail, user_errors
+from peftbench.cli.common import console, fail, require_training, user_errors
 from peftbench.cli.run import REPORT_TO_HELP, SAVE_ADAPTER_HELP, SET_HELP, TASK_FILE_HELP, TRACKING_DIR_HELP, declared_task
 from peftbench.errors import UserError
+from peftbench.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, handle_stops
 from peftbench.sweep.executor import ExecutorKind, ExecutorOptions
 
 
@@ -48,12 +49,12 @@ def sweep(
     """Run a suite: experiments x seeds, each in its own process; skips runs whose result exists with the
     same config hash, so the same command after a crash resumes where it stopped."""
     from peftbench.config import parse_overrides
-    from peftbench.extras import require_extra
     from peftbench.sweep.plan import find_experiments, parse_list
     from peftbench.trackers import tracking_options
 
     with user_errors():
-        require_extra("train")
+        require_training()
+        handle_stops()  # SIGTERM ends the driver as Ctrl-C does: workers stopped, records written
         options = ExecutorOptions(executor, jobs, runs_per_gpu, ray_address, cpus_per_run, gpus_per_run,
                                   tracking_options(report_to, tracking_dir))
         task = task or declared_task(task_file)
@@ -131,9 +132,10 @@ def _execute(planned, output_dir: Path, options: ExecutorOptions) -> dict:
             outcomes = run_planned(planned, output_dir, options, on_change)
         except UserError as err:
             fail(err)
-        except KeyboardInterrupt:
-            console.print("[yellow]interrupted[/yellow]: the same command resumes the sweep")
-            raise typer.Exit(130)
+        except (KeyboardInterrupt, Terminated) as stop:
+            console.print(f"[yellow]{'terminated' if isinstance(stop, Terminated) else 'interrupted'}[/yellow]: "
+                          "the same command resumes the sweep")
+            raise typer.Exit(EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED)
     table, counts = status_table(rows, output_dir, outcomes, title="sweep")
     console.print(table)
     console.print(Text(f"{summary_line(counts)} in {time.perf_counter() - started:.0f} s; results in {output_dir}"))

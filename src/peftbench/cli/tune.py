@@ -11,10 +11,11 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from peftbench.cli.common import console, fail, user_errors, warn
+from peftbench.cli.common import console, fail, require_training, user_errors, warn
 from peftbench.cli.sweep import CPUS_PER_RUN, EXECUTOR, GPUS_PER_RUN, RAY_ADDRESS, RUNS_PER_GPU
 from peftbench.cli.run import REPORT_TO_HELP, SAVE_ADAPTER_HELP, SET_HELP, TRACKING_DIR_HELP
 from peftbench.errors import UserError
+from peftbench.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, handle_stops
 from peftbench.sweep.executor import ExecutorKind, ExecutorOptions
 
 
@@ -38,6 +39,7 @@ def tune(
     final_set: list[str] = typer.Option([], "--final-set", help="Like --set, for the final test-set runs only, e.g. a larger test split (data.test_size=400) for narrower verdicts: the search never reads the test split, so its trials are unaffected."),
     search_set: list[str] = typer.Option([], "--search-set", help="Like --set, for the search's trials only, e.g. a larger validation split (data.valid_size=256) that tells candidates apart: the final runs never use it."),
     force: bool = typer.Option(False, "--force", help="Replace a tuned experiment another search (another budget, --set or space) left in --output-dir."),
+    rebuild_storage: bool = typer.Option(False, "--rebuild-storage", help="Set a damaged <output-dir>/.tune/studies.db aside (kept as studies.db.broken-N) and rebuild the searches from their trial records: finished trials are read back, not rerun."),
     search_seed: int = typer.Option(0, help="Seed of the sampler (the same for every method)."),
     baselines: bool = typer.Option(True, help="Also run the task's baseline rows (experiments/<task>/base/*) on the test set."),
     final: bool = typer.Option(True, help="Run the winners on the test set; --no-final stops after the search."),
@@ -57,7 +59,8 @@ def tune(
     from peftbench.trackers import tracking_options
 
     with user_errors():
-        require_extra("train")
+        require_training()
+        handle_stops()  # SIGTERM ends the driver as Ctrl-C does: workers stopped, records written
         require_extra("tune")
         options = ExecutorOptions(executor, jobs, runs_per_gpu, ray_address, cpus_per_run, gpus_per_run,
                                   tracking_options(report_to, tracking_dir))
@@ -67,6 +70,12 @@ def tune(
         final_overrides = parse_overrides(final_set)
         search_overrides = parse_overrides(search_set)
         tunable = _tunable(found)
+    if rebuild_storage:
+        from peftbench.tune.study import set_aside_storage
+
+        moved = set_aside_storage(output_dir)
+        if moved is not None:
+            console.print(Text(f"storage set aside as {moved}; rebuilding the searches from their trial records"))
     per_round = batch or max(1, (jobs or 1) // len(tunable))
     search = _search(tunable, trials, output_dir, overrides, max_steps, search_seed, per_round, options,
                      search_overrides, force)
@@ -126,9 +135,10 @@ def _search(tunable, trials, output_dir, overrides, max_steps, seed, per_round, 
             decisions = search_mod.confirm(search, runner)
         except (search_mod.SearchInterrupted, UserError) as err:
             fail(str(err))
-        except KeyboardInterrupt:
-            console.print("[yellow]interrupted[/yellow]: the same command resumes the search")
-            raise typer.Exit(130)
+        except (KeyboardInterrupt, Terminated) as stop:
+            console.print(f"[yellow]{'terminated' if isinstance(stop, Terminated) else 'interrupted'}[/yellow]: "
+                          "the same command resumes the search")
+            raise typer.Exit(EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED)
         _write_winners(search, decisions, overrides, force)
     finally:
         search.release()

@@ -15,6 +15,7 @@ import yaml
 
 from peftbench.analysis.load import Warn, default_warn
 from peftbench.errors import UserError
+from peftbench.names import probe_writable
 from peftbench.export import csv_table, eval_results, lm_eval_json
 from peftbench.export.runs import read_runs
 from peftbench.results import _atomic_write_text
@@ -88,4 +89,5 @@ def export(sources: Iterable[Path | str], fmt: str, out: Path | str, warn: Warn 
     mapped = eval_results.parse_benchmarks(benchmarks or [])
     if mapped and fmt != "eval-results":
         raise UserError("--benchmark applies to --format eval-results only")
+    probe_writable(out, "--out")  # a file there, or no permission: one line before anything is written
     return WRITERS[fmt](sources, Path(out), warn or default_warn, benchmarks=mapped)

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from peftbench.signals import Terminated
 from peftbench.sweep.executor import ExecutorOptions, OnChange
 from peftbench.sweep.launch import start_worker, worker_args
 from peftbench.sweep.outcome import Outcome, from_exit_code
@@ -76,14 +77,18 @@ class LocalExecutor:
                         del active[key]
                 on_change(outcomes, set(active))
                 time.sleep(self.poll if active else 0)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Terminated) as stop:
+            if isinstance(stop, Terminated):  # SIGTERM reached the driver alone: pass it on to the workers
+                for worker, *_ in active.values():
+                    worker.proc.terminate()
             _wait_for_records(active.values())
             raise
         return outcomes
 
 
 def _wait_for_records(active) -> None:
-    """Ctrl-C reached the workers too (same process group): give them time to write their records."""
+    """Ctrl-C reached the workers too (same process group), SIGTERM was passed on: give them time to
+    write their records."""
     for worker, *_ in active:
         try:
             worker.proc.wait(timeout=60)

@@ -51,6 +51,8 @@ class Knob(BaseModel):
             raise ValueError("expected 'low' < 'high' (or 'choices')")
         if self.log and self.low <= 0:
             raise ValueError("a log scale needs 'low' > 0")
+        if self.integer and not (float(self.low).is_integer() and float(self.high).is_integer()):
+            raise ValueError(f"an integer range needs whole-number bounds, got {self.low:g} to {self.high:g}")
         return self
 
     def distribution(self):

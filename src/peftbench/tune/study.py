@@ -36,7 +36,7 @@ def tune_dir(results: Path | str) -> Path:
 
 
 def storage_url(results: Path | str) -> str:
-    path = tune_dir(results) / "studies.db"
+    path = storage_path(results)
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path.resolve()}"
 
@@ -49,12 +49,38 @@ def _quiet() -> None:
 
 
 def open_study(results: Path | str, name: str):
-    """The study `name` in the results folder's storage, created on first use; its trials survive crashes."""
+    """The study `name` in the results folder's storage, created on first use; its trials survive crashes.
+    A storage that cannot be opened (overwritten, truncated) is a UserError naming the way out."""
     import optuna
 
     _quiet()
-    return optuna.create_study(study_name=name, storage=storage_url(results), direction="maximize",
-                               load_if_exists=True)
+    try:
+        return optuna.create_study(study_name=name, storage=storage_url(results), direction="maximize",
+                                   load_if_exists=True)
+    except Exception as err:  # sqlalchemy's DatabaseError and kin: a file that is not (or no longer) SQLite
+        if not type(err).__module__.startswith(("sqlalchemy", "optuna", "sqlite3")):
+            raise
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UserError(f"{storage_path(results)}: the search's storage cannot be opened ({reason}); run the same "
+                        "command with --rebuild-storage to set it aside and rebuild it from the trial records "
+                        "(finished trials are read back, not rerun)") from None
+
+
+def storage_path(results: Path | str) -> Path:
+    return tune_dir(results) / "studies.db"
+
+
+def set_aside_storage(results: Path | str) -> Path | None:
+    """Move the storage to studies.db.broken-<n> (kept, never deleted); the path it went to, or None."""
+    path = storage_path(results)
+    if not path.exists():
+        return None
+    n = 1
+    while path.with_name(f"{path.name}.broken-{n}").exists():
+        n += 1
+    target = path.with_name(f"{path.name}.broken-{n}")
+    path.rename(target)
+    return target
 
 
 def study_lock(results: Path | str, name: str) -> FileLock:

@@ -21,6 +21,7 @@ from peftbench.experiment import ADAPTER_FILE, PARAMS_FILE, TUNED_FILE, Experime
 from peftbench.results import atomic_write_json
 from peftbench.tune import space as space_mod
 from peftbench.tune.search import Decision, MethodSearch, Search, counted
+from peftbench.tune.study import storage_path
 
 TUNED_PREFIX = "tuned-"
 TUNED_DIR = "tuned"  # <results>/tuned/<task>/<method>/tuned-<name>/
@@ -56,7 +57,7 @@ def provenance(search: Search, method: MethodSearch, decision: Decision) -> dict
         "sampler": budget.sampler,
         "space": method.space.to_json(),
         "space_origin": method.space.origin,
-        "storage": _shown(search.results / ".tune" / "studies.db"),
+        "storage": _shown(storage_path(search.results)),
         "history": [{"number": t.number, "params": t.params, "value": t.value, "state": t.state.name.lower()}
                     for t in counted(method, budget.trials)],
     }

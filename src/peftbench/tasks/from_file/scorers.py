@@ -136,6 +136,8 @@ def import_module_file(path: Path, key: str) -> None:
     """Import a user's .py file once per path, so the scorers it registers exist."""
     if not path.is_file():
         raise UserError(f"{key}: file not found: {path}")
+    if path.suffix != ".py":
+        raise UserError(f"{key}: {path}: expected a Python file ending in .py")
     name = "peftbench_user_scorers_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
     if name in sys.modules:
         return

@@ -6,12 +6,15 @@ Splits the source lacks are carved out of train by a fixed-seed shuffle of row i
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import random
 from pathlib import Path
 
 from peftbench.errors import UserError
-from peftbench.tasks.from_file.spec import CorpusSpec, DataSpec, SplitRule, format_of
+from peftbench.tasks.from_file.spec import FORMATS, CorpusSpec, DataSpec, SplitRule, format_of
+
+TEXT_FORMATS = {"json", "csv"}  # builders of FORMATS that read text (parquet is binary)
 
 
 def is_url(path: str) -> bool:
@@ -19,7 +22,8 @@ def is_url(path: str) -> bool:
 
 
 def resolve_files(files: list[str], base: Path, key: str) -> list[str]:
-    """Paths relative to the task file's folder; URLs as they are. A missing local file is a UserError."""
+    """Paths relative to the task file's folder; URLs as they are. A missing, empty or (for a text
+    format) not strictly UTF-8 local file is a UserError naming it."""
     resolved = []
     for item in files:
         if is_url(item):
@@ -28,8 +32,35 @@ def resolve_files(files: list[str], base: Path, key: str) -> list[str]:
         path = (base / item).expanduser()
         if not path.is_file():
             raise UserError(f"{key}: file not found: {path}")
+        check_file(path, key)
         resolved.append(str(path.resolve()))
     return resolved
+
+
+def check_file(path: Path, key: str) -> None:
+    """An empty file, or bytes that are not UTF-8 in a text file (.jsonl, .json, .csv), named with the
+    line and byte: `datasets` would report the first as "no data" and the second only mid-run."""
+    if path.stat().st_size == 0:
+        raise UserError(f"{key}: {path} is empty")
+    if FORMATS.get(path.suffix.lower()) not in TEXT_FORMATS:
+        return
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line, offset = 1, 0
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as err:
+                at = max(err.start, 0)
+                line += chunk[:at].count(b"\n")
+                raise UserError(f"{key}: {path}: not UTF-8 text at line {line} (byte {offset + at}: "
+                                f"0x{chunk[at:at + 1].hex()})") from None
+            line += chunk.count(b"\n")
+            offset += len(chunk)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise UserError(f"{key}: {path}: not UTF-8 text: it ends inside a multi-byte character") from None
 
 
 def local_dataset(name: str, base: Path) -> str:

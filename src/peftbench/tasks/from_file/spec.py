@@ -273,12 +273,28 @@ class TaskFileSpec(_Strict):
         return self
 
 
+class _NoAliases(yaml.SafeLoader):
+    """YAML without anchors' aliases: nine nested levels of `*a` references expand to billions of nodes
+    when validated, and a task file is meant to be shared. Nothing a task file says needs them."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, f"found the alias *{event.anchor}: task files do not "
+                                              "take YAML anchors and aliases; write the value out", event.start_mark)
+        return super().compose_node(parent, index)
+
+
 def read_spec(path: Path) -> TaskFileSpec:
     """Parse and validate a task file; every mistake is one UserError naming the file and key."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_NoAliases)  # noqa: S506 (a SafeLoader)
     except FileNotFoundError:
         raise UserError(f"{path}: task file not found") from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path}: not UTF-8 text (byte {err.start}: 0x{err.object[err.start:err.start + 1].hex()})") from None
+    except OSError as err:
+        raise UserError(f"{path}: cannot read the task file ({err.strerror})") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
