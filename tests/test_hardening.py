@@ -190,3 +190,14 @@ def test_any_search_space_is_read_or_refused_in_one_line(space):
             assert "\n" not in str(err) and str(path) in str(err)
         else:
             assert set(space) <= set(read.knobs)
+
+
+def test_blank_folder_variables_are_removed_before_libraries_read_them(monkeypatch):
+    from peftbench import folders
+
+    monkeypatch.setenv("HF_HOME", "")
+    monkeypatch.setenv("PEFTBENCH_CACHE", "  ")
+    monkeypatch.setenv("HF_HUB_CACHE", "/somewhere")
+    folders.unset_empty_variables()
+    assert "HF_HOME" not in os.environ and "PEFTBENCH_CACHE" not in os.environ
+    assert os.environ["HF_HUB_CACHE"] == "/somewhere"

@@ -15,6 +15,19 @@ from pathlib import Path
 from peftbench.errors import UserError
 
 
+# Variables naming folders that peftbench or the Hugging Face libraries write to: set but empty, the
+# libraries would read "" as the working directory.
+FOLDER_VARIABLES = ("PEFTBENCH_CACHE", "HF_HOME", "HF_HUB_CACHE", "HF_DATASETS_CACHE", "TRANSFORMERS_CACHE")
+
+
+def unset_empty_variables() -> None:
+    """Remove folder variables that are set but blank, so every library reads them as unset (called by
+    the CLI and a sweep's workers before anything imports huggingface_hub, which reads them at import)."""
+    for name in FOLDER_VARIABLES:
+        if name in os.environ and not os.environ[name].strip():
+            del os.environ[name]
+
+
 def env_path(name: str) -> Path | None:
     """The path a variable names; None when unset or empty (blank counts as empty)."""
     value = os.environ.get(name, "")

@@ -31,10 +31,12 @@ def _options(
                                      "by default only their errors. Goes before the command: peftbench -v run ..."),
 ) -> None:
     """Benchmark parameter-efficient fine-tuning methods under identical conditions."""
-    from peftbench import logs
+    from peftbench import folders, logs
 
-    # Before any command imports torch, peft or bitsandbytes: they log while being imported.
+    # Before any command imports torch, peft or bitsandbytes: they log while being imported, and
+    # huggingface_hub reads its folder variables at import.
     logs.configure(max(verbose, logs.verbosity_from_env()))
+    folders.unset_empty_variables()
 
 
 app.command("run")(run.run)

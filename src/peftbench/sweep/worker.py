@@ -18,7 +18,7 @@ from pathlib import Path
 
 from filelock import Timeout
 
-from peftbench import logs
+from peftbench import folders, logs
 from peftbench.errors import UserError
 from peftbench.plan import RunPlan
 from peftbench.record import SUCCESS
@@ -36,6 +36,7 @@ from peftbench.trackers import Tracking
 def main(argv: list[str] | None = None) -> int:
     output_dir, plan_json, *tracking_json = sys.argv[1:] if argv is None else argv
     logs.configure()  # the verbosity the sweep's command was given (PEFTBENCH_VERBOSITY)
+    folders.unset_empty_variables()
     handle_stops()
     try:
         plan = RunPlan.from_json(json.loads(plan_json))
