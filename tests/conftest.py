@@ -26,6 +26,7 @@ def TINY_PARAMS(model_dir) -> dict:
             "forgetting_size": 2,
             "forgetting_max_tokens": 16,
         },
+        "overhead": {"repeats": 1, "prompt_tokens": [8, 24], "new_tokens": 4},  # exercised, in a fraction of a second
     }
 
 

@@ -33,6 +33,7 @@ VOLATILE = {
     "accelerator_memory_reserved_99th", "eval_memory_max", "train time", "eval time", "elapsed time",
     "tokens / sec", "samples / sec", "cache_key", "path", "pretrain_seconds",
     "config_hash",  # covers the tiny model's temporary path; test_shipped_config_hashes pins hashes
+    "inference", "generation overhead unmerged", "generation overhead merged",  # timings
 }
 
 

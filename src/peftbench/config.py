@@ -55,6 +55,37 @@ class DataConfig(_Strict):
     forgetting_max_tokens: int = Field(default=256, gt=0, description="tokens kept per forgetting text")
 
 
+class InstructionsConfig(_Strict):
+    """Instruction following on prompts with one verifiable instruction each (afterwards/instructions.py),
+    answered by the tuned and the base model."""
+
+    size: int = Field(default=0, ge=0, description="prompts; 0 = not measured. 350 gives the base model's pass rate "
+                      "(about 34% for SmolLM2-135M-Instruct) a 95% interval of about ±5 points")
+    max_new_tokens: int = Field(default=160, gt=0, description="new tokens per response")
+
+
+class RetentionConfig(_Strict):
+    """What else the model can still do after fine-tuning, measured on the base and the tuned model
+    (text tasks). Not part of the config hash: it changes no training and no test result."""
+
+    instructions: InstructionsConfig = Field(default_factory=InstructionsConfig,
+                                             description="offline instruction following (the [retention] extra)")
+    lm_eval_tasks: list[str] = Field(default_factory=list, description="lm-evaluation-harness tasks run through its "
+                                     "own API: task names (usually from the Hub, e.g. ifeval, bbh) or paths of "
+                                     "local task YAML files")
+    lm_eval_limit: int | None = Field(default=None, gt=0, description="items per lm-eval task; null = all")
+
+
+class OverheadConfig(_Strict):
+    """Generation speed of the base model, the adapter unmerged and merged (afterwards/overhead.py):
+    interleaved and repeated in one process. Not part of the config hash."""
+
+    repeats: int = Field(default=5, ge=0, description="rounds over every prompt length and model; 0 = not measured")
+    prompt_tokens: list[int] = Field(default_factory=lambda: [16, 128, 512], description="prompt lengths (short, "
+                                     "medium, long) in tokens")
+    new_tokens: int = Field(default=16, gt=1, description="tokens generated per measurement")
+
+
 class RunConfig(_Strict):
     """Fields every task shares: model, precision, batch sizes, steps, optimizer (part of the config hash).
 
@@ -115,6 +146,8 @@ class TrainConfig(RunConfig):
     few_shot: int = Field(default=0, ge=0, description="solved training examples (drawn with the seed) put before "
                           "every evaluation prompt: k-shot prompting")
     data: DataConfig = Field(default_factory=DataConfig, description="data sizes")
+    retention: RetentionConfig = Field(default_factory=RetentionConfig, description="capabilities after fine-tuning")
+    overhead: OverheadConfig = Field(default_factory=OverheadConfig, description="inference overhead")
 
     @field_validator("query_template")
     @classmethod

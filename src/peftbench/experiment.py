@@ -115,6 +115,8 @@ def discover(root: Path | str, task: str | None = None) -> list[Experiment]:
 # Config keys added after results existed, with the value that means "as before": left out of the hash
 # while they have it, so adding a key never makes a sweep rerun every finished experiment.
 HASH_NEUTRAL = {"skip_training": False, "evaluate_test": True, "few_shot": 0}
+# Measurements after the test pass that change no training and no test result: never in the hash.
+HASH_EXCLUDED = {"retention", "overhead"}
 
 
 def config_hash(task: str, train_config: TrainConfig, peft_config: dict | None, seed: int,
@@ -125,7 +127,8 @@ def config_hash(task: str, train_config: TrainConfig, peft_config: dict | None, 
     dumped = train_config.model_dump(mode="json")
     payload = {
         "task": task,
-        "train_config": {k: v for k, v in dumped.items() if k not in HASH_NEUTRAL or v != HASH_NEUTRAL[k]},
+        "train_config": {k: v for k, v in dumped.items()
+                         if k not in HASH_EXCLUDED and (k not in HASH_NEUTRAL or v != HASH_NEUTRAL[k])},
         "peft_config": peft_config,
         "seed": seed,
     }

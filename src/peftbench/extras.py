@@ -33,6 +33,7 @@ EXTRA_OF = {
     "wandb": "wandb",
     "trackio": "trackio",
     "optuna": "tune",
+    "if_verifiable": "retention",
 }
 # What each extra is for, for the message.
 PURPOSE = {
@@ -46,6 +47,7 @@ PURPOSE = {
     "wandb": "--report-to wandb",
     "trackio": "--report-to trackio",
     "tune": "peftbench tune (Optuna searches)",
+    "retention": "instruction-following retention (retention.instructions in training_params.json)",
 }
 
 

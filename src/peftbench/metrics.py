@@ -60,6 +60,18 @@ BASE_CE = declare("base cross entropy", "final", "base model cross-entropy", "na
 TUNED_CE = declare("tuned cross entropy", "final", "tuned model cross-entropy", "nats", None, "{:.3f}")
 TRAIN_TOKENS = declare("train total tokens", "final", "training tokens", "tokens", None, "{:,.0f}")
 
+# What fine-tuning costs afterwards (afterwards/): retention of other capabilities, generation speed.
+INSTRUCTIONS = declare("instruction following", "final", "instruction following (pass rate)", "", True, "{:.1%}",
+                       "instr")
+BASE_INSTRUCTIONS = declare("base instruction following", "final", "base model instruction following", "", None,
+                            "{:.1%}")
+INSTRUCTIONS_DELTA = declare("instruction following delta", "final", "instruction following Δ (tuned - base)", "",
+                             True, "{:+.1%}", "instr Δ")
+OVERHEAD_UNMERGED = declare("generation overhead unmerged", "final", "generation time vs base, adapter unmerged", "",
+                            False, "{:+.0%}", "gen +%")
+OVERHEAD_MERGED = declare("generation overhead merged", "final", "generation time vs base, adapter merged", "",
+                          False, "{:+.0%}")
+
 # Costs of the run (train_info).
 TRAIN_TIME = declare("train_time", "train_info", "train time (s)", "s", False, "{:.0f}", "train s", digits=1)
 TOTAL_TIME = declare("total_time", "train_info", "total time (s)", "s", False, "{:.0f}", "total s", digits=1)

@@ -122,6 +122,14 @@ class TrainInfo(_Open):
     file_size: Number | None = Field(default=None, description="bytes of the saved adapter (full fine-tuning: the model)")
     num_trainable_params: Number | None = None
     num_total_params: Number | None = None
+    retention: dict[str, Any] | None = Field(
+        default=None, description="what else the model can still do (afterwards/): per measurement ('instructions', "
+        "lm-eval task names) its status ('measured' or 'not measured: <why>'), version, size and figures for the base "
+        "and the tuned model")
+    inference: dict[str, Any] | None = Field(
+        default=None, description="generation timing (afterwards/overhead.py): status, settings, and per model "
+        "(base, unmerged, merged) and prompt length the median seconds to the first token and per further token, "
+        "with the spread of the per-round ratios to the base")
     metrics: list[dict[str, Any]] = Field(default_factory=list,
                                           description="one row per logging window, then the final row with the test metrics")
 

@@ -27,12 +27,12 @@ OURS = "peftbench"
 # Costs the main metric is traded against, in the order the report shows them. `drift` stands in for
 # forgetting on tasks that have no forgetting figure (image tasks); the memory one is the task's
 # `memory_key` (accounted memory for CPU runs).
-TRADE_OFFS = ["accelerator_memory_max", "train_time", "file_size", "forgetting"]
+TRADE_OFFS = ["accelerator_memory_max", "train_time", "file_size", "forgetting", "generation overhead unmerged"]
 ACCOUNTED_KEY = "accounted_memory_max"
 MEMORY_KEYS = ("accelerator_memory_max", ACCOUNTED_KEY)
 FALLBACK = {"forgetting": "drift"}
 SHORT = {"accelerator_memory_max": "memory", "accounted_memory_max": "memory", "train_time": "time",
-         "file_size": "size"}  # leaderboard cells
+         "file_size": "size", "generation overhead unmerged": "inference"}  # leaderboard cells
 
 
 @dataclass
@@ -287,5 +287,5 @@ def _shown(report: TaskReport, metric: str) -> bool:
     return metric not in MEMORY_KEYS or metric == report.memory
 
 
-LEADERBOARD_COLUMNS = ["test accuracy gsm8k", "forgetting", "drift", *MEMORY_KEYS, "train_time",
-                     "file_size", "num_trainable_params"]
+LEADERBOARD_COLUMNS = ["test accuracy gsm8k", "forgetting", "drift", "instruction following delta", *MEMORY_KEYS,
+                      "train_time", "file_size", "num_trainable_params", "generation overhead unmerged"]

@@ -31,7 +31,9 @@ import numpy as np
 import pandas as pd
 
 from peftbench.analysis.predictions import iter_predictions, scan_scores
-from peftbench.metrics import FORGETTING, direction
+from peftbench.metrics import FORGETTING, INSTRUCTIONS, direction
+
+INSTRUCTIONS_SET = "instructions"  # the sidecar rows of instruction following (afterwards/retention.py)
 
 MIN_SEEDS = 2
 ALPHA = 0.05  # family-wise, per metric of a table
@@ -287,8 +289,8 @@ class Sidecars:
         self.test_sets, self.score, self.warn = test_sets, score, warn
         self._read: dict[str, tuple | None] = {}
 
-    def get(self, name: str) -> tuple[pd.DataFrame, tuple[pd.DataFrame, pd.Series]] | None:
-        """(item matrix, (forgetting matrix, token counts)) of one experiment."""
+    def get(self, name: str) -> tuple[pd.DataFrame, tuple[pd.DataFrame, pd.Series], pd.DataFrame] | None:
+        """(item matrix, (forgetting matrix, token counts), instruction-following matrix) of one experiment."""
         if name not in self._read:
             self._read[name] = self._load(self.paths.get(name))
         return self._read[name]
@@ -297,7 +299,8 @@ class Sidecars:
         if not paths:
             return None
         try:
-            return item_matrix(paths, self.test_sets, self.score), forgetting_matrix(paths)
+            return (item_matrix(paths, self.test_sets, self.score), forgetting_matrix(paths),
+                    item_matrix(paths, {INSTRUCTIONS_SET}, "correct"))
         except ValueError as exc:
             if self.warn is not None:
                 self.warn(f"skipped predictions {exc}")
@@ -340,6 +343,9 @@ def raw_comparisons(runs: pd.DataFrame, reference: str, main: str, test_sets: se
         (forget, tokens), ref_forget = mine[1], ref[1][0]
         if not forget.empty and not ref_forget.empty:
             found.append(comparison(name, reference, FORGETTING.key, forget, ref_forget, tokens, n_resamples, seed,
+                                    pair_seeds))
+        if not mine[2].empty and not ref[2].empty:  # the same prompts for both: the base's answers cancel
+            found.append(comparison(name, reference, INSTRUCTIONS.key, mine[2], ref[2], None, n_resamples, seed,
                                     pair_seeds))
     return correct_by_metric(found) if correct else found
 

@@ -46,6 +46,9 @@ class ImageRun:
         self.per_image = similarity_per_image(features, self.references["test"])
         self.run.final[key] = float(self.per_image.mean())
 
+    def afterwards(self, model, base: BaseView) -> None:
+        """Retention and inference overhead are measured for text tasks only."""
+
     def compare_with_base(self, model, base: BaseView) -> None:
         """Drift (the same unrelated prompts and seeds, adapter on vs off), the base's own similarity,
         the sidecar rows and the sample grid."""

@@ -49,6 +49,8 @@ def build_record(run: Run, status: str, error: BaseException | None) -> ResultRe
         file_size=run.file_size,
         num_trainable_params=run.params[0],
         num_total_params=run.params[1],
+        **({"retention": run.retention} if run.retention else {}),
+        **({"inference": run.inference} if run.inference else {}),
         metrics=state.metrics + ([final_row] if status == SUCCESS else []),
     )
     meta_info = MetaInfo(

@@ -117,6 +117,7 @@ def _run_all(run: Run, reporter: Reporter, trackers: Trackers) -> None:
     load_base = (lambda: model) if cfg.skip_training else modality.load_base  # an untrained model is its base
     with BaseView(model, load_base, run.base_changed) as base:
         modality.compare_with_base(model, base)
+        modality.afterwards(model, base)  # retention and inference overhead (text tasks)
     run.file_size = 0 if cfg.skip_training else saved_size(model)  # a baseline produces nothing to save
 
 

@@ -31,6 +31,8 @@ class Run:
     run_info_extra: dict = field(default_factory=dict)  # modality-specific run_info keys
     dataset_info_extra: dict = field(default_factory=dict)  # modality-specific meta_info.dataset_info keys
     samples: list = field(default_factory=list)  # image tasks: (label, images) rows of the sample grid
+    retention: dict = field(default_factory=dict)  # text tasks: train_info.retention (afterwards/)
+    inference: dict = field(default_factory=dict)  # text tasks: train_info.inference (afterwards/overhead.py)
     model: Any = None  # the trained model, kept for --save-adapter
     tokenizer: Any = None  # text tasks: saved with a fully fine-tuned model, so its folder loads on its own
 

@@ -77,6 +77,21 @@ class TextRun:
         self.run.predictions += [{"id": f"forgetting-{i}", "test_set": FORGETTING_SET, "nll": nll, "tokens": tokens}
                                  for i, (nll, tokens) in enumerate(per_text)]
 
+    def afterwards(self, model, base: BaseView) -> None:
+        """What fine-tuning costs afterwards: instruction following and lm-eval tasks against the base
+        model (a baseline row measures the base itself), and, for a trained model, its generation speed."""
+        from peftbench.afterwards import lm_eval_tasks, overhead, retention
+
+        final, info, rows = retention.instruction_following(model, base, self.tokenizer, self.cfg,
+                                                            self.run.model_info, self.reporter)
+        lm_eval = lm_eval_tasks.retention(model, base, self.tokenizer, self.cfg, self.reporter)
+        self.run.final.update(final)
+        self.run.predictions += rows
+        self.run.retention = {k: v for k, v in (("instructions", info), ("lm_eval", lm_eval)) if v}
+        if not self.cfg.skip_training:
+            final, self.run.inference = overhead.measure(model, base, self.tokenizer, self.cfg, self.reporter)
+            self.run.final.update(final)
+
     def _accuracy_on(self, model, examples, label: str):
         cfg = self.eval_cfg
         with self.reporter.task(label, len(examples), keep=not label.startswith("valid")) as advance:

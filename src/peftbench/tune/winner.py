@@ -13,6 +13,7 @@ runs of its own: the default's are the tuned configuration's.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from peftbench.config import deep_merge, read_json
@@ -66,8 +67,8 @@ def provenance(search: Search, method: MethodSearch, decision: Decision) -> dict
 def _shown(path: Path) -> str:
     """The path relative to the working directory when it lies inside it: tune.json is committed with a
     project, where an absolute path would name one machine's folders."""
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    try:  # absolute, not resolved: a results folder reached through a symlink stays where it was named
+        return Path(os.path.abspath(path)).relative_to(os.path.abspath(Path.cwd())).as_posix()
     except ValueError:
         return path.as_posix()
 
