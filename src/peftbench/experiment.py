@@ -112,6 +112,18 @@ def discover(root: Path | str, task: str | None = None) -> list[Experiment]:
     return found
 
 
+SHIPPED = Path(__file__).resolve().parent / "experiments"  # package data: the experiments peftbench ships
+LOCAL = Path("experiments")
+
+
+def experiments_root(given: Path | None = None) -> Path:
+    """Where experiment folders live: `given`, else ./experiments when it exists (a checkout, or a tree
+    `peftbench init` wrote), else the experiments shipped inside the package (a plain install)."""
+    if given is not None:
+        return Path(given)
+    return LOCAL if LOCAL.is_dir() else SHIPPED
+
+
 # Config keys added after results existed, with the value that means "as before": left out of the hash
 # while they have it, so adding a key never makes a sweep rerun every finished experiment.
 HASH_NEUTRAL = {"skip_training": False, "evaluate_test": True, "few_shot": 0}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from peftbench.cli import dashboard, doctor, export, methods, presets, push, report, run, sweep, tune
+from peftbench.cli import dashboard, doctor, export, init, methods, presets, push, report, run, sweep, tune
 
 app = typer.Typer(
     help="Benchmark parameter-efficient fine-tuning methods under identical conditions.",
@@ -39,6 +39,7 @@ def _options(
     folders.unset_empty_variables()
 
 
+app.command("init")(init.init)
 app.command("run")(run.run)
 app.command("list")(run.list_experiments)
 app.command("params")(run.params)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.table import Table
@@ -15,7 +16,7 @@ from peftbench.names import probe_writable
 def methods(
     task: str = typer.Option("minimath", help="Task whose experiments to list."),
     capabilities: bool = typer.Option(False, "--capabilities", help="Per shipped experiment: merge, several adapters on one base, disabled adapter = base, quantized base, layer types (measured on the tiny stand-in; first run takes a while, then cached)."),
-    experiments_dir: Path = typer.Option(Path("experiments"), help="Where experiment folders live."),
+    experiments_dir: Optional[Path] = typer.Option(None, help="Where experiment folders live (default: ./experiments if it exists, else the experiments shipped with peftbench)."),
     check: bool = typer.Option(True, help="Check that each shipped experiment trains on the task's tiny stand-in (cached)."),
     refresh: bool = typer.Option(False, help="Redo the cached checks."),
     results: Path | None = typer.Option(None, "--results", help="A results folder with full-length runs of the experiments (e.g. published/minimath-defaults): adds each one's test metric, and notes those at or below the untrained base model's."),
@@ -23,10 +24,12 @@ def methods(
 ) -> None:
     """One row per PeftType of the installed peft, plus full fine-tuning: experiments shipped for the
     task, whether they train (checked), and why a type is not shipped."""
+    from peftbench.experiment import experiments_root
     from peftbench.tasks import task_spec
 
     with user_errors():
         task_spec(task)
+        experiments_dir = experiments_root(experiments_dir)
         if save_to is not None and not capabilities:
             raise UserError("--save-to: only with --capabilities (it saves the capability matrix)")
         if results is not None and not results.is_dir():

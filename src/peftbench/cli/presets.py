@@ -37,7 +37,7 @@ SMOKE_SIZES = {
 
 def demo(
     output_dir: Path = typer.Option(Path("demo_results"), help="Results folder of the demo runs."),
-    experiments_dir: Path = typer.Option(Path("experiments"), help="Where experiment folders live."),
+    experiments_dir: Optional[Path] = typer.Option(None, help="Where experiment folders live (default: ./experiments if it exists, else the experiments shipped with peftbench)."),
     jobs: Optional[int] = typer.Option(None, min=1, help=f"Runs at a time (as for `sweep`). Default: {DEMO_CPU_JOBS} on CPU, each on half the cores; one per GPU on GPUs."),
 ) -> None:
     """Run LoRA, IA3 and LN tuning on `minimath` (shortened: 30 steps, 50 test problems, no GSM8K
@@ -45,13 +45,13 @@ def demo(
     the folder are not repeated."""
     from peftbench.analysis.table import comparison_table
     from peftbench.cli.sweep import run_sweep
-    from peftbench.experiment import load_experiment
+    from peftbench.experiment import experiments_root, load_experiment
     from peftbench.results import find_results
 
     with user_errors():
         require_training()
         handle_stops()  # SIGTERM ends the driver as Ctrl-C does: workers stopped, records written
-        found = [load_experiment(experiments_dir / name) for name in DEMO_EXPERIMENTS]
+        found = [load_experiment(experiments_root(experiments_dir) / name) for name in DEMO_EXPERIMENTS]
     console.print(Text(f"peftbench demo: {', '.join(DEMO_EXPERIMENTS)}, shortened: {DEMO_OVERRIDES}"))
     run_sweep(found, None, output_dir, DEMO_OVERRIDES, ExecutorOptions(jobs=jobs or _default_jobs()))
     done = find_results(output_dir, "minimath")
@@ -74,14 +74,14 @@ def _default_jobs() -> int | None:
 def smoke(
     task: str = typer.Option("minimath", help="Task whose experiments to check (with --task-file: the file's task)."),
     task_file: Optional[Path] = typer.Option(None, "--task-file", help=TASK_FILE_HELP),
-    experiments_dir: Path = typer.Option(Path("experiments"), help="Where experiment folders live."),
+    experiments_dir: Optional[Path] = typer.Option(None, help="Where experiment folders live (default: ./experiments if it exists, else the experiments shipped with peftbench)."),
     max_steps: int = typer.Option(2, help="Training steps per experiment."),
 ) -> None:
     """Run every experiment of a task for a few steps with tiny evaluation sets, to catch broken configs.
 
     Results go to a temporary folder and are discarded; the exit code is non-zero if any run failed."""
     from peftbench.cli.sweep import run_sweep
-    from peftbench.experiment import discover
+    from peftbench.experiment import discover, experiments_root
     from peftbench.plan import task_of
     from peftbench.tasks import task_spec
 
@@ -89,7 +89,7 @@ def smoke(
         require_training()
         handle_stops()  # SIGTERM ends the driver as Ctrl-C does: workers stopped, records written
         task = declared_task(task_file) or task
-        found = discover(experiments_dir, task)
+        found = discover(experiments_root(experiments_dir), task)
         spec = task_of(found[0], task_file) if found else task_spec(task)
         overrides = {**_known_keys(SMOKE_SIZES[spec.kind], spec.config_model), "max_steps": max_steps}
     with tempfile.TemporaryDirectory(prefix="peftbench-smoke-") as out:

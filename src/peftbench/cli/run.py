@@ -83,15 +83,15 @@ def run(
 
 def list_experiments(
     task: Optional[str] = typer.Option(None, help="Only this task."),
-    experiments_dir: Path = typer.Option(Path("experiments"), help="Where experiment folders live."),
+    experiments_dir: Optional[Path] = typer.Option(None, help="Where experiment folders live (default: ./experiments if it exists, else the experiments shipped with peftbench)."),
     results_dir: Path = typer.Option(Path("results"), help="Results folder to check for existing results."),
 ) -> None:
     """List experiments and whether each has a result."""
-    from peftbench.experiment import discover
+    from peftbench.experiment import discover, experiments_root
     from peftbench.results import find_results
 
     with user_errors():
-        found = discover(experiments_dir, task)
+        found = discover(experiments_root(experiments_dir), task)
     done = find_results(results_dir)  # keys "<task>/<stem>"; one scan for all experiments
     table = Table("task", "experiment", "peft type", "result")
     for exp in found:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from peftbench.errors import UserError
-from peftbench.experiment import Experiment, discover, is_experiment_dir, load_experiment
+from peftbench.experiment import Experiment, discover, experiments_root, is_experiment_dir, load_experiment
 from peftbench.plan import RunPlan, plan_run
 from peftbench.record import SUCCESS, NotARecord, ResultRecord, read_record
 from peftbench.results import result_path
@@ -73,7 +73,7 @@ def parse_list(text: str | None, what: str, cast=str) -> list | None:
 def find_experiments(dirs: list[Path], task: str | None, methods: list[str] | None) -> list[Experiment]:
     """Experiment folders given directly, or discovered under experiment roots (default experiments/)."""
     found: list[Experiment] = []
-    for folder in dirs or [Path("experiments")]:
+    for folder in dirs or [experiments_root()]:
         if is_experiment_dir(folder):  # a broken symlinked config counts: loading it says so
             found.append(load_experiment(folder))
         else:
