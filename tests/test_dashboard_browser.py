@@ -27,6 +27,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from peftbench.analysis import answer, report_data
+from peftbench.analysis.load import load_runs
 from peftbench.record import ResultRecord
 from peftbench.results import write_run
 
@@ -209,8 +211,8 @@ def choose(driver, elem_id: str, option: str) -> None:
 
 def open_dashboard(driver, url: str) -> None:
     driver.get(url)
-    wait_for(driver, lambda d: "runs shown" in (css(d, "#row-count") or [None])[0].text
-             if css(d, "#row-count") else False, "the runs table to load")
+    wait_for(driver, lambda d: "experiments shown" in (css(d, "#row-count") or [None])[0].text
+             if css(d, "#row-count") else False, "the table to load")
 
 
 # ---------------------------------------------------------------- the test
@@ -222,8 +224,12 @@ def test_dashboard_in_headless_chromium(tmp_path):
     with dashboard_server([results]) as server, chromium(downloads) as driver:
         url = server.ready()
         open_dashboard(driver, url)
-        assert "5 of 5 runs shown" in css(driver, "#row-count")[0].text
-        wait_for(driver, lambda d: len(table_rows(d, "runs-table")) == 5, "the 5 runs in the table")
+        # The answer first, the report's own sentence (the same verdicts); then one row per experiment.
+        runs = load_runs([results])
+        said = answer.sentence(report_data.build(runs, "lora")[0])
+        wait_for(driver, lambda d: said in css(d, "#answer")[0].text, "the report's answer above the table")
+        assert "4 of 4 experiments shown" in css(driver, "#row-count")[0].text
+        wait_for(driver, lambda d: len(table_rows(d, "runs-table")) == 4, "the 4 experiments in the table")
         # ia3 has no forgetting figure: its cell is empty, not a made-up number
         header = table_headers(driver, "runs-table")
         ia3 = next(r for r in table_rows(driver, "runs-table") if r[0] == "ia3/default")
@@ -237,28 +243,28 @@ def test_dashboard_in_headless_chromium(tmp_path):
         memory.find_element("css selector", "button.cell-menu-button").click()
         wait_for(driver, lambda d: [e for e in css(d, "[role=menu] *") if e.text.strip() == "Sort ascending"],
                  "the sort menu")[0].click()
-        by_memory = ["50", "80", "100", "104", "500"]
+        by_memory = ["50", "80", "102", "500"]  # lora: the mean of its two seeds
         wait_for(driver, lambda d: [r[column] for r in table_rows(d, "runs-table")] == by_memory,
                  "the table sorted by memory")
 
-        # the Pareto plot renders (plotly draws svg); lora seed 1 and vera are dominated
+        # the Pareto plot renders (plotly draws svg); vera is dominated
         wait_for(driver, lambda d: css(d, "#pareto-plot .js-plotly-plot svg.main-svg"), "the Pareto plot")
-        wait_for(driver, lambda d: "3 of 5 runs on the front" in css(d, "#pareto-plot .gtitle")[0].text,
+        wait_for(driver, lambda d: "3 of 4 experiments on the front" in css(d, "#pareto-plot .gtitle")[0].text,
                  "the front's title")
 
         # a bad filter is reported inline; the table shows the whole selection
         box = css(driver, "#filter textarea, #filter input")[0]
         box.send_keys("__import__('os').system('echo pwned')\n")
         wait_for(driver, lambda d: "invalid filter" in css(d, "#filter-error")[0].text, "the inline filter error")
-        assert len(table_rows(driver, "runs-table")) == 5
+        assert len(table_rows(driver, "runs-table")) == 4
 
         # a filter narrows the table (headers as shown, bare multi-word column names)
         box.clear()
         box.send_keys("test accuracy >= 0.45 and method != full-finetuning\n")
-        wait_for(driver, lambda d: "2 of 5 runs shown" in css(d, "#row-count")[0].text, "the filtered count")
+        wait_for(driver, lambda d: "1 of 4 experiments shown" in css(d, "#row-count")[0].text, "the filtered count")
         assert css(driver, "#filter-error")[0].text.strip() == ""
-        wait_for(driver, lambda d: sorted(r[0] for r in table_rows(d, "runs-table")) == ["lora/default"] * 2,
-                 "the two lora runs in the table")
+        wait_for(driver, lambda d: [r[0] for r in table_rows(d, "runs-table")] == ["lora/default"],
+                 "lora, the mean of its two seeds, in the table")
 
         # the CSV export downloads exactly the filtered rows
         css(driver, "#export-csv")[0].click()
@@ -266,8 +272,8 @@ def test_dashboard_in_headless_chromium(tmp_path):
         wait_for(driver, lambda d: exported.stat().st_size > 0, "the CSV to be written")
         with exported.open(encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
-        assert sorted((r["experiment"], r["seed"]) for r in rows) == [("lora/default", "0"), ("lora/default", "1")]
-        assert {r["test accuracy"] for r in rows} == {"0.5", "0.45"}
+        assert [(r["experiment"], r["runs"]) for r in rows] == [("lora/default", "2")]
+        assert [r["test accuracy %"] for r in rows] == ["47.5"]  # in %, as the report writes it
 
         # per-item browser: one run's answers, then two runs side by side on the same items
         choose(driver, "run-a", "ia3--default")
@@ -285,7 +291,7 @@ def test_dashboard_in_headless_chromium(tmp_path):
         # box names a column this task lacks, which is said, and the task's runs are shown unfiltered
         assert not css(driver, "#samples img")
         choose(driver, "task", "toy-image")
-        wait_for(driver, lambda d: "1 of 1 runs shown" in css(d, "#row-count")[0].text, "the other task's runs")
+        wait_for(driver, lambda d: "1 of 1 experiments shown" in css(d, "#row-count")[0].text, "the other task's runs")
         assert "unknown column 'test accuracy'" in css(driver, "#filter-error")[0].text
         wait_for(driver, lambda d: "similarity" in table_headers(d, "runs-table"), "the image task's metric")
         # the runs picked before belong to the other task: their items go
@@ -294,18 +300,17 @@ def test_dashboard_in_headless_chromium(tmp_path):
 
         # Reload picks up a run written while the page was open
         choose(driver, "task", "minimath")
-        wait_for(driver, lambda d: "of 5 runs shown" in css(d, "#row-count")[0].text, "minimath again")
+        wait_for(driver, lambda d: "of 4 experiments shown" in css(d, "#row-count")[0].text, "minimath again")
         extra = json.loads((results / "minimath" / "ia3--default.json").read_text())
         extra["run_info"]["seed"] = 7
         write_run(ResultRecord.model_validate(extra), [], results, "minimath", "ia3--default--seed7")
         css(driver, "#reload")[0].click()
-        wait_for(driver, lambda d: "of 6 runs shown" in css(d, "#row-count")[0].text, "the reloaded runs")
+        wait_for(driver, lambda d: "test accuracy % ci low" in table_headers(d, "runs-table"), "the interval columns")
 
-        # one row per experiment: lora's two seeds become one row with a 95% interval; the filter
-        # (accuracy >= 0.45, not full fine-tuning) now applies to the mean over seeds (lora: 0.475)
+        # one row per run on demand: the filter (accuracy >= 0.45, not full fine-tuning) then applies to
+        # each seed, and the new run is one of 6
         css(driver, "#per-experiment input")[0].click()
-        wait_for(driver, lambda d: "1 of 4 experiments shown" in css(d, "#row-count")[0].text, "the experiments")
-        wait_for(driver, lambda d: "test accuracy ci low" in table_headers(d, "runs-table"), "the interval columns")
+        wait_for(driver, lambda d: "2 of 6 runs shown" in css(d, "#row-count")[0].text, "the runs, one a row")
 
         # offline: every resource the page loaded came from the dashboard itself
         loaded = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")

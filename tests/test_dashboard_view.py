@@ -51,8 +51,9 @@ def test_table_view_headers_units_and_missing_values():
     runs = view.select(_runs(), "minimath", None)
     table = view.table_view(runs)
     # model and source are the same for all rows: left out; drift has no value at all: left out
-    assert list(table.columns) == ["experiment", "method", "seed", "test accuracy", "forgetting",
+    assert list(table.columns) == ["experiment", "method", "seed", "test accuracy %", "forgetting",
                                    "train memory peak MB", "trainable parameters"]
+    assert table["test accuracy %"].tolist() == [50.0, 40.0, 20.0]  # in %, as the report writes it
     assert view.table_view(runs.iloc[::-1])["experiment"].tolist() == ["lora/a", "ia3/a", "vera/a"]  # best first
     assert table["train memory peak MB"].tolist() == [100.0, 50.0, 80.0]
     assert table["trainable parameters"].tolist() == [1000, 10, 5]
@@ -72,18 +73,21 @@ def test_filter_on_headers_and_record_keys():
         view.filtered(runs, "status == success")
 
 
-def test_headline_names_the_best_run_of_the_view():
+def test_headline_counts_and_never_crowns_a_single_seed():
+    """The headline says what is shown (and that tuning trials are not); the answer sentence above the
+    table, from the verdicts, is the finding: a best single seed is none."""
     runs = view.select(_runs(), "minimath", None)
     kept, _ = view.filtered(runs, "train memory peak MB <= 80")
-    assert view.headline(kept, len(runs)) == "2 of 3 runs shown — best test accuracy: **ia3/a (seed 0)** (0.4)"
-    assert view.headline(kept.iloc[:0], 3) == "0 of 3 runs shown"
-
-
-def test_run_names_show_literally_in_markdown():
-    runs = _runs(experiment=["shira/lr_3-seed_42", "b", "c", "d", "e"])
-    line = view.headline(view.select(runs, "minimath", None), 3)
-    assert "**shira/lr\\_3-seed\\_42 (seed 0)**" in line  # not "lr<em>3-seed</em>42"
+    assert view.headline(kept, len(runs)) == "2 of 3 runs shown"
+    assert view.headline(kept, 3, "experiments", trials=12) == ("2 of 3 experiments shown; 12 tuning trial runs not "
+                                                                 "shown (they chose on the validation split)")
     assert view.markdown_text("*x* [a](b) `c` <i>") == "\\*x\\* \\[a\\](b) \\`c\\` \\<i\\>"
+
+
+def test_a_percent_column_filters_by_fraction_or_percent():
+    runs = view.select(_runs(), "minimath", None)
+    assert view.filtered(runs, "test accuracy >= 30%")[0]["experiment"].tolist() == ["lora/a", "ia3/a"]
+    assert view.filtered(runs, "test accuracy >= 0.3")[0]["experiment"].tolist() == ["lora/a", "ia3/a"]
 
 
 def test_an_empty_results_folder_shows_an_empty_page(tmp_path):
@@ -103,6 +107,7 @@ def test_pareto_figure_marks_the_front():
     assert list(others.customdata) == ["vera/a (seed 0)"]
     assert list(front.x) == [50.0, 100.0]  # in MB, sorted along x so the line is a staircase
     assert plot.layout.title.text == "2 of 3 runs on the front"
+    assert list(front.y) == [40.0, 50.0]  # accuracy in %
     assert "lower is better" in plot.layout.xaxis.title.text
     assert "higher is better" in plot.layout.yaxis.title.text
     with_gap = figure.pareto_figure(runs, "forgetting", "test accuracy")
@@ -124,16 +129,15 @@ def test_per_experiment_rows_average_seeds_with_an_interval():
     ia3 = experiments.set_index("experiment").loc["ia3/a"]
     assert math.isnan(ia3["test accuracy ci_low"])  # one seed: no interval, not ±0
     table = view.table_view(experiments)
-    assert list(table.columns) == ["experiment", "method", "runs", "test accuracy", "test accuracy ci low",
-                                   "test accuracy ci high", "train memory peak MB"]
+    assert list(table.columns) == ["experiment", "method", "runs", "test accuracy %", "test accuracy % ci low",
+                                   "test accuracy % ci high", "train memory peak MB"]
     assert view.metric_columns(experiments) == ["test accuracy", "accelerator_memory_max"]  # no CI axes
-    kept, _ = view.filtered(experiments, "test accuracy ci low > 0.2")
+    kept, _ = view.filtered(experiments, "test accuracy % ci low > 20%")
     assert kept["experiment"].tolist() == ["lora/a"]
-    assert view.headline(kept, 2, "experiments").startswith("1 of 2 experiments shown — best test accuracy: **lora/a**")
     plot = figure.pareto_figure(experiments, "accelerator_memory_max", "test accuracy")
     front = plot.data[1]  # both are on the front: ia3 uses less memory, lora is more accurate
     assert list(front.customdata) == ["ia3/a", "lora/a"]
-    assert front.error_y.array[1] == pytest.approx(0.2484, abs=1e-3)
+    assert front.error_y.array[1] == pytest.approx(24.84, abs=0.1)  # in points, like the axis
     assert math.isnan(front.error_y.array[0])
 
 

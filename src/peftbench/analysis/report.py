@@ -12,7 +12,7 @@ import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
-from peftbench.analysis import claims, report_data, report_figures, report_html, report_verdicts
+from peftbench.analysis import answer, claims, report_data, report_figures, report_html, report_verdicts
 from peftbench.analysis.markdown import md_table, md_text
 from peftbench.analysis.report_data import TaskReport, leaderboard
 from peftbench.metrics import label
@@ -76,8 +76,8 @@ def note(report: TaskReport, n_resamples: int) -> str:
 def _markdown(reports: list[TaskReport], figures: dict, notes: dict[str, str], intro: str, samples: dict) -> str:
     lines = ["# peftbench report", "", md_text(intro), "", "Interactive version: [report.html](report.html).", ""]
     for report in reports:
-        lines += [f"## Task {md_text(report.task)}", "", md_text(notes[report.task]), "", "### Leaderboard", "",
-                  md_table(leaderboard(report)), ""]
+        lines += [f"## Task {md_text(report.task)}", "", f"**{md_text(answer.sentence(report))}**", "",
+                  "### Leaderboard", "", md_table(leaderboard(report)), "", md_text(notes[report.task]), ""]
         for kind, title in (("pareto", "Trade-offs (Pareto fronts)"), ("leaderboard", "Main metric with 95% CIs"),
                             ("curves", "Learning curves")):
             if kind in figures[report.task]:
@@ -140,8 +140,8 @@ def markdown_tables(reports: list[TaskReport], n_resamples: int = 10_000) -> str
     for a README, regenerated from the committed records by `peftbench report --format markdown`."""
     lines = []
     for report in reports:
-        lines += [f"### Task {md_text(report.task)}", "", md_text(note(report, n_resamples)), "",
-                  md_table(leaderboard(report)), ""]
+        lines += [f"### Task {md_text(report.task)}", "", f"**{md_text(answer.sentence(report))}**", "",
+                  md_text(note(report, n_resamples)), "", md_table(leaderboard(report)), ""]
         lines += report_verdicts.markdown(report, None, verdicts=False, level="####")
     return "\n".join(lines)
 
@@ -153,6 +153,7 @@ def rich_tables(reports: list[TaskReport]) -> list:
     for report in reports:
         board = leaderboard(report)
         title = Text(f"{report.task} ({report.source}; model {report.model})")  # record text, never markup
+        tables.append(Text(answer.sentence(report), style="bold"))
         table = Table(title=title, title_justify="left")
         for column in board.columns:
             # Intervals stay on one line; long names and front lists fold, but not to a sliver.

@@ -163,10 +163,17 @@ def _trade_offs(summary: pd.DataFrame, memory: str) -> list[str]:
     return chosen
 
 
+def verdict_report(task: str, all_runs: pd.DataFrame, reference: str, n_resamples: int = 10_000,
+                   seed: int = 0, warn=None) -> TaskReport | None:
+    """Just what the answer sentence reads (the leaderboard summary and the verdicts), computed exactly
+    as `task_report` computes them: the dashboard's answer is the report's."""
+    return task_report(task, all_runs, reference, n_resamples, seed, warn, verdicts_only=True)
+
+
 def task_report(task: str, all_runs: pd.DataFrame, reference: str, n_resamples: int = 10_000,
-                seed: int = 0, warn=None) -> TaskReport | None:
-    """Everything the report shows for one task; None when the task has no successful run with a
-    `test …` metric."""
+                seed: int = 0, warn=None, verdicts_only: bool = False) -> TaskReport | None:
+    """Everything the report shows for one task (`verdicts_only`: the summary and verdicts alone); None
+    when the task has no successful run with a `test …` metric."""
     of_task = all_runs[all_runs["task"] == task]
     trial_runs = of_task[of_task["trial"].notna()]  # they chose on validation data: never leaderboard rows
     of_task = of_task[of_task["trial"].isna()]
@@ -188,6 +195,9 @@ def task_report(task: str, all_runs: pd.DataFrame, reference: str, n_resamples: 
     if report.reference is not None:
         report.verdicts = verdicts_mod.compute(subject, report.reference, main, sets, score, n_resamples, seed,
                                                sidecars=sidecars)
+    if verdicts_only:
+        return report
+    if report.reference is not None:
         report.noise = verdicts_mod.noise_floor(subject, report.reference, main)
         report.power = _power(sidecars, report.reference, n_resamples, seed)
     report.trials = tuning.trial_points(trial_runs) if not trial_runs.empty else pd.DataFrame()

@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from peftbench.metrics import direction, fmt_of, is_bytes, label
-from peftbench.analysis import report_verdicts
+from peftbench.analysis import answer, report_verdicts
 from peftbench.analysis.report_data import TaskReport, fmt, leaderboard
 from peftbench.analysis.report_figures import FRONT_COLOR, OTHER_COLOR, REF_COLOR, _wide_range
 
@@ -138,15 +138,17 @@ TEMPLATE = jinja2.Template("""<!DOCTYPE html>
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
 table.table { border-collapse: collapse; font-size: 13px; margin: 1em 0; }
 table.table th, table.table td { padding: 3px 8px; vertical-align: top; border-bottom: 1px solid #ddd; text-align: left; }
-.note { color: #555; font-size: 14px; } .gallery img { max-width: 100%; margin: .5em 0; }
+.note { color: #555; font-size: 14px; } .answer { font-size: 17px; } .gallery img { max-width: 100%; margin: .5em 0; }
 </style></head><body>
 <h1>{{ title|e }}</h1>
 <p class="note">{{ intro|e }}</p>
 <p>Tasks: {% for s in sections %}<a href="#{{ s.task|e }}">{{ s.task|e }}</a>{% if not loop.last %} · {% endif %}{% endfor %}</p>
 {% for s in sections %}
 <h2 id="{{ s.task|e }}">Task {{ s.task|e }}</h2>
-<p class="note">{{ s.note|e }}</p>
-<h3>Leaderboard</h3>{{ s.leaderboard_table }}{{ s.leaderboard_figure }}
+<p class="answer"><strong>{{ s.answer|e }}</strong></p>
+<h3>Leaderboard</h3>{{ s.leaderboard_table }}
+<details><summary>How these numbers were made</summary><p class="note">{{ s.note|e }}</p></details>
+{{ s.leaderboard_figure }}
 {{ s.verdicts }}
 <h3>Trade-offs (Pareto fronts)</h3>
 <p class="note">Red points: no other experiment is at least as good on both axes and better on one. Hover for names.</p>
@@ -190,7 +192,7 @@ def render(reports: list[TaskReport], notes: dict[str, str], intro: str) -> str:
         valid = "valid " + report.main.split(" ", 2)[1]
         curve_columns = [c for c in ("train loss", valid) if c in report.curves and report.curves[c].notna().any()]
         section = {
-            "task": report.task, "note": notes[report.task],
+            "task": report.task, "note": notes[report.task], "answer": answer.sentence(report),
             "leaderboard_table": _table(leaderboard(report)),
             "leaderboard_figure": embed(leaderboard_figure(report)),
             "pareto": [embed(pareto_figure(report, x)) for x in report.trade_offs],

@@ -40,6 +40,7 @@ class Results:
     def __init__(self, sources: list[Path]):
         self.sources = sources
         self.runs = pd.DataFrame()
+        self.answers: dict[str, str] = {}
         self.warnings: list[str] = []
         self.export_dir = Path(tempfile.mkdtemp(prefix="peftbench-dashboard-"))
         atexit.register(shutil.rmtree, self.export_dir, ignore_errors=True)
@@ -48,6 +49,19 @@ class Results:
         found: list[str] = []
         self.runs = load_runs(self.sources, warn=found.append)
         self.warnings = found
+        self.answers: dict[str, str] = {}
+
+    def answer(self, task: str | None) -> str:
+        """The report's one-sentence answer for `task` (the same verdicts, the same resamples)."""
+        if task is None:
+            return ""
+        if task not in self.answers:
+            from peftbench.analysis import answer
+            from peftbench.analysis.report_data import verdict_report
+
+            report = verdict_report(task, self.runs, "lora", warn=lambda message: None)
+            self.answers[task] = answer.sentence(report) if report is not None else "No test results for this task."
+        return f"**{view.markdown_text(self.answers[task])}**"
 
     def summary(self) -> str:
         places = ", ".join(view.markdown_text(str(s)) for s in self.sources)
@@ -93,6 +107,7 @@ def _layout() -> SimpleNamespace:
     gr.Markdown("# peftbench dashboard\nWhich PEFT method for my budget? "
                 "Higher accuracy/similarity is better; lower memory, time, size, forgetting and drift are better.")
     ui.summary = gr.Markdown(elem_id="summary")
+    ui.answer = gr.Markdown(elem_id="answer")
     with gr.Row():
         ui.task = gr.Dropdown(label="Task", elem_id="task", scale=2)
         ui.model = gr.Dropdown(label="Model", elem_id="model", scale=2)
@@ -102,8 +117,9 @@ def _layout() -> SimpleNamespace:
                                info=FILTER_HELP, elem_id="filter", scale=5)
         ui.apply = gr.Button("Apply filter", variant="primary", elem_id="apply-filter", scale=0, min_width=160,
                              size="md")
-    ui.per_experiment = gr.Checkbox(label="one row per experiment: mean over its seeds, with the 95% interval "
-                                          "of the quality metric (empty for a single seed)", elem_id="per-experiment")
+    ui.per_experiment = gr.Checkbox(value=True, label="one row per experiment: mean over its seeds, with the 95% "
+                                    "interval of the quality metric (empty for a single seed); off: one row per run",
+                                    elem_id="per-experiment")
     ui.filter_error = gr.Markdown(elem_id="filter-error")
     ui.count = gr.Markdown(elem_id="row-count")
     ui.table = gr.Dataframe(label="Runs (sort from a header's ⋮ menu)", interactive=False, max_height=420,
@@ -143,7 +159,7 @@ def on_task(results: Results, task: str | None):
     models = view.models(results.runs, task)
     axes = _axis_choices(runs)
     x, y = figure.default_axes([c for _, c in axes], memory_key(runs))
-    return (gr.update(choices=models, value=models[0]), gr.update(choices=axes, value=x),
+    return (results.answer(task), gr.update(choices=models, value=models[0]), gr.update(choices=axes, value=x),
             gr.update(choices=axes, value=y), *_run_pickers(runs))
 
 
@@ -165,7 +181,8 @@ def refresh(results: Results, task: str | None, model: str | None, text: str, x:
         kept, shown = view.filtered(rows, "")
     plot = figure.pareto_figure(kept, x, y) if x and y else None
     images = view.samples_images(runs[runs["experiment"].isin(kept["experiment"])])
-    line = view.headline(kept, len(rows), "experiments" if per_experiment else "runs")
+    line = view.headline(kept, len(rows), "experiments" if per_experiment else "runs",
+                         view.trial_count(results.runs, task))
     return (gr.update(value=view.cells(shown), datatype=_datatypes(shown)), line, error,
             results.export(task, shown), plot, gr.update(value=images, visible=bool(images)))
 
@@ -185,7 +202,7 @@ def _wire(ui: SimpleNamespace, page: gr.Blocks, results: Results) -> None:
     selection = [ui.task, ui.model, ui.filter, ui.x_axis, ui.y_axis, ui.per_experiment]
     shown = [ui.table, ui.count, ui.filter_error, ui.export, ui.plot, ui.gallery]
     pickers = [ui.run_a, ui.run_b, ui.only_diff]
-    task_outputs = [ui.model, ui.x_axis, ui.y_axis, ui.run_a, ui.run_b]
+    task_outputs = [ui.answer, ui.model, ui.x_axis, ui.y_axis, ui.run_a, ui.run_b]
     update = partial(refresh, results)
     for trigger in (page.load, ui.reload.click):
         (trigger(partial(load_all, results), outputs=[ui.summary, ui.task])

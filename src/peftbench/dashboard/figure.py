@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 
 from peftbench.metrics import direction
 from peftbench.analysis.pareto import pareto_front
-from peftbench.dashboard.view import MB, header, is_bytes, seed_suffix
+from peftbench.dashboard.view import MB, header, is_bytes, is_fraction, seed_suffix
 
 
 def default_axes(columns: list[str], memory: str = "accelerator_memory_max") -> tuple[str | None, str | None]:
@@ -22,8 +22,12 @@ def default_axes(columns: list[str], memory: str = "accelerator_memory_max") -> 
 
 
 def _axis_values(runs: pd.DataFrame, column: str) -> pd.Series:
+    """In the table's units: bytes as MB, accuracies in % (an interval column in its metric's unit)."""
     values = pd.to_numeric(runs[column], errors="coerce")
-    return values / MB if is_bytes(column) else values
+    base = column.removesuffix(" ci_low").removesuffix(" ci_high")
+    if is_bytes(base):
+        return values / MB
+    return values * 100 if is_fraction(base) else values
 
 
 def _axis_title(column: str) -> str:
@@ -64,7 +68,8 @@ def pareto_figure(runs: pd.DataFrame, x: str, y: str) -> go.Figure:
             hovertemplate="%{customdata}<br>" + header(x) + ": %{x}<br>" + header(y) + ": %{y}<extra></extra>",
         ))
     missing = int((~has_both).sum())
-    title = f"{int(front.sum())} of {int(has_both.sum())} runs on the front"
+    noun = "experiments" if "runs" in runs.columns else "runs"  # the per-experiment table counts seeds in `runs`
+    title = f"{int(front.sum())} of {int(has_both.sum())} {noun} on the front"
     if missing:
         title += f" ({missing} without both figures not shown)"
     figure.update_layout(

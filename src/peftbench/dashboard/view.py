@@ -12,8 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from peftbench.analysis.filters import filter_mask
-from peftbench.metrics import METRICS, is_bytes, metric, ordered_columns
-from peftbench.analysis.pareto import best_under_budget
+from peftbench.metrics import METRICS, is_bytes, is_fraction, metric, ordered_columns
 from peftbench.analysis.stats import summarize
 
 IDENTITY = ["experiment", "method", "seed", "runs", "model", "source"]  # `runs`: seeds per experiment
@@ -28,30 +27,38 @@ def metric_columns(runs: pd.DataFrame) -> list[str]:
 
 
 def header(column: str) -> str:
-    """Display name: the metric's label without its parenthesis, with the unit shown in the table."""
+    """Display name: the metric's label without its parenthesis, with the unit shown in the table
+    (accuracies in %, as the report writes them)."""
     declared = METRICS.get(column)
     if declared is None:
-        return column
+        return f"{column} %" if is_fraction(column) else column
     label = re.sub(r"\s*\(.*\)$", "", declared.label)
     if is_bytes(column):
         return f"{label} MB"
+    if is_fraction(column):
+        return f"{label} %"
     return f"{label} s" if column.endswith("_time") else label
 
 
-def display_values(column: str, values: pd.Series) -> pd.Series:
+def display_values(column: str, values: pd.Series, percent: bool = True) -> pd.Series:
+    """Values in the table's units: bytes as MB, fractions as percent (`percent=False`: as fractions,
+    what the filter compares: `30%` means 0.3)."""
     numbers = pd.to_numeric(values, errors="coerce")
     declared = metric(column)
     digits = declared.digits if declared else 4
     if is_bytes(column):
         return (numbers / MB).round(digits)
+    if is_fraction(column):
+        return (numbers * 100).round(2) if percent else numbers
     if digits == 0:
         return numbers.round().astype("Int64")
     return numbers.round(digits)
 
 
-def table_view(runs: pd.DataFrame) -> pd.DataFrame:
+def table_view(runs: pd.DataFrame, percent: bool = True) -> pd.DataFrame:
     """The runs as the table shows them: same index labels as `runs`, best first by the main quality
-    metric; identity columns that are empty, or constant (model, source), are left out."""
+    metric; identity columns that are empty, or constant (model, source), are left out. `percent=False`:
+    fractions as fractions (the filter's view)."""
     view = pd.DataFrame(index=runs.index)
     for column in IDENTITY:
         if column not in runs.columns or runs[column].isna().all():
@@ -61,10 +68,10 @@ def table_view(runs: pd.DataFrame) -> pd.DataFrame:
         view[column] = runs[column]
     columns = metric_columns(runs)
     for column in columns:
-        view[header(column)] = display_values(column, runs[column])
+        view[header(column)] = display_values(column, runs[column], percent)
         for suffix in CI_SUFFIXES:  # per-experiment view: the 95% interval over seeds
             if column + suffix in runs.columns:
-                view[header(column) + suffix.replace("_", " ")] = display_values(column, runs[column + suffix])
+                view[header(column) + suffix.replace("_", " ")] = display_values(column, runs[column + suffix], percent)
     quality = [header(c) for c in columns if c.startswith("test ")]
     if quality:  # best first by the task's main quality metric; missing values last
         view = view.sort_values(quality[0], ascending=False, na_position="last", kind="stable")
@@ -112,22 +119,26 @@ def per_experiment(runs: pd.DataFrame) -> pd.DataFrame:
 
 def filtered(runs: pd.DataFrame, text: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(runs, view) rows the filter keeps; raises `InvalidFilter` for a bad filter."""
-    view = table_view(runs)
-    mask = filter_mask(view, text or "", aliases(runs))
+    mask = filter_mask(table_view(runs, percent=False), text or "", aliases(runs))
     kept = mask.index[mask.to_numpy()]  # in the table's order
-    return runs.loc[kept], view.loc[kept]
+    return runs.loc[kept], table_view(runs).loc[kept]
 
 
-def headline(kept: pd.DataFrame, total: int, noun: str = "runs") -> str:
-    """"k of n runs shown", and the best of them by the main quality metric: the filter is the budget."""
+def headline(kept: pd.DataFrame, total: int, noun: str = "runs", trials: int = 0) -> str:
+    """"k of n experiments shown", and what is not: no "best" here — the best single seed is no finding,
+    the answer above the table (the verdicts) is."""
     text = f"{len(kept)} of {total} {noun} shown"
-    quality = [c for c in metric_columns(kept) if c.startswith("test ")]
-    if quality:
-        best = best_under_budget(kept, quality[0], {}).iloc[[0]]
-        value = display_values(quality[0], best[quality[0]]).iloc[0]
-        name = str(best["experiment"].iloc[0]) + seed_suffix(best).iloc[0]
-        text += f" — best {header(quality[0])}: **{markdown_text(name)}** ({value})"
+    if trials:
+        text += f"; {trials} tuning trial runs not shown (they chose on the validation split)"
     return text
+
+
+def trial_count(runs: pd.DataFrame, task: str | None) -> int:
+    """Successful tuning-trial runs of the task, which the table leaves out."""
+    if "trial" not in runs.columns:
+        return 0
+    of_task = runs if task is None else runs[runs["task"] == task]
+    return int(of_task["trial"].notna().sum())
 
 
 def markdown_text(text: str) -> str:
