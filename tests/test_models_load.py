@@ -126,3 +126,29 @@ def test_a_text_run_stops_on_a_target_module_the_model_lacks(make_experiment, ti
     with pytest.raises(UserError, match="adapter_config.json: target_modules: qkv_proj not in this model"):
         execute(plan, tmp_path / "results")
     assert not (tmp_path / "results").exists() and not (tmp_path / "cancelled_results").exists()
+
+
+def test_an_unreachable_hub_is_one_line_at_once_or_the_cache_without_retries(monkeypatch, tmp_path):
+    """Offline with a Hub id (HF_HUB_OFFLINE unset): a short probe decides, instead of the Hub library's
+    retries (about 46 s of "Retrying in 8s" before): not cached -> one line; cached -> the cache only."""
+    import urllib.error
+    import urllib.request
+
+    import huggingface_hub
+
+    from peftbench import models
+    from peftbench.errors import UserError
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+    def unreachable(*args, **kwargs):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(urllib.request, "urlopen", unreachable)
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda repo, name: None)
+    with pytest.raises(UserError, match=r"model_id 'org/model': not in the local Hugging Face cache and the Hub .* "
+                                        r"cannot be reached \(Name or service not known\)"):
+        models._hub_check("org/model", "org/model")
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda repo, name: str(tmp_path / "config.json"))
+    assert models._hub_check("org/model", "org/model") is True
+    assert models._hub_check(str(tmp_path), str(tmp_path)) is False  # a local folder: no probe at all

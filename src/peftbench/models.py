@@ -106,10 +106,10 @@ def resolve_model(model_id: str) -> tuple[str, dict]:
     return model_id, {"model_id": model_id}
 
 
-def load_tokenizer(location: str):
+def load_tokenizer(location: str, local_only: bool = False):
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(location)
+    tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=local_only)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"  # generation appends to the right end of every row
@@ -136,10 +136,11 @@ def load_model(cfg, device):
 
     quiet_transformers()
     location, info = resolve_model(cfg.model_id)
+    local_only = _hub_check(cfg.model_id, location)
     try:
-        tokenizer = load_tokenizer(location)
-        dtype = resolve_dtype(cfg.dtype, location)
-        kwargs = {"dtype": dtype}
+        tokenizer = load_tokenizer(location, local_only)
+        dtype = resolve_dtype(cfg.dtype, location, local_only)
+        kwargs = {"dtype": dtype, "local_files_only": local_only}
         if cfg.attn_implementation:
             kwargs["attn_implementation"] = cfg.attn_implementation
         if cfg.quantization:
@@ -164,7 +165,36 @@ def load_model(cfg, device):
     return model, tokenizer, info
 
 
-def resolve_dtype(name: str, location: str):
+HUB_PROBE_TIMEOUT_S = 3.0
+
+
+def _hub_check(model_id: str, location: str) -> bool:
+    """For a Hub id when the Hub may be used: whether to load from the local cache only. An unreachable
+    Hub (a probe with a short timeout) with the model cached: load it from the cache without the Hub
+    library's retries; not cached: one line now, not a minute of retries first."""
+    if Path(location).is_dir() or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    import urllib.error
+    import urllib.request
+
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    endpoint = constants.ENDPOINT.rstrip("/")
+    try:
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/api/models/{location}", method="HEAD"),
+                               timeout=HUB_PROBE_TIMEOUT_S)
+        return False
+    except urllib.error.HTTPError:
+        return False  # the Hub answered (401, 404, ...): transformers says what is wrong
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+    if isinstance(try_to_load_from_cache(location, "config.json"), str):
+        return True
+    raise UserError(f"model_id '{model_id}': not in the local Hugging Face cache and the Hub ({endpoint}) cannot be "
+                    f"reached ({reason}): download it once with network, or give a local folder")
+
+
+def resolve_dtype(name: str, location: str, local_only: bool = False):
     """The torch dtype to load in: the one named, or with "auto" the one the model's config declares
     (its published precision), float32 when it declares none."""
     import torch
@@ -173,7 +203,7 @@ def resolve_dtype(name: str, location: str):
         return getattr(torch, name)
     from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(location)
+    config = AutoConfig.from_pretrained(location, local_files_only=local_only)
     declared = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
     if isinstance(declared, str):
         declared = getattr(torch, declared, None)

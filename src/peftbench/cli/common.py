@@ -56,3 +56,20 @@ def require_training() -> None:
 
     require_extra("train")
     check_caches()
+
+
+MODEL_HELP = ("Base model of every run: a Hub id or a local folder (the training parameter model_id, as "
+              "--set model_id=... would set it).")
+
+
+def run_overrides(set_: list[str], max_steps: int | None = None, model: str | None = None) -> dict:
+    """`--set`, `--max-steps` and `--model` as one overrides dict: the one route these options take into a
+    run's configuration, for `run`, `sweep` and `tune` alike (a UserError for a malformed --set)."""
+    from peftbench.config import parse_overrides
+
+    overrides = parse_overrides(set_)
+    if max_steps is not None:
+        overrides["max_steps"] = max_steps
+    if model is not None:
+        overrides["model_id"] = model
+    return overrides

@@ -20,7 +20,7 @@ class ExportFormat(str, Enum):
 def export(
     format: ExportFormat = typer.Option(..., "--format", help="lm-eval: results_<date>.json per run (lm-evaluation-harness); eval-results: .eval_results/*.yaml per run (Hugging Face Hub); csv: runs.csv, one row per run."),
     results: list[Path] = typer.Option([Path("results")], "--results", help="Results folder or file, searched recursively; repeat to combine several."),
-    out: Path = typer.Option(Path("export"), "--out", help="Folder to write into: <task>/<run>/... per run, or runs.csv."),
+    out: Path = typer.Option(Path("export"), "--out", "--output-dir", help="Folder to write into: <task>/<run>/... per run, or runs.csv."),
     benchmark: list[str] = typer.Option([], "--benchmark", help="eval-results only: TEST_SET=OWNER/DATASET[:TASK_ID][@REVISION], the Hub benchmark a test set is published under (e.g. gsm8k=openai/gsm8k:main); repeat per test set."),
 ) -> None:
     """Write results in formats other tools read: lm-eval results JSON, Hub eval results, CSV."""

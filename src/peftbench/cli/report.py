@@ -22,7 +22,7 @@ class Format(str, Enum):
 def report(
     results: list[Path] = typer.Option([Path("results")], "--results", help="Results folder or file; repeat to combine several (e.g. your results and a reference folder)."),
     task: Optional[str] = typer.Option(None, help="Only this task."),
-    out: Path = typer.Option(Path("report"), help="Folder for report.html, summary.md and figures/*.png."),
+    out: Path = typer.Option(Path("report"), "--out", "--output-dir", help="Folder for report.html, summary.md and figures/*.png."),
     format: Format = typer.Option(Format.html, "--format", help="html: write the report folder; table: print the leaderboards in the terminal; markdown: print each task's note and leaderboard as Markdown (for a README)."),
     reference: Optional[str] = typer.Option(None, help="Experiment (lora/default) or method (lora) the paired bootstrap compares against; a method means its <method>/tuned-default experiment when a search made one, else its <method>/default, else its best. Default: lora."),
     resamples: int = typer.Option(10_000, min=100, help="Bootstrap resamples over test items."),

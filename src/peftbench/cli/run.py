@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from peftbench.cli.common import console, err_console, require_training, user_errors
+from peftbench.cli.common import MODEL_HELP, console, err_console, require_training, run_overrides, user_errors
 
 REPORT_TO_HELP = ("Also log training windows and the final figures to a tracker: tensorboard, mlflow, wandb or "
                   "trackio (each configured as its users expect, e.g. MLFLOW_TRACKING_URI, WANDB_MODE); repeat for several.")
@@ -37,6 +37,7 @@ def run(
     max_steps: Optional[int] = typer.Option(None, help="Override max_steps (e.g. 2 for a smoke test)."),
     seed: Optional[int] = typer.Option(None, help="Override the seed; results of seeds other than 0 get a --seed<k> suffix."),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP),
     task_file: Optional[Path] = typer.Option(None, "--task-file", help=TASK_FILE_HELP),
     save_adapter: bool = typer.Option(False, "--save-adapter", help=SAVE_ADAPTER_HELP),
     quiet: bool = typer.Option(False, help="No progress bars."),
@@ -44,7 +45,6 @@ def run(
     tracking_dir: Path = typer.Option(Path("tracking"), help=TRACKING_DIR_HELP),
 ) -> None:
     """Train and evaluate one experiment; write its result record and predictions."""
-    from peftbench.config import parse_overrides
     from peftbench.plan import plan_run
     from peftbench.progress import Reporter
     from peftbench.record import SUCCESS
@@ -56,7 +56,7 @@ def run(
     try:
         with user_errors():
             require_training()
-            plan = plan_run(experiment_dir, max_steps=max_steps, seed=seed, overrides=parse_overrides(set_),
+            plan = plan_run(experiment_dir, seed=seed, overrides=run_overrides(set_, max_steps, model),
                             task_file=task_file, save_adapter=save_adapter)
             trackers = tracking_options(report_to, tracking_dir).make()
             probe_results_folder(output_dir)  # an unwritable folder is found now, not after training

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from peftbench.cli.common import console, fail, require_training, user_errors
+from peftbench.cli.common import MODEL_HELP, console, fail, require_training, run_overrides, user_errors
 from peftbench.cli.run import REPORT_TO_HELP, SAVE_ADAPTER_HELP, SET_HELP, TASK_FILE_HELP, TRACKING_DIR_HELP, declared_task
 from peftbench.errors import UserError
 from peftbench.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, handle_stops
@@ -40,6 +40,7 @@ def sweep(
     output_dir: Path = typer.Option(Path("results"), help="Results folder (as for `peftbench run`); the sweep's state lives in its .sweep/ folder."),
     max_steps: Optional[int] = typer.Option(None, help="Override max_steps of every run (part of the config hash)."),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP),
     retry_failed: bool = typer.Option(False, help="Rerun runs that failed earlier (interrupted ones always rerun)."),
     save_adapter: bool = typer.Option(False, "--save-adapter", help=SAVE_ADAPTER_HELP + " Finished runs without one run again."),
     dry_run: bool = typer.Option(False, help="Print the plan and stop."),
@@ -48,7 +49,6 @@ def sweep(
 ) -> None:
     """Run a suite: experiments x seeds, each in its own process; skips runs whose result exists with the
     same config hash, so the same command after a crash resumes where it stopped."""
-    from peftbench.config import parse_overrides
     from peftbench.sweep.plan import find_experiments, parse_list
     from peftbench.trackers import tracking_options
 
@@ -59,7 +59,7 @@ def sweep(
                                   tracking_options(report_to, tracking_dir))
         task = task or declared_task(task_file)
         found = find_experiments(list(experiment_dirs or []), task, parse_list(methods, "methods"))
-        overrides = parse_overrides(set_) | ({"max_steps": max_steps} if max_steps is not None else {})
+        overrides = run_overrides(set_, max_steps, model)
     outcomes = run_sweep(found, parse_list_or_fail(seeds), output_dir, overrides, options, retry_failed, dry_run,
                          task_file=task_file, save_adapter=save_adapter)
     from peftbench.sweep.driver import failed

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from peftbench.cli.common import console, fail, require_training, user_errors, warn
+from peftbench.cli.common import MODEL_HELP, console, fail, require_training, run_overrides, user_errors, warn
 from peftbench.cli.sweep import CPUS_PER_RUN, EXECUTOR, GPUS_PER_RUN, RAY_ADDRESS, RUNS_PER_GPU
 from peftbench.cli.run import REPORT_TO_HELP, SAVE_ADAPTER_HELP, SET_HELP, TRACKING_DIR_HELP
 from peftbench.errors import UserError
@@ -36,6 +36,7 @@ def tune(
     output_dir: Path = typer.Option(Path("results"), help="Results folder: trials land in <output-dir>/trials/, the search's state in <output-dir>/.tune/, final runs as usual."),
     max_steps: Optional[int] = typer.Option(None, help="Training steps of every trial and final run (default: the experiments' own, which must then agree)."),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP + " Applies to trials and final runs alike."),
+    model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP),
     final_set: list[str] = typer.Option([], "--final-set", help="Like --set, for the final test-set runs only, e.g. a larger test split (data.test_size=400) for narrower verdicts: the search never reads the test split, so its trials are unaffected."),
     search_set: list[str] = typer.Option([], "--search-set", help="Like --set, for the search's trials only, e.g. a larger validation split (data.valid_size=256) that tells candidates apart: the final runs never use it."),
     force: bool = typer.Option(False, "--force", help="Replace a tuned experiment another search (another budget, --set or space) left in --output-dir."),
@@ -66,7 +67,7 @@ def tune(
                                   tracking_options(report_to, tracking_dir))
         found = find_experiments(list(experiment_dirs or []), task, parse_list(methods, "methods"))
         seed_list = parse_list(seeds, "seeds", int)
-        overrides = parse_overrides(set_)
+        overrides = run_overrides(set_, model=model)  # max_steps stays apart: it is the search's budget
         final_overrides = parse_overrides(final_set)
         search_overrides = parse_overrides(search_set)
         tunable = _tunable(found)

@@ -24,7 +24,7 @@ def prepare_training(run: Run, base_model):
     model = wrap_model(base_model, raw, str(plan.experiment.path / ADAPTER_FILE), cfg.autocast_adapter_dtype,
                        plan.peft_task_type, every_target=plan.spec.kind == "text")
     run.base_changed = before is not None and weight_sums(before) != before
-    run.peft_config = resolved_peft_config(model) if raw is not None else None
+    run.peft_config = resolved_peft_config(model, cfg.model_id) if raw is not None else None
     optimizer = build_optimizer(model, cfg.optimizer_type, cfg.optimizer_kwargs)
     run.params = count_parameters(model)  # after the optimizer: LoRA-FA freezes the A matrices
     scheduler = build_scheduler(optimizer, cfg.lr_scheduler, cfg.max_steps, cfg.warmup_ratio)
@@ -43,9 +43,13 @@ def weight_sums(model_or_sums) -> dict:
         return {p: float(p.detach().double().sum()) for p in params}
 
 
-def resolved_peft_config(model) -> dict:
-    """The adapter config with peft's defaults filled in, as JSON (sets become sorted lists)."""
+def resolved_peft_config(model, model_id: str | None = None) -> dict:
+    """The adapter config with peft's defaults filled in, as JSON (sets become sorted lists); its base
+    model named by `model_id` (what the user gave: a Hub id, a folder, embedded:<name>), not by the
+    local folder the weights were loaded from (a converted model in this machine's cache)."""
     config = model.peft_config["default"].to_dict()
+    if model_id is not None and "base_model_name_or_path" in config:
+        config["base_model_name_or_path"] = model_id
     return {k: (sorted(v) if isinstance(v, set) else v) for k, v in config.items()}
 
 
