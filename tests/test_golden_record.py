@@ -28,7 +28,7 @@ TINY_MINIGEN = {
 }
 # What depends on the clock, the machine or the checkout rather than on the config and seed.
 VOLATILE = {
-    "created_at", "total_time", "train_time", "git", "peftbench_version", "package_info", "system_info",
+    "created_at", "total_time", "train_time", "git", "peft_worktree_is_dirty", "peftbench_version", "package_info", "system_info",
     "pytorch_info", "accelerator_memory_max", "accelerator_memory_reserved_avg",
     "accelerator_memory_reserved_99th", "eval_memory_max", "train time", "eval time", "elapsed time",
     "tokens / sec", "samples / sec", "cache_key", "path", "pretrain_seconds",

@@ -9,6 +9,7 @@ so their absence shows no gallery but breaks nothing.
 """
 
 import json
+from pathlib import Path
 import subprocess
 
 import jsonschema
@@ -80,8 +81,10 @@ def read_like_reference(record: dict, task_name: str) -> dict:
     row = {}
     for path, cast in COMMON + BY_TASK[task_name]:
         value = _follow(record, path)
-        if cast in (int, float):
-            value = cast(value)  # raises on None, like astype(int) on a missing number
+        if cast is int:
+            value = int(value)  # raises on None, like astype(int) on a missing number
+        elif cast is float:
+            value = float("nan") if value is None else float(value)  # astype(float) takes None as NaN
         elif cast == "str":
             assert value is None or isinstance(value, str), (path, value)
         elif cast == "datetime":
@@ -195,3 +198,66 @@ def test_branch_and_commit_come_from_a_source_checkout(tmp_path, monkeypatch):
     wheel.mkdir(parents=True)
     monkeypatch.setattr(reference_compat, "_package_dir", lambda name: wheel)
     assert reference_compat.peft_branch() is None
+
+
+def test_a_baseline_record_reads_like_a_reference_record(make_experiment, tiny_params, tmp_path):
+    folder = make_experiment(method="base", name="zero-shot", params={**tiny_params, "skip_training": True})
+    outcome = execute(plan_run(folder), tmp_path / "results", Reporter(enabled=False))
+    assert outcome.status == "success", outcome.record.run_info.error_msg
+    row = read_like_reference(json.loads(outcome.path.read_text()), "MetaMathQA")
+    assert row["final.train total tokens"] == 0 and row["train_info.accelerator_memory_max"] == 0
+
+
+def test_every_committed_final_record_reads_like_a_reference_record():
+    """What the reference suite's app would load from published/: every successful final record."""
+    root = Path(__file__).resolve().parents[1] / "published"
+    records = [p for p in sorted(root.glob("*/minimath/*.json"))]
+    assert records
+    for path in records:
+        record = json.loads(path.read_text())
+        if record["train_info"]["status"] == "success":
+            read_like_reference(record, "MetaMathQA")
+
+
+def _reference_layout(tmp_path: Path, defaults: dict | None = None) -> Path:
+    """The reference suite's own layout: MetaMathQA/default_training_params.json beside experiments/."""
+    suite = tmp_path / "MetaMathQA"
+    folder = suite / "experiments" / "lora" / "llama-3.2-3B-rank32"
+    folder.mkdir(parents=True)
+    shipped = Path(__file__).resolve().parents[1] / "experiments" / "metamathqa" / "lora" / "llama-3.2-3B-rank32"
+    (folder / "adapter_config.json").write_text((shipped / "adapter_config.json").read_text())
+    (folder / "training_params.json").write_text(json.dumps({"optimizer_kwargs": {"lr": 2e-4}}))
+    base = {"model_id": "meta-llama/Llama-3.2-3B", "dtype": "bfloat16", "max_steps": 5000, "batch_size": 4,
+            "optimizer_kwargs": {"lr": 1e-4, "weight_decay": 0.1}, "init_kv_cache_prefix": None}
+    (suite / "default_training_params.json").write_text(json.dumps({**base, **(defaults or {})}))
+    return folder
+
+
+def test_the_reference_suites_own_experiment_folders_run(tmp_path, tiny_params):
+    from peftbench.errors import UserError
+
+    folder = _reference_layout(tmp_path)
+    own = plan_run(folder)  # its own task, its defaults merged as the suite merges them (a shallow update)
+    assert own.task == "metamathqa" and own.experiment.full_name == "lora/llama-3.2-3B-rank32"
+    assert own.cfg.model_id == "meta-llama/Llama-3.2-3B" and own.cfg.optimizer_kwargs["lr"] == 2e-4
+    offline = plan_run(folder, overrides=tiny_params, task="minimath")  # the offline tier: minimath's defaults
+    assert offline.task == "minimath" and offline.cfg.optimizer_kwargs["lr"] == 2e-4
+    assert offline.cfg.dtype == "float32" and offline.cfg.model_id == tiny_params["model_id"]
+    again = type(offline).from_json(json.loads(json.dumps(offline.to_json())))  # what a sweep's worker does
+    assert again.task == "minimath" and again.config_hash == offline.config_hash
+    outcome = execute(offline, tmp_path / "results", Reporter(enabled=False))
+    assert outcome.status == "success" and outcome.path.parent.name == "minimath"
+    with pytest.raises(UserError, match="'init_kv_cache_prefix' is the reference suite's and not supported"):
+        plan_run(_reference_layout(tmp_path / "other", {"init_kv_cache_prefix": "Hi"}))
+
+
+@needs_reference
+def test_the_reference_lora_folder_runs_offline_on_minimath(tmp_path):
+    """The issue's own command: `peftbench run MetaMathQA/experiments/lora/llama-3.2-3B-rank32 --task
+    minimath --max-steps 2` on the reference suite's files as they are."""
+    folder = REFERENCE.parent / "hf-method-comparison" / "configs" / "MetaMathQA" / "experiments" / "lora" / \
+        "llama-3.2-3B-rank32"
+    if not folder.is_dir():
+        folder = REFERENCE / "configs" / "MetaMathQA" / "experiments" / "lora" / "llama-3.2-3B-rank32"
+    plan = plan_run(folder, task="minimath", max_steps=2)
+    assert plan.task == "minimath" and plan.cfg.max_steps == 2 and plan.experiment.peft_config["r"] == 32

@@ -66,14 +66,62 @@ class Experiment:
         return config
 
 
-def load_experiment(path: Path | str) -> Experiment:
+# The reference suite's layout: <suite>/experiments/<method>/<name>/, its defaults one level above the
+# experiments (<suite>/default_training_params.json), the suite's folder naming the task.
+REFERENCE_DEFAULTS = "default_training_params.json"
+REFERENCE_SUITES = {"MetaMathQA": "metamathqa", "image-gen": "imagegen"}
+# Keys of the reference's training parameters that peftbench has no use for, with the value that means
+# "not used": dropped at that value, refused (one line) at any other.
+REFERENCE_UNUSED = {"init_kv_cache_prefix": None}
+
+
+def reference_suite(path: Path | str) -> Path | None:
+    """The reference suite's folder when `path` is one of its experiments (<suite>/experiments/<m>/<n>)."""
+    resolved = Path(path).resolve()
+    if len(resolved.parts) >= 4 and resolved.parts[-3] == "experiments" \
+            and (resolved.parents[2] / REFERENCE_DEFAULTS).is_file():
+        return resolved.parents[2]
+    return None
+
+
+def _reference_overrides(path: Path, suite: Path, own_task: bool) -> dict:
+    """The experiment's training parameters as the reference suite reads them: on its own task, its
+    default_training_params.json with the experiment's training_params.json over it (a shallow update,
+    as the suite merges); on another task (`--task minimath`), the experiment's own file alone, on that
+    task's defaults. Keys peftbench has no use for are dropped at their unused value, else refused."""
+    params = path / PARAMS_FILE
+    own = read_json(params) if os.path.lexists(params) else {}
+    merged = {**read_json(suite / REFERENCE_DEFAULTS), **own} if own_task else dict(own)
+    for key, unused in REFERENCE_UNUSED.items():
+        if key in merged and merged[key] != unused:
+            raise UserError(f"{params if key in own else suite / REFERENCE_DEFAULTS}: '{key}' is the reference suite's "
+                            f"and not supported here (expected {json.dumps(unused)})")
+        merged.pop(key, None)
+    return merged
+
+
+def load_experiment(path: Path | str, task: str | None = None) -> Experiment:
+    """The experiment in `path`: experiments/<task>/<method>/<name>/, or the reference suite's
+    <suite>/experiments/<method>/<name>/ (task: `task`, else the one the suite's folder names)."""
     path = Path(path)
     if not path.is_dir():
         raise UserError(f"{path}: experiment folder not found (expected experiments/<task>/<method>/<name>/)")
     parts = path.resolve().parts
     if len(parts) < 3:
         raise UserError(f"{path}: expected a folder experiments/<task>/<method>/<name>/")
-    task, method, name = parts[-3:]
+    suite = reference_suite(path)
+    if suite is not None:
+        method, name = parts[-2:]
+        own = REFERENCE_SUITES.get(suite.name)
+        task = task or own
+        if task is None:
+            raise UserError(f"{path}: an experiment of the reference suite's layout under {suite}: give --task "
+                            f"(the folder '{suite.name}' names no task peftbench knows)")
+    else:
+        folder_task, method, name = parts[-3:]
+        if task is not None and task != folder_task:
+            raise UserError(f"{path}: belongs to task '{folder_task}' (its folder), not '{task}'")
+        task = folder_task
     # They name the result file and its folders (`<results>/<task>/<method>--<name>.json`, the sweep's
     # locks and logs): only plain names, so no folder name can point a write elsewhere.
     for what, value in (("task", task), ("method", method), ("experiment name", name)):
@@ -85,7 +133,10 @@ def load_experiment(path: Path | str) -> Experiment:
     peft_config = read_json(adapter) if os.path.lexists(adapter) else None
     if peft_config is not None and "peft_type" not in peft_config:
         raise UserError(f"{adapter}: missing key 'peft_type' (expected a PEFT config as saved by peft)")
-    overrides = read_json(params) if os.path.lexists(params) else {}
+    if suite is not None:
+        overrides = _reference_overrides(path, suite, task == REFERENCE_SUITES.get(suite.name))
+    else:
+        overrides = read_json(params) if os.path.lexists(params) else {}
     trial, tuned = (read_json(path / f) if os.path.lexists(path / f) else None for f in (TRIAL_FILE, TUNED_FILE))
     return Experiment(path=path, task=task, method=method, name=name, peft_config=peft_config, overrides=overrides,
                       trial=trial, tuned=tuned)

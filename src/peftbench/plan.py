@@ -56,12 +56,12 @@ class RunPlan:
         """What a worker needs to plan the same run again (paths absolute: it may run elsewhere)."""
         return {"experiment_dir": str(Path(self.experiment.path).resolve()), "overrides": self.overrides,
                 "config_hash": self.config_hash, "task_file": str(self.spec.source) if self.spec.source else None,
-                "save_adapter": self.save_adapter}
+                "save_adapter": self.save_adapter, "task": self.experiment.task}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunPlan:
         plan = plan_run(data["experiment_dir"], overrides=data["overrides"], task_file=data.get("task_file"),
-                        save_adapter=data.get("save_adapter", False))
+                        save_adapter=data.get("save_adapter", False), task=data.get("task"))
         if plan.config_hash != data["config_hash"]:
             raise UserError(f"{data['experiment_dir']}: config changed since the sweep planned it "
                             f"(hash {data['config_hash']} -> {plan.config_hash}); run the sweep again")
@@ -70,12 +70,13 @@ class RunPlan:
 
 def plan_run(exp_dir: Path | str, max_steps: int | None = None, seed: int | None = None,
              overrides: dict | None = None, task_file: Path | str | None = None,
-             save_adapter: bool = False) -> RunPlan:
+             save_adapter: bool = False, task: str | None = None) -> RunPlan:
     """Validate an experiment with its task's defaults and `overrides` (a nested dict deep-merged like
     training_params.json, e.g. from `--set`); `max_steps` and `seed` are shorthands for two of them.
     `task_file` declares the experiment's task (`--task-file`; see `task_of`); `save_adapter` keeps
-    the trained adapter beside the record."""
-    experiment = load_experiment(exp_dir)
+    the trained adapter beside the record; `task` is the task of a reference-layout experiment
+    (`experiment.load_experiment`)."""
+    experiment = load_experiment(exp_dir, task)
     spec = task_of(experiment, task_file)
     if spec.kind == "image":  # diffusers and scikit-learn: one line naming the install, before any model loads
         require_extra("image")

@@ -79,6 +79,8 @@ class RunInfo(_Open):
     git: GitInfo | None = None
     peft_branch: str | None = Field(default=None, description="git branch of peft when it runs from a source "
                                     "checkout, else null (the reference suite's key; its app reads it)")
+    peft_worktree_is_dirty: bool | None = Field(default=None, description="the reference suite's key: whether the "
+                                                "checkout that ran (ours: git.dirty) had uncommitted changes")
     error_msg: str = Field(default="", description="why a run did not succeed; empty on success")
     source: str | None = Field(default=None, description="set by `peftbench import`: where the record came from")
     trial: TrialInfo | None = Field(default=None, description="a tuning trial (never a leaderboard row)")

@@ -38,6 +38,9 @@ def run(
     seed: Optional[int] = typer.Option(None, help="Override the seed; results of seeds other than 0 get a --seed<k> suffix."),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP),
     model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP),
+    task: Optional[str] = typer.Option(None, help="The task of an experiment in the reference suite's layout "
+                                       "(<suite>/experiments/<method>/<name>/), e.g. minimath to run it offline; "
+                                       "default: the task its suite folder names."),
     task_file: Optional[Path] = typer.Option(None, "--task-file", help=TASK_FILE_HELP),
     save_adapter: bool = typer.Option(False, "--save-adapter", help=SAVE_ADAPTER_HELP),
     quiet: bool = typer.Option(False, help="No progress bars."),
@@ -57,7 +60,7 @@ def run(
         with user_errors():
             require_training()
             plan = plan_run(experiment_dir, seed=seed, overrides=run_overrides(set_, max_steps, model),
-                            task_file=task_file, save_adapter=save_adapter)
+                            task_file=task_file, save_adapter=save_adapter, task=task)
             trackers = tracking_options(report_to, tracking_dir).make()
             probe_results_folder(output_dir)  # an unwritable folder is found now, not after training
             from peftbench.pipeline import execute  # torch and the model stack: only once the plan is valid

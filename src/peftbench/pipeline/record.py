@@ -15,9 +15,10 @@ def build_record(run: Run, status: str, error: BaseException | None) -> ResultRe
     total = time.perf_counter() - run.started
     plan, state = run.plan, run.state
     final_row = {"step": state.step, **run.final, TRAIN_LOSS.key: state.last_loss, TRAIN_SAMPLES.key: state.samples,
-                 **({TRAIN_TOKENS.key: state.tokens} if state.tokens else {})}
+                 **({TRAIN_TOKENS.key: state.tokens} if state.tokens or plan.spec.kind == "text" else {})}
     final_row.update(reference_compat.final_aliases(plan.task, final_row))  # the reference app's names
     mem, emem, acc = run.train_memory, run.eval_memory, run.accounted_memory
+    git = environment.git_info()
     run_info = RunInfo(
         created_at=run.created_at,
         total_time=total,
@@ -30,7 +31,8 @@ def build_record(run: Run, status: str, error: BaseException | None) -> ResultRe
         peftbench_version=__version__,
         **run.run_info_extra,
         **{key: value for key, value in (("trial", plan.experiment.trial), ("tuned", plan.experiment.tuned)) if value},
-        git=GitInfo(**environment.git_info()),
+        git=GitInfo(**git),
+        peft_worktree_is_dirty=git["dirty"],
         peft_branch=reference_compat.peft_branch(),
         error_msg="" if error is None else describe(error),
     )

@@ -152,5 +152,6 @@ def _untrained(run: Run, modality):
     """A baseline row: the base model evaluated as it is, with one validation row at step 0."""
     model = modality.load()
     run.params = (0, count_parameters(model)[1])
+    run.train_memory = {"max": 0, "avg": 0, "p99": 0}  # nothing trained, so nothing held above the start
     run.state.metrics.append({"step": 0, **modality.validate(model)})
     return model

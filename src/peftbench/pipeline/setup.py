@@ -48,7 +48,7 @@ def resolved_peft_config(model, model_id: str | None = None) -> dict:
     model named by `model_id` (what the user gave: a Hub id, a folder, embedded:<name>), not by the
     local folder the weights were loaded from (a converted model in this machine's cache)."""
     config = model.peft_config["default"].to_dict()
-    if model_id is not None and "base_model_name_or_path" in config:
+    if model_id is not None and config.get("base_model_name_or_path"):  # set by peft from the loaded folder
         config["base_model_name_or_path"] = model_id
     return {k: (sorted(v) if isinstance(v, set) else v) for k, v in config.items()}
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from peftbench.errors import UserError
-from peftbench.experiment import Experiment, discover, experiments_root, is_experiment_dir, load_experiment
+from peftbench.experiment import (REFERENCE_DEFAULTS, Experiment, discover, experiments_root, is_experiment_dir,
+                                  load_experiment, reference_suite)
 from peftbench.plan import RunPlan, plan_run
 from peftbench.record import SUCCESS, NotARecord, ResultRecord, read_record
 from peftbench.results import result_path
@@ -75,7 +76,11 @@ def find_experiments(dirs: list[Path], task: str | None, methods: list[str] | No
     found: list[Experiment] = []
     for folder in dirs or [experiments_root()]:
         if is_experiment_dir(folder):  # a broken symlinked config counts: loading it says so
-            found.append(load_experiment(folder))
+            found.append(load_experiment(folder, task if reference_suite(folder) else None))
+        elif (Path(folder) / ".." / REFERENCE_DEFAULTS).resolve().is_file() and Path(folder).name == "experiments":
+            # the reference suite's experiments folder: <method>/<name> below it, task from --task or the suite
+            found.extend(load_experiment(d, task) for d in sorted(Path(folder).glob("*/*"))
+                         if d.is_dir() and is_experiment_dir(d))
         else:
             found.extend(discover(folder, task))
     if task:
@@ -140,7 +145,8 @@ def plan_sweep(experiments: list[Experiment], seeds: list[int] | None, output_di
     planned = []
     for exp in experiments:
         for seed in seeds or [None]:
-            plan = plan_run(exp.path, seed=seed, overrides=overrides, task_file=task_file, save_adapter=save_adapter)
+            plan = plan_run(exp.path, seed=seed, overrides=overrides, task_file=task_file, save_adapter=save_adapter,
+                            task=exp.task)
             action, reason = decide(output_dir, exp.task, plan.stem, plan.config_hash, retry_failed, save_adapter)
             planned.append(PlannedRun(plan, action, reason))
     return planned

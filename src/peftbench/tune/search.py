@@ -108,7 +108,7 @@ def prepare(experiments: list[Experiment], trials: int, results: Path, overrides
     results = Path(results)
     overrides = deep_merge(overrides, search_overrides or {})
     base = {**overrides, **({"max_steps": max_steps} if max_steps is not None else {})}
-    probes = [plan_run(exp.path, overrides=base) for exp in experiments]
+    probes = [plan_run(exp.path, overrides=base, task=exp.task) for exp in experiments]
     steps = _equal_budget(probes, experiments)
     shared = trials_mod.trial_overrides(steps, overrides)
     methods = []
@@ -116,7 +116,7 @@ def prepare(experiments: list[Experiment], trials: int, results: Path, overrides
         space = space_mod.load_space(exp.path, probe.cfg.optimizer_kwargs.get("lr"))
         _check_point(exp, space, shared)
         default = space_mod.default_point(space, probe.cfg.model_dump(), exp.peft_config, exp.path)
-        blob = json.dumps({"config": plan_run(exp.path, overrides=shared).config_hash, "space": space.to_json(),
+        blob = json.dumps({"config": plan_run(exp.path, overrides=shared, task=exp.task).config_hash, "space": space.to_json(),
                            "sampler": study_mod.sampler_description(seed)}, sort_keys=True)
         key = hashlib.sha256(blob.encode()).hexdigest()[:8]
         methods.append(MethodSearch(exp, space, f"{exp.task}/{exp.full_name}@{key}", key, default))
