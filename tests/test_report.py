@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+
+import pandas as pd
 import re
 import subprocess
 import sys
@@ -47,7 +49,8 @@ def test_report_files_for_a_sweep_with_reference_numbers(tmp_path):
     html = (out / "report.html").read_text()
     markdown = (out / "summary.md").read_text()
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
-    assert figures == ["minimath-curves.png", "minimath-leaderboard.png", "minimath-pareto.png", "minimath-reference.png"]
+    # two validation windows per run show no curve's shape: no learning-curve figure (test_curves_... below)
+    assert figures == ["minimath-leaderboard.png", "minimath-pareto.png", "minimath-reference.png"]
     for png in (out / "figures").glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     # Offline: plotly.js inlined exactly once, no script or stylesheet fetched from the network.
@@ -227,3 +230,16 @@ def test_no_saved_matrix_no_capabilities_section(tmp_path):
     folder = _sweep(tmp_path / "results")
     result = runner.invoke(app, ["report", "--results", str(folder), "--resamples", "200", "--out", str(tmp_path / "r")])
     assert result.exit_code == 0 and "### Capabilities" not in (tmp_path / "r" / "summary.md").read_text()
+
+
+def test_curves_need_three_windows_and_show_the_best_few():
+    from types import SimpleNamespace
+
+    from peftbench.analysis.report_figures import MAX_CURVES, curve_experiments
+
+    names = [f"m{i}/default" for i in range(12)]
+    rows = [{"experiment": n, "step": step} for i, n in enumerate(names) for step in range(1, 2 + (i % 3) * 2)]
+    report = SimpleNamespace(curves=pd.DataFrame(rows), summary=pd.DataFrame({"experiment": names}))
+    chosen = curve_experiments(report)
+    assert len(chosen) <= MAX_CURVES and all(int(n[1:].split("/")[0]) % 3 != 0 for n in chosen)  # 1 window: out
+    assert chosen == [n for n in names if int(n[1:].split("/")[0]) % 3 != 0][:MAX_CURVES]  # best first, as ranked

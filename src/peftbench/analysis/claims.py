@@ -35,9 +35,17 @@ class Claim:
     evidence: str
 
 
+# The reference suite's claims are about math reasoning (MetaMathQA -> GSM8K) and minimath mirrors it.
+CLAIM_TASKS = ("metamathqa", "minimath")
+
+
 def check(report: TaskReport) -> list[Claim]:
-    """Both claims for `report`, or [] when its reference is not a LoRA experiment."""
-    if not report.reference or _method(report, report.reference) != "lora":
+    """Both claims for `report`, or [] where they do not apply: another task than the reference suite's,
+    a reference that is no LoRA experiment, or fewer than two other PEFT methods to compare."""
+    if report.task not in CLAIM_TASKS or not report.reference or _method(report, report.reference) != "lora":
+        return []
+    others = {m for m in report.summary["method"] if m not in NOT_EVIDENCE}
+    if len(others) < 2:
         return []
     return [_beat_lora(report), _forget_less(report)]
 

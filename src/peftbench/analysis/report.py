@@ -84,7 +84,8 @@ def _markdown(reports: list[TaskReport], figures: dict, notes: dict[str, str], i
                 lines += [f"### {title}", "", f"![{title}](figures/{figures[report.task][kind].name})", ""]
         lines += report_verdicts.markdown(report, figures[report.task]["sensitivity"].name
                                           if "sensitivity" in figures[report.task] else None)
-        lines += ["### Best configuration per method", "", md_table(report_html._best_table(report)), ""]
+        lines += ["### Highest test mean per method", "", md_text(report_html.BEST_NOTE), "",
+                  md_table(report_html._best_table(report)), ""]
         if not report.capabilities.empty:
             lines += ["### Capabilities", "", md_text(report_html.CAPABILITIES_NOTE), "", md_table(report.capabilities), ""]
         if not report.published.empty:

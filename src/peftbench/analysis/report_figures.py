@@ -19,7 +19,8 @@ from peftbench.analysis.report_data import TaskReport
 
 FRONT_COLOR, OTHER_COLOR, REF_COLOR = "#d62728", "#9a9a9a", "#1f77b4"
 FEW_LABELS = 6  # up to this many points, each is named next to itself
-MAX_CURVES = 10  # more lines than this are unreadable in a PNG; the HTML has all of them
+MAX_CURVES = 8  # more lines than this are unreadable (a palette of 10 colours repeats); the best ones are drawn
+MIN_CURVE_POINTS = 3  # a "curve" of 1-2 validation windows shows no shape: such runs are left out
 DPI = 110
 
 
@@ -158,14 +159,23 @@ def pareto_grid(report: TaskReport, path: Path) -> Path | None:
     return _save(fig, path)
 
 
+def curve_experiments(report: TaskReport) -> list[str]:
+    """The best experiments (at most MAX_CURVES) whose curves have MIN_CURVE_POINTS windows or more."""
+    data = report.curves
+    if data.empty:
+        return []
+    windows = data.groupby("experiment")["step"].nunique()
+    return [e for e in report.summary["experiment"] if windows.get(e, 0) >= MIN_CURVE_POINTS][:MAX_CURVES]
+
+
 def curves(report: TaskReport, path: Path) -> Path | None:
     """Train loss and the validation metric over steps, mean over seeds, for the best experiments."""
     data = report.curves
     valid = "valid " + report.main.split(" ", 2)[1]
     panels = [c for c in ("train loss", valid) if c in data and data[c].notna().any()]
-    if data.empty or not panels:
+    top = curve_experiments(report)
+    if data.empty or not panels or not top:
         return None
-    top = list(report.summary["experiment"][:MAX_CURVES])
     fig = Figure(figsize=(6.2 * len(panels), 4.2))
     axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, column in zip(axes.flat, panels):
@@ -180,7 +190,7 @@ def curves(report: TaskReport, path: Path) -> Path | None:
             _axis_format(ax.yaxis, report.main)
         ax.grid(alpha=0.3)
     axes.flat[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
-    shown = f"best {len(top)} of {len(report.summary)} experiments" if len(report.summary) > MAX_CURVES else "all experiments"
+    shown = f"best {len(top)} of {len(report.summary)} experiments" if len(top) < len(report.summary) else "all experiments"
     fig.suptitle(f"{report.task}: learning curves ({shown}, mean over seeds)", fontsize=11)
     fig.tight_layout()
     return _save(fig, path)

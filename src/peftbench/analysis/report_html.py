@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from peftbench.metrics import direction, fmt_of, is_bytes, label
 from peftbench.analysis import answer, report_verdicts
 from peftbench.analysis.report_data import TaskReport, fmt, leaderboard
-from peftbench.analysis.report_figures import FRONT_COLOR, OTHER_COLOR, REF_COLOR, _wide_range
+from peftbench.analysis.report_figures import FRONT_COLOR, OTHER_COLOR, REF_COLOR, _wide_range, curve_experiments
 
 LAYOUT = {"template": "plotly_white", "margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "font": {"size": 12}}
 
@@ -59,9 +59,11 @@ def pareto_figure(report: TaskReport, x: str) -> go.Figure:
                               ("Pareto front", means[front].sort_values(x), FRONT_COLOR)):
         hover = [f"{e}<br>{label(report.main)}: {fmt(m, report.main)}<br>{label(x)}: {fmt(v, x)}"
                  for e, m, v in zip(rows["experiment"], rows[report.main], rows[x])]
-        fig.add_scatter(x=rows[x], y=rows[report.main], name=name, text=hover, hoverinfo="text",
-                        mode="lines+markers" if name == "Pareto front" else "markers",
-                        line={"shape": "hv", "width": 1}, marker={"color": color, "size": 9 if name != "dominated" else 7})
+        on_front = name == "Pareto front"  # front points carry their names: the answer the plot is for
+        fig.add_scatter(x=rows[x], y=rows[report.main], name=name, hovertext=hover, hoverinfo="text",
+                        text=list(rows["experiment"]) if on_front else None, textposition="top center",
+                        textfont={"size": 10}, mode="lines+markers+text" if on_front else "markers",
+                        line={"shape": "hv", "width": 1}, marker={"color": color, "size": 9 if on_front else 7})
     fig.update_layout(**LAYOUT, title=f"{label(report.main)} vs {label(x)}", xaxis=_axis(x, means.loc[known, x]),
                       yaxis=_axis(report.main), height=420)
     return fig
@@ -69,7 +71,7 @@ def pareto_figure(report: TaskReport, x: str) -> go.Figure:
 
 def curves_figure(report: TaskReport, column: str) -> go.Figure:
     fig = go.Figure()
-    for name in report.summary["experiment"]:
+    for name in curve_experiments(report):
         line = report.curves[report.curves["experiment"] == name].groupby("step")[column].mean().dropna()
         if len(line):
             fig.add_scatter(x=line.index, y=line.to_numpy(), name=name, mode="lines+markers" if len(line) < 4 else "lines")
@@ -95,6 +97,11 @@ def published_figure(report: TaskReport) -> go.Figure:
 
 def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, escape=True, border=0, classes="table", na_rep="")
+
+
+BEST_NOTE = ("Each method's experiment with the highest mean on the test set: a description of these runs, not a "
+             "choice (choosing on the test set would flatter every method; `peftbench tune` chooses on validation) "
+             "and not a verdict (the verdicts above are).")
 
 
 def _best_table(report: TaskReport) -> pd.DataFrame:
@@ -154,7 +161,8 @@ table.table th, table.table td { padding: 3px 8px; vertical-align: top; border-b
 <p class="note">Red points: no other experiment is at least as good on both axes and better on one. Hover for names.</p>
 {% for fig in s.pareto %}{{ fig }}{% endfor %}
 {% if s.curves %}<h3>Learning curves</h3>{% for fig in s.curves %}{{ fig }}{% endfor %}{% endif %}
-<h3>Best configuration per method</h3>{{ s.best_table }}
+<h3>Highest test mean per method</h3>
+<p class="note">{{ best_note|e }}</p>{{ s.best_table }}
 {% if s.published_table %}<h3>Published reference numbers</h3>
 <p class="note">{{ s.published_note|e }}</p>{{ s.published_table }}{{ s.published_figure }}{% endif %}
 {% if s.capabilities_table %}<h3>Capabilities</h3>
@@ -190,7 +198,8 @@ def render(reports: list[TaskReport], notes: dict[str, str], intro: str) -> str:
     sections = []
     for report in reports:
         valid = "valid " + report.main.split(" ", 2)[1]
-        curve_columns = [c for c in ("train loss", valid) if c in report.curves and report.curves[c].notna().any()]
+        curve_columns = [c for c in ("train loss", valid) if c in report.curves and report.curves[c].notna().any()
+                         and curve_experiments(report)]
         section = {
             "task": report.task, "note": notes[report.task], "answer": answer.sentence(report),
             "leaderboard_table": _table(leaderboard(report)),
@@ -207,4 +216,5 @@ def render(reports: list[TaskReport], notes: dict[str, str], intro: str) -> str:
             section.update(published_table=_table(published_table(report)), published_figure=embed(published_figure(report)),
                            published_note=published_note(report))
         sections.append(section)
-    return TEMPLATE.render(title="peftbench report", intro=intro, sections=sections, capabilities_note=CAPABILITIES_NOTE)
+    return TEMPLATE.render(title="peftbench report", intro=intro, sections=sections, capabilities_note=CAPABILITIES_NOTE,
+                           best_note=BEST_NOTE)

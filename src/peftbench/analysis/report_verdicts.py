@@ -15,7 +15,7 @@ from peftbench.analysis import verdicts as verdicts_mod
 from peftbench.analysis.markdown import md_table, md_text
 from peftbench.analysis.report_data import TaskReport, fmt
 from peftbench.analysis.stats import t_interval
-from peftbench.metrics import is_fraction, label
+from peftbench.metrics import direction, is_fraction, label
 
 
 def verdict_sentence(report: TaskReport, n_resamples: int) -> str:
@@ -48,10 +48,22 @@ def method_words(found: list, n_resamples: int) -> str:
             "95% interval that excludes zero.")
 
 
+def _by_effect(verdicts: list) -> list:
+    """Each metric's verdicts together (main metric first), best effect first in its better direction;
+    those without a difference (no items) last."""
+    order = list(dict.fromkeys(v.metric for v in verdicts))
+
+    def key(v):
+        better = v.diff if direction(v.metric) else -v.diff
+        return order.index(v.metric), math.isnan(v.diff), -better if not math.isnan(v.diff) else 0.0
+
+    return sorted(verdicts, key=key)
+
+
 def verdict_table(report: TaskReport) -> pd.DataFrame:
     power = {p.experiment: p for p in report.power}
     rows = []
-    for v in report.verdicts:
+    for v in _by_effect(report.verdicts):
         points = is_fraction(v.metric)
         row = {"experiment": v.experiment, "metric": label(v.metric),
                f"difference vs {v.reference} [corrected 95% CI]": v.interval(points),
@@ -217,7 +229,11 @@ def html(report: TaskReport, table, embed) -> str:
         parts += ["<h3>Verdicts</h3>", table(verdict_table(report))]
     stats = statistics_lines(report)
     if stats:
-        parts.append("<ul class=\"note\">" + "".join(f"<li>{_escape(line)}</li>" for line in stats) + "</ul>")
+        head, rest = stats[:2], stats[2:]  # the noise floor and the sizing; the per-pair power lines fold away
+        parts.append("<ul class=\"note\">" + "".join(f"<li>{_escape(line)}</li>" for line in head) + "</ul>")
+        if rest:
+            parts.append(f"<details><summary>power of each comparison ({len(rest)} lines)</summary><ul class=\"note\">"
+                         + "".join(f"<li>{_escape(line)}</li>" for line in rest) + "</ul></details>")
     if report.tuned:
         parts += ["<h3>Default vs tuned</h3>", table(tuned_table(report))]
     claims = claims_mod.table(report)
