@@ -86,6 +86,22 @@ class OverheadConfig(_Strict):
     new_tokens: int = Field(default=16, gt=1, description="tokens generated per measurement")
 
 
+class GrpoConfig(_Strict):
+    """GRPO (rl/grpo.py, TRL's trainer): each step samples `num_generations` answers to each of `batch_size`
+    training prompts, rewards them with the task's scorer, and moves the policy towards the better ones."""
+
+    num_generations: int = Field(default=4, gt=1, description="answers sampled per prompt (the group)")
+    max_new_tokens: int = Field(default=64, gt=0, description="new tokens per sampled answer")
+    temperature: float = Field(default=1.0, gt=0, description="sampling temperature")
+    beta: float = Field(default=0.04, ge=0, description="KL penalty towards the base model (0 = none)")
+    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = Field(default="grpo", description="TRL's loss variant")
+    format_reward: float = Field(default=0.0, ge=0, description="reward added for an answer containing "
+                                 "answer_phrase (0 = the task's scorer alone)")
+    answer_phrase: str = Field(default="The answer is", description="what the format reward looks for")
+    init_adapter: str | None = Field(default=None, description="start from an earlier run's saved adapter "
+                                     "(a <stem>.adapter/ folder --save-adapter kept), e.g. a supervised run's")
+
+
 class RunConfig(_Strict):
     """Fields every task shares: model, precision, batch sizes, steps, optimizer (part of the config hash).
 
@@ -146,6 +162,9 @@ class TrainConfig(RunConfig):
     few_shot: int = Field(default=0, ge=0, description="solved training examples (drawn with the seed) put before "
                           "every evaluation prompt: k-shot prompting")
     data: DataConfig = Field(default_factory=DataConfig, description="data sizes")
+    trainer: Literal["sft", "grpo"] = Field(default="sft", description="sft: supervised fine-tuning on the targets; "
+                                            "grpo: reinforcement learning rewarded by the task's scorer")
+    grpo: GrpoConfig = Field(default_factory=GrpoConfig, description="GRPO settings (trainer grpo)")
     retention: RetentionConfig = Field(default_factory=RetentionConfig, description="capabilities after fine-tuning")
     overhead: OverheadConfig = Field(default_factory=OverheadConfig, description="inference overhead")
 

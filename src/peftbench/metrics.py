@@ -100,6 +100,14 @@ WINDOW_TRAIN_TIME = declare("train time", "window", "training time of the window
 EVAL_TIME = declare("eval time", "window", "validation time of the window (s)", "s", None, "{:.1f}")
 ELAPSED = declare("elapsed time", "window", "time since training started (s)", "s", None, "{:.1f}")
 
+# Reinforcement learning (trainer grpo): TRL's figures per step, the report's reward curves.
+REWARD = declare("reward", "window", "training reward (mean of the sampled answers)", "", True, "{:.3f}")
+REWARD_STD = declare("reward std", "window", "reward std within groups", "", None, "{:.3f}")
+KL = declare("kl", "window", "KL to the base model", "nats", None, "{:.4f}")
+COMPLETION_LENGTH = declare("completion length", "window", "sampled answer length", "tokens", None, "{:.1f}")
+NO_SIGNAL = declare("groups without signal", "window", "share of groups whose answers all scored alike", "", None,
+                    "{:.0%}")
+
 # The window metric tables show per run (its mean over windows), next to the final and train_info ones.
 RUN_LEVEL_WINDOW_METRICS = (TOKENS_PER_SEC.key,)
 

@@ -148,6 +148,9 @@ class ResultRecord(_Open):
     run_info: RunInfo
     train_info: TrainInfo
     meta_info: MetaInfo = Field(default_factory=MetaInfo)
+    rl_eval_info: dict[str, Any] | None = Field(
+        default=None, description="runs trained with GRPO: the reference suite's RL figures — test_pass_at_1 (greedy), "
+        "reward_mean, reward_std and kl_mean of the last training step, num_eval_samples")
 
     @property
     def status(self) -> str:

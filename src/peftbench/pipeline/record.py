@@ -62,4 +62,15 @@ def build_record(run: Run, status: str, error: BaseException | None) -> ResultRe
         system_info=environment.system_info(),
         pytorch_info=environment.pytorch_info(),
     )
-    return ResultRecord(run_info=run_info, train_info=train_info, meta_info=meta_info)
+    rl = rl_eval_info(run) if status == SUCCESS and getattr(plan.cfg, "trainer", "sft") == "grpo" else None
+    return ResultRecord(run_info=run_info, train_info=train_info, meta_info=meta_info,
+                        **({"rl_eval_info": rl} if rl else {}))
+
+
+def rl_eval_info(run: Run) -> dict:
+    """The reference suite's RL section: greedy pass@1 on the test split and the last step's training
+    reward, its spread and the KL to the base model."""
+    last = next((row for row in reversed(run.state.metrics) if "reward" in row), {})
+    tested = [row for row in run.predictions if row.get("test_set") == run.plan.task]
+    return {"test_pass_at_1": run.final.get("test accuracy"), "reward_mean": last.get("reward"),
+            "reward_std": last.get("reward std"), "kl_mean": last.get("kl"), "num_eval_samples": len(tested)}

@@ -135,12 +135,20 @@ def _trained(run: Run, modality, reporter: Reporter, device, trackers: Trackers)
         with memory.paused():  # nor is logging to a tracker
             trackers.log_row(row)
 
-    batches = modality.batches()
     accounted = AccountedMemory(model, optimizer)
+    grpo = getattr(cfg, "trainer", "sft") == "grpo"
+    batches = None if grpo else modality.batches()
     try:
         with reporter.training(cfg.max_steps) as on_step, memory, accounted:
-            train(model, optimizer, scheduler, batches, modality.loss, cfg, device, memory, run.state, validate,
-                  on_step, on_window, accounted)
+            if grpo:  # the same model, optimizer, meters and callbacks; TRL's GRPO loop (rl/grpo.py)
+                from peftbench.data import format_prompt
+                from peftbench.rl.grpo import train_grpo
+
+                train_grpo(model, modality.tokenizer, run.task, cfg, run.state, optimizer, scheduler, memory,
+                           accounted, validate, on_step, on_window, format_prompt)
+            else:
+                train(model, optimizer, scheduler, batches, modality.loss, cfg, device, memory, run.state, validate,
+                      on_step, on_window, accounted)
     finally:  # a cancelled run's record keeps the steps it took
         run.accounted_memory = accounted.summary()
     run.train_memory = memory.summary()

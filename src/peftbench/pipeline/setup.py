@@ -25,12 +25,38 @@ def prepare_training(run: Run, base_model):
                        plan.peft_task_type, every_target=plan.spec.kind == "text")
     run.base_changed = before is not None and weight_sums(before) != before
     run.peft_config = resolved_peft_config(model, cfg.model_id) if raw is not None else None
+    init = cfg.grpo.init_adapter if getattr(cfg, "trainer", "sft") == "grpo" else None
+    if init:  # RL after supervised fine-tuning: the saved adapter's weights, trained further
+        load_adapter_weights(model, init)
     optimizer = build_optimizer(model, cfg.optimizer_type, cfg.optimizer_kwargs)
     run.params = count_parameters(model)  # after the optimizer: LoRA-FA freezes the A matrices
     scheduler = build_scheduler(optimizer, cfg.lr_scheduler, cfg.max_steps, cfg.warmup_ratio)
     if cfg.compile:
         model.compile()
     return model, optimizer, scheduler
+
+
+def load_adapter_weights(model, folder: str) -> None:
+    """Load a saved adapter's weights (`--save-adapter`'s `<stem>.adapter/`) into the wrapped model, whose
+    adapter must have the same configuration; UserError when the folder holds no adapter."""
+    from pathlib import Path
+
+    from peft.utils import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    from peftbench.errors import UserError
+
+    weights = Path(folder) / "adapter_model.safetensors"
+    if not hasattr(model, "peft_config"):
+        raise UserError(f"grpo.init_adapter {folder}: full fine-tuning has no adapter; give the saved model's folder "
+                        "as model_id instead")
+    if not weights.is_file():
+        raise UserError(f"grpo.init_adapter {folder}: no adapter_model.safetensors there (expected a folder "
+                        "--save-adapter kept)")
+    result = set_peft_model_state_dict(model, load_file(str(weights)))
+    if getattr(result, "unexpected_keys", None):
+        raise UserError(f"grpo.init_adapter {folder}: its weights do not fit this adapter "
+                        f"({len(result.unexpected_keys)} unexpected, e.g. {result.unexpected_keys[0]})")
 
 
 def weight_sums(model_or_sums) -> dict:

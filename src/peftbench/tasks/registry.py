@@ -83,8 +83,11 @@ def _builtin_packages() -> list[str]:
 
 
 def _import_builtin(name: str) -> None:
-    if name in _builtin_packages():
-        importlib.import_module(f"peftbench.tasks.{name}")
+    """Import the package of task `name`: the package of that name, or for a variant `<package>-<what>`
+    (minimath-rl: minimath trained with GRPO) the package that registers it beside its own task."""
+    package = name if name in _builtin_packages() else name.split("-", 1)[0]
+    if package in _builtin_packages():
+        importlib.import_module(f"peftbench.tasks.{package}")
 
 
 def registered(name: str) -> TaskSpec | None:

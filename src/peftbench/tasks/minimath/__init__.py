@@ -76,3 +76,25 @@ def minimath():
     from peftbench.tasks.minimath.task import MiniMath
 
     return MiniMath()
+
+
+# minimath trained by reinforcement learning (GRPO, rl/grpo.py): the same problems, scorer and test sets,
+# rewarded by the scorer instead of taught the worked solutions. Short enough to sweep on a laptop CPU.
+RL_DEFAULTS = {
+    **DEFAULTS,
+    "trainer": "grpo",
+    "max_steps": 20,
+    "eval_steps": 10,
+    "optimizer_kwargs": {"lr": 1e-4, "weight_decay": 0.0},
+    "grpo": {"num_generations": 4, "max_new_tokens": 64, "temperature": 0.9, "beta": 0.04},
+    "data": {**DEFAULTS["data"], "valid_size": 32, "gsm8k_test_size": 0},
+}
+
+
+@register_task("minimath-rl", kind="text", metric="accuracy", config_model=MiniMathConfig, defaults=RL_DEFAULTS,
+               sizes=sizes)
+def minimath_rl():
+    """minimath trained with GRPO: 20 steps of 4 prompts x 4 sampled answers, rewarded by the scorer (CPU)."""
+    from peftbench.tasks.minimath.task import MiniMath
+
+    return MiniMath()

@@ -1,0 +1,79 @@
+"""GRPO as a second way to train (rl/grpo.py): the task's scorer as the reward, TRL's trainer inside the
+run pipeline (records, accounted memory, window rows, the reference's rl_eval_info), a start from a
+saved supervised adapter, and the shipped offline preset (minimath-rl). On the tiny model, in seconds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from peftbench.errors import UserError
+from peftbench.pipeline import execute
+from peftbench.plan import plan_run
+from peftbench.progress import Reporter
+from peftbench.rl.grpo import reward_functions
+from peftbench.tasks.base import Score
+
+LORA = {"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"}
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+def test_the_reward_is_the_tasks_scorer_plus_an_optional_format_reward():
+    task = SimpleNamespace(score=lambda text, gold: Score(None, text.strip().endswith(gold)))
+    plain = SimpleNamespace(format_reward=0.0, answer_phrase="The answer is")
+    (correct,) = reward_functions(task, plain)
+    assert correct(["x. The answer is 12", "The answer is 13", "12"], ["12", "12", "12"]) == [1.0, 0.0, 1.0]
+    shaped = SimpleNamespace(format_reward=0.1, answer_phrase="The answer is")
+    correct, form = reward_functions(task, shaped)
+    assert form(["The answer is 3", "3"]) == [0.1, 0.0]
+
+
+def _grpo(make_experiment, tiny_params, tmp_path, name="rl", **grpo):
+    params = {**tiny_params, "trainer": "grpo", "grpo": {"num_generations": 2, "max_new_tokens": 4, **grpo}}
+    folder = make_experiment(name=name, adapter=LORA, params=params)
+    return execute(plan_run(folder), tmp_path / "results", Reporter(enabled=False))
+
+
+def test_a_grpo_run_records_what_a_supervised_run_does_and_the_rl_figures(make_experiment, tiny_params, tmp_path):
+    outcome = _grpo(make_experiment, tiny_params, tmp_path)
+    assert outcome.status == "success", outcome.record.run_info.error_msg
+    record = json.loads(outcome.path.read_text())
+    rows = record["train_info"]["metrics"]
+    windows, final = rows[:-1], rows[-1]
+    assert [r["step"] for r in windows] == [1, 2] and final["step"] == 2
+    for row in windows:
+        assert {"reward", "reward std", "kl", "completion length", "train loss", "valid accuracy"} <= row.keys()
+    assert "test accuracy" in final and "forgetting" in final and final["train total tokens"] > 0
+    info = record["rl_eval_info"]
+    assert info["test_pass_at_1"] == final["test accuracy"] and info["num_eval_samples"] == 3
+    assert info["reward_mean"] == windows[-1]["reward"] and info["kl_mean"] == windows[-1]["kl"]
+    assert record["train_info"]["accounted_memory_max"] > 0 and record["train_info"]["train_time"] > 0
+    assert record["run_info"]["train_config"]["trainer"] == "grpo"
+
+
+def test_rl_can_start_from_a_saved_supervised_adapter(make_experiment, tiny_params, tmp_path):
+    sft = execute(plan_run(make_experiment(name="sft", adapter=LORA, params=tiny_params), save_adapter=True),
+                  tmp_path / "results", Reporter(enabled=False))
+    saved = sft.path.with_name(sft.path.stem + ".adapter")
+    assert (saved / "adapter_model.safetensors").is_file()
+    outcome = _grpo(make_experiment, tiny_params, tmp_path, name="rl-from-sft", init_adapter=str(saved))
+    assert outcome.status == "success", outcome.record.run_info.error_msg
+    with pytest.raises(UserError, match="no adapter_model.safetensors there"):
+        _grpo(make_experiment, tiny_params, tmp_path, name="rl-bad", init_adapter=str(tmp_path))
+
+
+def test_the_offline_rl_preset_ships_the_methods_and_plans():
+    """minimath-rl: LoRA r16 (the reference) and r1, DoRA, PiSSA, full fine-tuning, IA3, MiSS, VeRA and
+    the untrained model; every experiment plans (configs valid) with GRPO as its trainer."""
+    from peftbench.experiment import discover
+
+    found = {e.full_name: e for e in discover(EXPERIMENTS, "minimath-rl")}
+    assert set(found) == {"lora/default", "lora/r1", "lora/dora", "lora/pissa", "full-finetuning/default",
+                          "ia3/default", "miss/default", "vera/default", "base/zero-shot"}
+    for exp in found.values():
+        plan = plan_run(exp.path)
+        assert plan.cfg.trainer == "grpo" and plan.task == "minimath-rl"
+    assert plan_run(found["lora/r1"].path).experiment.peft_config["r"] == 1
