@@ -34,6 +34,7 @@ EXTRA_OF = {
     "trackio": "trackio",
     "optuna": "tune",
     "if_verifiable": "retention",
+    "trl": "rl",
 }
 # What each extra is for, for the message.
 PURPOSE = {
@@ -47,6 +48,7 @@ PURPOSE = {
     "wandb": "--report-to wandb",
     "trackio": "--report-to trackio",
     "tune": "peftbench tune (Optuna searches)",
+    "rl": "reinforcement learning (\"trainer\": \"grpo\")",
     "retention": "instruction-following retention (retention.instructions in training_params.json)",
 }
 

@@ -86,6 +86,8 @@ def plan_run(exp_dir: Path | str, max_steps: int | None = None, seed: int | None
     if seed is not None:
         extra["seed"] = seed
     cfg = experiment.train_config(spec.defaults, extra, spec.config_model)
+    if getattr(cfg, "trainer", "sft") == "grpo":  # TRL: one line naming the install, before any model loads
+        require_extra("rl")
     if cfg.max_steps < cfg.eval_steps:
         cfg = cfg.model_copy(update={"eval_steps": cfg.max_steps})  # a short run still validates once
     digest = config_hash(experiment.task, cfg, experiment.peft_config, cfg.seed, spec.fingerprint)
