@@ -89,8 +89,16 @@ def test_lm_eval_json_validates_and_renders_with_lm_eval(results, tmp_path):
     done = export([results], "lm-eval", tmp_path / "out")
     assert done.passed_over == 1 and not done.skipped
     paths = _files(tmp_path / "out", "results_*.json")
-    assert [p.relative_to(tmp_path / "out").parent.as_posix() for p in paths] == \
-        ["minimath/ia3--default", "minimath/lora--default--seed1"]
+    # lm-eval's layout: one folder per (sanitised) model, results and samples files side by side
+    folders = [p.relative_to(tmp_path / "out").parent.as_posix() for p in paths]
+    assert all(f.endswith(("__minimath__ia3--default", "__minimath__lora--default--seed1")) for f in folders)
+    assert len(folders) == 2 and not any("/" in f for f in folders)
+    samples = sorted(paths[0].parent.glob("samples_minimath_*.jsonl"))
+    assert len(samples) == 1 and samples[0].name.removeprefix("samples_minimath_") == paths[0].name.removeprefix("results_").replace(".json", ".jsonl")
+    lines = [json.loads(line) for line in samples[0].read_text().splitlines()]
+    assert len(lines) == 4 and {"doc_id", "doc", "target", "arguments", "resps", "filtered_resps", "doc_hash",
+                                "prompt_hash", "target_hash", "accuracy"} <= lines[0].keys()
+    assert sum(line["accuracy"] for line in lines) / 4 == 0.75  # the items behind the score
     ia3 = json.loads(paths[0].read_text())
     table = check_lm_eval(ia3)
     entry = ia3["results"]["minimath"]

@@ -17,7 +17,7 @@ from peftbench.analysis.load import Warn, default_warn
 from peftbench.errors import UserError
 from peftbench.names import probe_writable
 from peftbench.export import csv_table, eval_results, lm_eval_json
-from peftbench.export.runs import read_runs
+from peftbench.export.runs import read_runs, sidecar_rows
 from peftbench.results import _atomic_write_text
 
 FORMATS = ("lm-eval", "eval-results", "csv")
@@ -40,6 +40,8 @@ def _lm_eval(sources, out: Path, warn: Warn, **_) -> Exported:
             done.skipped.append(f"{run.path}: {why}")
         else:
             files[out / lm_eval_json.relative_path(run)] = json.dumps(lm_eval_json.lm_eval_results(run), indent=2) + "\n"
+            for path, lines in lm_eval_json.samples(run, sidecar_rows(run.path)).items():
+                files[out / path] = "".join(json.dumps(line) + "\n" for line in lines)
     return _write(files, done)
 
 

@@ -1,4 +1,5 @@
-"""A run as lm-evaluation-harness results JSON (`results_<date>.json`, one per evaluated model).
+"""A run as lm-evaluation-harness output: `<model>/results_<date>.json` (lm-eval's results JSON) and, per
+task, `<model>/samples_<task>_<date>.jsonl` (what its `--log_samples` writes), in lm-eval's folder layout.
 
 Shape: lm-eval's published result schema (`lm_eval/result_schema.py`, `EvalResults`): `results`
 maps each task to `{"name", "alias", "sample_len", "<metric>,<filter>": value,
@@ -12,6 +13,8 @@ predictions sidecar does not confirm is not exported in this format (`unsupporte
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -123,5 +126,45 @@ def file_name(run: ExportRun) -> str:
     return f"results_{stamp}.json"
 
 
+def model_folder(run: ExportRun) -> str:
+    """lm-eval's output layout puts each model's files in a folder named after the sanitised model: here
+    the model, the task, where the result came from (when imported) and the run's stem."""
+    source = "" if run.source == "peftbench" else f"{run.source}__"
+    return sanitize(f"{run.model_id}__{run.task}__{source}{run.stem}")
+
+
 def relative_path(run: ExportRun) -> Path:
-    return Path(run.task) / ("" if run.source == "peftbench" else run.source) / run.stem / file_name(run)
+    return Path(model_folder(run)) / file_name(run)
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def samples(run: ExportRun, rows: list[dict]) -> dict[Path, list[dict]]:
+    """lm-eval's `--log_samples` files, `samples_<task>_<date>.jsonl` beside the results: one line per
+    test item of the predictions sidecar, with the fields lm-eval writes (doc_id, doc, target, arguments,
+    resps, filtered_resps, the metric, and the doc/prompt/target hashes)."""
+    stamp = file_name(run).removeprefix("results_").removesuffix(".json")
+    out: dict[Path, list[dict]] = {}
+    for score in run.scores:
+        name = task_name(run, score)
+        names = {score.test_set} | ({run.task, "", "test"} if score.test_set == run.task else set())
+        items = [row for row in rows if row.get("test_set") in names and "id" in row]
+        lines = []
+        for index, row in enumerate(items):
+            prompt, gold = str(row.get("prompt", "")), str(row.get("gold", ""))
+            doc = {"id": row["id"], "prompt": prompt, "gold": gold}
+            value = row.get("correct", row.get(score.metric))
+            lines.append({
+                "doc_id": index, "doc": doc, "target": gold,
+                "arguments": {"gen_args_0": {"arg_0": prompt, "arg_1": run.train_config.get("generation_kwargs") or {}}},
+                "resps": [[str(row.get("prediction", ""))]], "filtered_resps": [str(row.get("extracted", ""))],
+                "filter": FILTER, "metrics": [score.metric],
+                score.metric: float(value) if isinstance(value, (bool, int, float)) else value,
+                "doc_hash": _hash(json.dumps(doc, sort_keys=True)), "prompt_hash": _hash(prompt),
+                "target_hash": _hash(gold),
+            })
+        if lines:
+            out[Path(model_folder(run)) / f"samples_{name}_{stamp}.jsonl"] = lines
+    return out

@@ -96,7 +96,7 @@ def _number(value) -> float | None:
     return float(value)
 
 
-def _sidecar_rows(path: Path) -> list[dict]:
+def sidecar_rows(path: Path) -> list[dict]:
     sidecar = predictions_path(path)
     if not sidecar.is_file():
         return []
@@ -154,6 +154,6 @@ def read_runs(sources: Iterable[Path], warn: Warn) -> tuple[list[ExportRun], int
             passed_over += 1
             continue
         task = task_of(record, path)
-        scores, figures = scores_of(record, task, _sidecar_rows(path))
+        scores, figures = scores_of(record, task, sidecar_rows(path))
         runs.append(ExportRun(path, record, task, scores, figures))
     return runs, passed_over
