@@ -365,3 +365,13 @@ def test_fingerprint_follows_content_not_location(tmp_path):
     edited = load_task_file(make_task(tmp_path / "c", BASIC, edited_rows))
     reprompted = load_task_file(make_task(tmp_path / "d", {**BASIC, "prompt": "Question: {q}\nA:"}))
     assert len({first.fingerprint(), edited.fingerprint(), reprompted.fingerprint()}) == 3
+
+
+def test_a_short_numeric_answer_stops_at_the_first_newline(tmp_path):
+    """A target that is the answer alone: the numeric scorer cuts at the newline, so what a small model
+    writes after its answer ("12\n1000000...") is not read as the answer. A worked-solution target keeps
+    the whole text (the extractor finds "The answer is N" in it)."""
+    short = load_task_file(make_task(tmp_path / "short", {**BASIC, "target": "{a}", "gold": "{a}"}), load_data=False)
+    assert short.score("12\n1000000", "12").correct
+    worked = load_task_file(make_task(tmp_path / "worked", BASIC), load_data=False)
+    assert not worked.score("12\n1000000", "12").correct  # the last number counts in a worked solution

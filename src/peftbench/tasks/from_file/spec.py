@@ -159,7 +159,8 @@ class NormalizeSpec(_Strict):
 class ScorerSpec(_Strict):
     type: Literal["numeric", "exact", "regex", "choice", "python"]
     stop: list[str] | None = Field(default=None, description="cut the prediction at the first of these; "
-                                   "default: first newline, except numeric (its extractor finds the answer)")
+                                   "default: first newline, except numeric with a worked-solution target (its "
+                                   "extractor finds the answer in the solution)")
     normalize: NormalizeSpec = Field(default_factory=NormalizeSpec)
     pattern: str | None = Field(default=None, description="regex: group 1 (or the match) is the answer")
     choices: str | None = Field(default=None, description="choice: the column holding the list of options")
@@ -262,6 +263,18 @@ class TaskFileSpec(_Strict):
         if "query_template" in value:
             raise ValueError("the prompt is set by 'prompt', not 'query_template'")
         return value
+
+    @model_validator(mode="after")
+    def _short_answer_stop(self):
+        """A numeric task whose target is the answer alone (no worked solution) is a one-line answer: cut
+        at the first newline, as the other scorers do, or a small model's 60 tokens of "1000000..." after
+        it would be read as its answer."""
+        if self.scorer.type == "numeric" and self.scorer.stop is None and self.target is not None \
+                and self.gold is not None and self.target.strip() == self.gold.strip():
+            object.__setattr__(self, "scorer", self.scorer.model_copy(update={"stop": ["\n"]}))
+        if self.scorer.type == "numeric" and self.scorer.stop is None and self.target is None:
+            object.__setattr__(self, "scorer", self.scorer.model_copy(update={"stop": ["\n"]}))
+        return self
 
     @model_validator(mode="after")
     def _answers(self):
