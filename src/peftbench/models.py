@@ -172,12 +172,14 @@ def _hub_check(model_id: str, location: str) -> bool:
     """For a Hub id when the Hub may be used: whether to load from the local cache only. An unreachable
     Hub (a probe with a short timeout) with the model cached: load it from the cache without the Hub
     library's retries; not cached: one line now, not a minute of retries first."""
-    if Path(location).is_dir() or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    # the Hub library reads HF_HUB_OFFLINE once at import; its constant is what it obeys
+    offline = constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    if Path(location).is_dir() or offline:
         return False
     import urllib.error
     import urllib.request
-
-    from huggingface_hub import constants, try_to_load_from_cache
 
     endpoint = constants.ENDPOINT.rstrip("/")
     try:
