@@ -27,3 +27,15 @@ def test_the_smallest_not_shown_worse_comes_with_its_interval(tmp_path):
     assert "; the smallest not shown worse is ia3/default (57,600 trainable parameters, 85x fewer; " in said
     tail = said.split("85x fewer; ")[1]
     assert " pts [" in tail and tail.endswith("])."), said  # the difference and its interval, in points
+
+
+def test_a_real_difference_is_coloured_in_the_html_leaderboard(tmp_path):
+    from peftbench.analysis import report_html
+
+    for seed in range(3):
+        write_run(tmp_path, "lora/default", seed=seed, correct=[i % 4 != 0 for i in range(80)])
+        write_run(tmp_path, "ia3/default", seed=seed, correct=[i % 4 == 0 for i in range(80)])
+    report = report_data.build(load_runs(tmp_path), "lora", n_resamples=300)[0]
+    html = report_html.render([report], {report.task: ""}, "")
+    assert '<td class="worse">-50.0 pts [' in html and ": worse than lora/default</td>" in html
+    assert 'class="better"' not in html
