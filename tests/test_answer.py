@@ -39,3 +39,15 @@ def test_a_real_difference_is_coloured_in_the_html_leaderboard(tmp_path):
     html = report_html.render([report], {report.task: ""}, "")
     assert '<td class="worse">-50.0 pts [' in html and ": worse than lora/default</td>" in html
     assert 'class="better"' not in html
+
+
+def test_the_narrow_leaderboard_keeps_quality_verdict_and_the_first_costs(tmp_path):
+    for seed in range(2):
+        write_run(tmp_path, "lora/default", seed=seed, correct=[i % 3 != 0 for i in range(30)])
+        write_run(tmp_path, "ia3/default", seed=seed, correct=[i % 2 == 0 for i in range(30)])
+    report = report_data.build(load_runs(tmp_path), "lora", n_resamples=200)[0]
+    narrow = list(report_data.leaderboard(report, narrow=True).columns)
+    assert narrow[:4] == ["experiment", "runs", "test accuracy (95% CI)", "vs lora/default (paired)"]
+    assert "Pareto front vs" not in narrow and "trainable parameters" not in narrow
+    assert {"forgetting (Δ cross-entropy)", "train time (s)", "file size"} <= set(narrow)
+    assert set(narrow) < set(report_data.leaderboard(report).columns)
