@@ -14,7 +14,7 @@ from peftbench.errors import UserError
 from peftbench.pipeline import execute
 from peftbench.plan import plan_run
 from peftbench.progress import Reporter
-from peftbench.rl.grpo import reward_functions
+from peftbench.rl.grpo import grpo_arguments, reward_functions
 from peftbench.tasks.base import Score
 
 LORA = {"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"}
@@ -29,6 +29,15 @@ def test_the_reward_is_the_tasks_scorer_plus_an_optional_format_reward():
     shaped = SimpleNamespace(format_reward=0.1, answer_phrase="The answer is")
     correct, form = reward_functions(task, shaped)
     assert form(["The answer is 3", "3"]) == [0.1, 0.0]
+
+
+@pytest.mark.parametrize("use_gc", [False, True])
+def test_the_runs_use_gc_decides_gradient_checkpointing_not_trls_default(make_experiment, tiny_params, tmp_path, use_gc):
+    """TRL's GRPOConfig turns gradient checkpointing on by default; in training mode that makes generation run
+    without a KV cache (quadratic in the answer length), so the run's own use_gc must reach it."""
+    params = {**tiny_params, "trainer": "grpo", "use_gc": use_gc}
+    cfg = plan_run(make_experiment(name="gc", adapter=LORA, params=params)).cfg
+    assert grpo_arguments(cfg, str(tmp_path)).gradient_checkpointing is use_gc
 
 
 def _grpo(make_experiment, tiny_params, tmp_path, name="rl", **grpo):

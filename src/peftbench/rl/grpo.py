@@ -71,6 +71,9 @@ def grpo_arguments(cfg, output_dir: str):
         beta=g.beta, loss_type=g.loss_type, logging_steps=1, report_to=[], save_strategy="no",
         use_cpu=not _cuda(), bf16=cfg.use_amp and _cuda(), disable_tqdm=True, max_grad_norm=cfg.grad_norm_clip or 0.0,
         learning_rate=cfg.optimizer_kwargs.get("lr", 1e-4), remove_unused_columns=False,
+        # TRL turns gradient checkpointing on by default; the run's use_gc decides, as for supervised runs
+        # (with it on, generation in training mode runs without a KV cache: 20 steps took over an hour on CPU)
+        gradient_checkpointing=cfg.use_gc,
     )
 
 
