@@ -19,13 +19,14 @@ import os
 import torch
 
 from peftbench.adapters import build_optimizer, build_scheduler, wrap_model
-from peftbench.data import encode_all
 from peftbench.environment import system_info
 from peftbench.measure import MemorySampler
 from peftbench.memory_accounting import AccountedMemory
-from peftbench.models import load_model
 from peftbench.plan import plan_run
-from peftbench.train import TrainState, causal_lm_loss, text_batches, train
+from peftbench.text.data import encode_all, text_batches
+from peftbench.text.lm_loss import causal_lm_loss
+from peftbench.text.models import load_model
+from peftbench.train import TrainState, train
 
 DEFAULTS = [f"experiments/minimath/{m}/default" for m in ("full-finetuning", "lora", "ia3")]
 MB = 1e6

@@ -54,7 +54,7 @@ def main() -> None:
     from peftbench.pipeline import execute
     from peftbench.plan import plan_run
     from peftbench.progress import Reporter
-    from peftbench.tiny import save_tiny_llama
+    from peftbench.text.tiny import save_tiny_llama
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

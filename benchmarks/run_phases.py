@@ -29,12 +29,12 @@ PROCESS_START = psutil.Process().create_time()
 
 import torch  # noqa: E402
 
-import peftbench.evaluate as evaluate  # noqa: E402
 import peftbench.pipeline.sequence as sequence  # noqa: E402
 import peftbench.pipeline.text as text  # noqa: E402
-import peftbench.train as train_module  # noqa: E402
+import peftbench.text.evaluate as evaluate  # noqa: E402
+import peftbench.text.lm_loss as lm_loss  # noqa: E402
 from peftbench.environment import system_info  # noqa: E402
-from peftbench.models import cache_dir  # noqa: E402
+from peftbench.folders import cache_dir  # noqa: E402
 from peftbench.plan import plan_run  # noqa: E402
 from peftbench.progress import Reporter  # noqa: E402
 
@@ -95,7 +95,7 @@ def install_timers(plan, plain: bool) -> None:
     sequence.saved_size = timed("adapter save (file size)", sequence.saved_size)
     if plain:
         evaluate.FAST_GENERATION = False
-        text.causal_lm_loss = train_module.plain_causal_lm_loss
+        text.causal_lm_loss = lm_loss.plain_causal_lm_loss
         sequence.AccountedMemory = _NoAccounting
 
 

@@ -15,8 +15,8 @@ import torch
 from peftbench.adapters import build_optimizer, wrap_model
 from peftbench.experiment import discover
 from peftbench.measure import count_parameters
-from peftbench.models import load_model
 from peftbench.plan import plan_run
+from peftbench.text.models import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,8 +13,8 @@ from hub_standin import FakeHub, point_hub_at
 from peftbench.adapters import wrap_model
 from peftbench.config import build_config
 from peftbench.errors import UserError
-from peftbench.models import load_model
 from peftbench.tasks.minimath import DEFAULTS, MiniMathConfig
+from peftbench.text.models import load_model
 
 
 def cfg_for(model_id, dtype="float32"):
@@ -136,8 +136,8 @@ def test_an_unreachable_hub_is_one_line_at_once_or_the_cache_without_retries(mon
 
     import huggingface_hub
 
-    from peftbench import models
     from peftbench.errors import UserError
+    from peftbench.text import models
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
 

@@ -54,6 +54,16 @@ def library_level() -> int:
     return THIRD_PARTY_LEVELS[min(verbosity_from_env(), len(THIRD_PARTY_LEVELS) - 1)]
 
 
+def quiet_transformers() -> None:
+    """peftbench draws its own progress bars; transformers' per-load bars and notices are noise (shown
+    with `peftbench -v`)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity(library_level())
+    hf_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     # A warning raised by peftbench's own code is meant for the user: one line, as our CLI words them.
     # One raised inside a library goes to logging under its category, where the gate decides.

@@ -13,8 +13,6 @@ from typing import Callable, Iterator
 
 import torch
 
-from peftbench.data import Encoded, collate, endless_batches
-from peftbench.lm_loss import labelled_positions_loss, plain_loss
 from peftbench.measure import MemorySampler, Stopwatch
 from peftbench.memory_accounting import AccountedMemory
 from peftbench.signals import check_stop
@@ -38,26 +36,6 @@ def mixed_precision(cfg, device: torch.device):
     if cfg.use_amp and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
-
-
-def text_batches(data: list[Encoded], batch_size: int, seed: int, pad_id: int, device: torch.device) -> Iterator[Batch]:
-    """Endless padded batches of a text task, length-bucketed, in an order fixed by `seed`."""
-    lengths = [len(ex.input_ids) for ex in data]
-    for indices in endless_batches(lengths, batch_size, seed):
-        items = [data[i] for i in indices]
-        inputs = {k: v.to(device) for k, v in collate(items, pad_id).items()}
-        yield Batch(inputs, samples=len(items), tokens=sum(len(it.input_ids) for it in items))
-
-
-def causal_lm_loss(model, batch: Batch) -> torch.Tensor:
-    """A text task's loss: mean cross-entropy over the labelled tokens, with the output head run on
-    those positions only (equal to `plain_causal_lm_loss` to float tolerance; see lm_loss.py)."""
-    return labelled_positions_loss(model, batch.inputs)
-
-
-def plain_causal_lm_loss(model, batch: Batch) -> torch.Tensor:
-    """The reference suite's loss (the model's own, logits at every position): the benchmarks' baseline."""
-    return plain_loss(model, batch.inputs)
 
 
 def train(

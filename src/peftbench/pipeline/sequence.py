@@ -141,8 +141,8 @@ def _trained(run: Run, modality, reporter: Reporter, device, trackers: Trackers)
     try:
         with reporter.training(cfg.max_steps) as on_step, memory, accounted:
             if grpo:  # the same model, optimizer, meters and callbacks; TRL's GRPO loop (rl/grpo.py)
-                from peftbench.data import format_prompt
                 from peftbench.rl.grpo import train_grpo
+                from peftbench.text.data import format_prompt
 
                 train_grpo(model, modality.tokenizer, run.task, cfg, run.state, optimizer, scheduler, memory,
                            accounted, validate, on_step, on_window, format_prompt)

