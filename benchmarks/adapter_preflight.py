@@ -30,10 +30,11 @@ def main() -> None:
     started = time.perf_counter()
     import torch
 
-    from peftbench.adapter_preflight import meta_causal_lm, preflight
     from peftbench.logs import quiet_transformers
     from peftbench.plan import plan_run
     from peftbench.text.models import load_model, resolve_model
+
+    from preflight import meta_causal_lm, preflight  # benchmarks/preflight.py, beside this script
 
     quiet_transformers()
     imports = time.perf_counter() - started

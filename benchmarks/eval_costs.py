@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from peftbench.adapters import wrap_model
+from peftbench.adapters.build import wrap_model
 from peftbench.text import greedy
 from peftbench.text.data import format_prompt
 from peftbench.text.extract import answer_is_final

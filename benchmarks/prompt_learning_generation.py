@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from peftbench.adapters import wrap_model
+from peftbench.adapters.build import wrap_model
 from peftbench.experiment import load_experiment
 from peftbench.plan import plan_run
 from peftbench.tasks.minimath import problems as minimath_data

@@ -27,7 +27,7 @@ from importlib import metadata
 
 import torch
 
-from peftbench.adapters import build_optimizer, build_scheduler, wrap_model
+from peftbench.adapters.build import build_optimizer, build_scheduler, wrap_model
 from peftbench.environment import system_info
 from peftbench.measure import MemorySampler
 from peftbench.memory_accounting import AccountedMemory

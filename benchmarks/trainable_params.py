@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from peftbench.adapters import build_optimizer, wrap_model
+from peftbench.adapters.build import build_optimizer, wrap_model
 from peftbench.experiment import discover
 from peftbench.measure import count_parameters
 from peftbench.plan import plan_run

@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from peftbench.adapters import build_optimizer, wrap_model
+from peftbench.adapters.build import build_optimizer, wrap_model
 from peftbench.memory_accounting import AccountedMemory
 from peftbench.text.data import encode_all, text_batches
 from peftbench.text.lm_loss import labelled_positions_loss, plain_loss

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from peftbench.adapters import wrap_model
+from peftbench.adapters.build import wrap_model
 from peftbench.tasks.minimath import problems as minimath_data
 from peftbench.text import greedy
 from peftbench.text.evaluate import generate_answers, plain_generate_answers, score_answers

@@ -4,7 +4,7 @@ gives the same figures; more trainable state means more memory."""
 import pytest
 import torch
 
-from peftbench.adapters import build_optimizer, wrap_model
+from peftbench.adapters.build import build_optimizer, wrap_model
 from peftbench.memory_accounting import AccountedMemory, unique_bytes
 from peftbench.tasks.minimath import problems as minimath_data
 from peftbench.text.data import collate, encode_example

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from hub_standin import FakeHub, point_hub_at
-from peftbench.adapters import wrap_model
+from peftbench.adapters.build import wrap_model
 from peftbench.config import build_config
 from peftbench.errors import UserError
 from peftbench.tasks.minimath import DEFAULTS, MiniMathConfig

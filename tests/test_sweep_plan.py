@@ -200,7 +200,7 @@ def test_visible_gpus_follow_cuda_visible_devices(monkeypatch):
 
 
 def test_validated_peft_configs_are_remembered_and_bad_ones_never(monkeypatch, tmp_path):
-    from peftbench import peft_config
+    from peftbench.adapters import peft_config
 
     monkeypatch.setenv("PEFTBENCH_CACHE", str(tmp_path))  # not the session cache other tests filled
 

@@ -17,7 +17,7 @@ from peftbench.config import RunConfig
 from peftbench.errors import UserError
 from peftbench.experiment import ADAPTER_FILE, PARAMS_FILE, Experiment, config_hash, load_experiment
 from peftbench.extras import require_extra
-from peftbench.peft_config import validate_peft_config
+from peftbench.adapters.peft_config import validate_peft_config
 from peftbench.tasks.registry import TaskSpec, task_spec
 
 

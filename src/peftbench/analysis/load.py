@@ -19,7 +19,7 @@ from peftbench.metrics import ACCOUNTED_MAX, MEMORY_MAX, TOKENS_PER_SEC, run_tab
 from peftbench.names import NAME_RULE, is_name
 from peftbench.record import NotARecord, ResultRecord
 from peftbench.results import load_result, predictions_path
-from peftbench.saved_adapter import ADAPTER_SUFFIX
+from peftbench.adapters.saved import ADAPTER_SUFFIX
 
 Warn = Callable[[str], None]
 

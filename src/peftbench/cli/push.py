@@ -15,7 +15,7 @@ from rich.text import Text
 
 from peftbench.cli.common import console, user_errors
 from peftbench.errors import UserError
-from peftbench.saved_adapter import RECORD_FILE
+from peftbench.adapters.saved import RECORD_FILE
 
 # What save_adapter writes: a card, and the adapter's config (or, for full fine-tuning, the model's).
 CARD = "README.md"

@@ -79,7 +79,7 @@ def run(
     console.print(comparison_table([outcome.path]))
     console.print(Text(f"result: {outcome.path}"))
     if plan.save_adapter:
-        from peftbench.saved_adapter import adapter_dir
+        from peftbench.adapters.saved import adapter_dir
 
         console.print(Text(f"adapter: {adapter_dir(outcome.path)}"))
 

@@ -10,7 +10,7 @@ from typing import Callable
 
 import torch
 
-from peftbench.adapters import build_optimizer, wrap_model
+from peftbench.adapters.build import build_optimizer, wrap_model
 from peftbench.experiment import ADAPTER_FILE, Experiment
 from peftbench.methods.probe import one_line
 

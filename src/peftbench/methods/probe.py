@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from peftbench.adapters import build_optimizer, build_scheduler, wrap_model
+from peftbench.adapters.build import build_optimizer, build_scheduler, wrap_model
 from peftbench.config import TrainConfig
 from peftbench.errors import UserError
 from peftbench.experiment import ADAPTER_FILE, Experiment

@@ -27,7 +27,7 @@ from peftbench.plan import RunPlan
 from peftbench.progress import Reporter
 from peftbench.record import SUCCESS, ResultRecord
 from peftbench.results import result_path, samples_path, write_run
-from peftbench.saved_adapter import adapter_dir, save_adapter
+from peftbench.adapters.saved import adapter_dir, save_adapter
 from peftbench.signals import check_stop, is_stop
 from peftbench.threads import apply_thread_limit
 from peftbench.trackers import Trackers, summary_of

@@ -9,7 +9,7 @@ from typing import Callable
 
 import torch
 
-from peftbench.adapters import build_optimizer, build_scheduler, wrap_model
+from peftbench.adapters.build import build_optimizer, build_scheduler, wrap_model
 from peftbench.experiment import ADAPTER_FILE
 from peftbench.measure import count_parameters, dir_size
 from peftbench.pipeline.state import Run

@@ -17,7 +17,7 @@ from peftbench.experiment import (REFERENCE_DEFAULTS, Experiment, discover, expe
 from peftbench.plan import RunPlan, plan_run
 from peftbench.record import SUCCESS, NotARecord, ResultRecord, read_record
 from peftbench.results import result_path
-from peftbench.saved_adapter import RECORD_FILE, adapter_dir
+from peftbench.adapters.saved import RECORD_FILE, adapter_dir
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from peftbench.config import build_config, deep_merge
 from peftbench.errors import UserError
 from peftbench.experiment import Experiment, load_experiment
 from peftbench.metrics import task_metric
-from peftbench.peft_config import validate_peft_config
+from peftbench.adapters.peft_config import validate_peft_config
 from peftbench.plan import plan_run
 from peftbench.sweep.plan import PlannedRun, plan_sweep
 from peftbench.tasks.registry import task_spec

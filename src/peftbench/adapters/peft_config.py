@@ -6,7 +6,7 @@ that passed so a sweep's driver does not pay peft's (and torch's) import for con
 
 from __future__ import annotations
 
-from peftbench.adapter_params import CHECKS_VERSION, check_fields
+from peftbench.adapters.params import CHECKS_VERSION, check_fields
 from peftbench.errors import UserError
 
 

@@ -38,7 +38,7 @@ def save_adapter(model, folder: str | os.PathLike, record: ResultRecord, tokeniz
 
     The folder appears complete or not at all: everything is written to a hidden sibling first and
     renamed into place, replacing an earlier save of the same run."""
-    from peftbench.model_card import base_model_id, build_card
+    from peftbench.adapters.model_card import base_model_id, build_card
     from peftbench.results import atomic_write_json
 
     folder = Path(folder)
