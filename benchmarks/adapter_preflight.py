@@ -30,8 +30,8 @@ def main() -> None:
     started = time.perf_counter()
     import torch
 
-    from peftbench.logs import quiet_transformers
-    from peftbench.plan import plan_run
+    from peftbench.system.logs import quiet_transformers
+    from peftbench.planning.plan import plan_run
     from peftbench.text.models import load_model, resolve_model
 
     from preflight import meta_causal_lm, preflight  # benchmarks/preflight.py, beside this script

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from peftbench.results import find_results, load_result
+from peftbench.records.results import find_results, load_result
 from setup_line import setup_line
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -30,8 +30,8 @@ def main() -> None:
 
     from peftbench.afterwards import instructions
     from peftbench.afterwards.retention import answer, chat_prompt
-    from peftbench.config import build_config
-    from peftbench.environment import system_info
+    from peftbench.planning.config import build_config
+    from peftbench.system.environment import system_info
     from peftbench.tasks.registry import task_spec
     from peftbench.text.models import load_model
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from peftbench.analysis import power
 from peftbench.analysis.load import load_runs
 from peftbench.analysis.verdicts import item_matrix
-from peftbench.environment import system_info
+from peftbench.system.environment import system_info
 from peftbench.sweep.driver import failed, sweep_folders
 from peftbench.sweep.executor import ExecutorOptions
 

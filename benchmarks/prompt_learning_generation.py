@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 
 from peftbench.adapters.build import wrap_model
-from peftbench.experiment import load_experiment
-from peftbench.plan import plan_run
+from peftbench.planning.experiment import load_experiment
+from peftbench.planning.plan import plan_run
 from peftbench.tasks.minimath import problems as minimath_data
 from peftbench.text.data import format_prompt
 from peftbench.text.models import load_model

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from peftbench.environment import system_info
+from peftbench.system.environment import system_info
 
 LORA = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]}
 
@@ -64,7 +64,7 @@ def overhead(work: Path, runs: int, steps: int) -> None:
 def shared_baseline(work: Path) -> None:
     import torch
 
-    from peftbench.plan import plan_run
+    from peftbench.planning.plan import plan_run
     from peftbench.text.baseline import base_cross_entropy
     from peftbench.text.data import encode_all
     from peftbench.text.evaluate import encode_corpus
@@ -102,7 +102,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="peftbench-sweep-bench-") as tmp:
         work = Path(tmp)
         # A cold cache for baselines, but the user's converted model (its conversion is not sweep work).
-        from peftbench.folders import cache_dir
+        from peftbench.system.folders import cache_dir
 
         (work / "cache").mkdir()
         (cache_dir() / "models").mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ Both run in this one process, on the same model object, data, adapter, batch siz
 back and interleaved (plain, peftbench, plain, peftbench, ...) so a change in the machine's load hits
 both alike. Training: the plain loop pads to the longest row, computes logits at every position and
 takes the model's own loss from `labels` (as the reference suite does); peftbench's path is
-`peftbench.train.train` with `causal_lm_loss`. Evaluation (after the training rounds, on the same
+`peftbench.training.sft.train` with `causal_lm_loss`. Evaluation (after the training rounds, on the same
 weights): plain batched greedy `model.generate` vs `peftbench.text.evaluate.generate_answers` (finished rows
 leave the batch), and the same with `stop=extract.answer_is_final` (a row also stops once its
 extracted answer cannot change; runs use it once the task passes it), checked item by item against
@@ -28,17 +28,17 @@ from importlib import metadata
 import torch
 
 from peftbench.adapters.build import build_optimizer, build_scheduler, wrap_model
-from peftbench.environment import system_info
-from peftbench.measure import MemorySampler
-from peftbench.memory_accounting import AccountedMemory
-from peftbench.plan import plan_run
+from peftbench.system.environment import system_info
+from peftbench.telemetry.measure import MemorySampler
+from peftbench.telemetry.memory_accounting import AccountedMemory
+from peftbench.planning.plan import plan_run
 from peftbench.text import greedy
 from peftbench.text.data import IGNORE_INDEX, encode_all, format_prompt, text_batches
 from peftbench.text.evaluate import generate_answers, generation_batches, plain_generate_answers, score_answers
 from peftbench.text.extract import answer_is_final
 from peftbench.text.lm_loss import causal_lm_loss, plain_causal_lm_loss
 from peftbench.text.models import load_model
-from peftbench.train import TrainState, mixed_precision, train
+from peftbench.training.sft import TrainState, mixed_precision, train
 
 DEVICE = torch.device("cpu")  # set from --device in main()
 

@@ -18,7 +18,7 @@ import time
 import torch
 
 from peftbench.adapters.build import build_optimizer, wrap_model
-from peftbench.memory_accounting import AccountedMemory
+from peftbench.telemetry.memory_accounting import AccountedMemory
 from peftbench.text.data import encode_all, text_batches
 from peftbench.text.lm_loss import labelled_positions_loss, plain_loss
 from peftbench.text.models import load_model

@@ -29,7 +29,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from peftbench.environment import system_info
+from peftbench.system.environment import system_info
 
 ROOT = Path(__file__).resolve().parents[1]
 # The earlier comparison's eight (the reference's usual suspects, full fine-tuning, two of its winners),

@@ -63,7 +63,7 @@ def _regenerate(folder: Path) -> str:
 
 
 def defaults_block() -> str:
-    from peftbench.experiment import discover
+    from peftbench.planning.experiment import discover
 
     records = _records(DEFAULTS / "minimath")
     if not records:
@@ -118,7 +118,7 @@ def _seeds_left(finals: list[dict], names: list[str]) -> dict[str, int]:
 
 
 def tune_block() -> str:
-    from peftbench.experiment import discover
+    from peftbench.planning.experiment import discover
 
     trials = _records(TUNE / "trials" / "minimath")
     finals = _records(TUNE / "minimath")

@@ -152,7 +152,7 @@ def training_params(draw):
 @settings(max_examples=200, deadline=None)
 @given(training_params())
 def test_any_training_params_are_valid_or_one_line(params):
-    from peftbench.config import build_config
+    from peftbench.planning.config import build_config
     from peftbench.tasks import task_spec
 
     spec = task_spec("minimath")

@@ -1,8 +1,8 @@
 import pytest
 
-from peftbench.config import build_config, deep_merge, parse_overrides
+from peftbench.planning.config import build_config, deep_merge, parse_overrides
 from peftbench.errors import UserError
-from peftbench.experiment import config_hash
+from peftbench.planning.experiment import config_hash
 from peftbench.tasks.minimath import DEFAULTS, MiniMathConfig
 
 SOURCE = "experiments/minimath/lora/t/training_params.json"

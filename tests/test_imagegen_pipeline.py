@@ -138,7 +138,7 @@ def test_every_shipped_experiment_trains_a_flux2_klein_transformer(folders):
     """Each shipped adapter config (written for FLUX.2-klein's module names) applies to the stand-in's
     transformer and one loss step reaches its trainable parameters."""
     from peftbench.adapters.build import wrap_model
-    from peftbench.experiment import discover
+    from peftbench.planning.experiment import discover
 
     loaded = load(folders["flux"])
     fam = loaded.family

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from peftbench.adapters.build import build_optimizer, wrap_model
-from peftbench.memory_accounting import AccountedMemory, unique_bytes
+from peftbench.telemetry.memory_accounting import AccountedMemory, unique_bytes
 from peftbench.tasks.minimath import problems as minimath_data
 from peftbench.text.data import collate, encode_example
 from peftbench.text.lm_loss import causal_lm_loss

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hub_standin import FakeHub, point_hub_at
-from peftbench.record import parse_record
+from peftbench.records.record import parse_record
 from peftbench.adapters.saved import save_adapter
 
 TOKEN = "hf_alice_write"

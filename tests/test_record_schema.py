@@ -14,7 +14,7 @@ import pytest
 import peftbench.pipeline.sequence as pipeline_sequence
 from peftbench.analysis.importer import import_files
 from peftbench.pipeline import execute
-from peftbench.plan import plan_run
+from peftbench.planning.plan import plan_run
 from peftbench.sweep.outcome import record_crash
 from peftbench.sweep.plan import PlannedRun
 from reference_data import REFERENCE

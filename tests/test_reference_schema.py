@@ -17,14 +17,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from peftbench import reference_compat
+from peftbench.records import reference_compat
 from peftbench.export import export
 from peftbench.pipeline import execute
 from peftbench.pipeline.record import build_record
 from peftbench.pipeline.state import Run
-from peftbench.plan import plan_run
-from peftbench.progress import Reporter
-from peftbench.reference_compat import final_aliases
+from peftbench.planning.plan import plan_run
+from peftbench.telemetry.progress import Reporter
+from peftbench.records.reference_compat import final_aliases
 from test_analysis_load import REFERENCE, needs_reference
 from test_export import EVAL_RESULTS_SCHEMA, check_lm_eval
 

@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 from peftbench.cli import app
 from peftbench.errors import UserError
 from peftbench.pipeline import execute
-from peftbench.plan import plan_run
+from peftbench.planning.plan import plan_run
 from peftbench.sweep.launch import worker_args
 from peftbench.sweep.plan import PlannedRun
-from peftbench.trackers import Trackers, Tracking, summary_of
+from peftbench.telemetry.trackers import Trackers, Tracking, summary_of
 
 LORA = {"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"}
 runner = CliRunner()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from peftbench.record import ResultRecord
-from peftbench.results import (
+from peftbench.records.record import ResultRecord
+from peftbench.records.results import (
     atomic_write_json,
     atomic_write_jsonl,
     cancelled_dir,
@@ -54,7 +54,7 @@ def test_failure_during_file_write_removes_temp(tmp_path, monkeypatch):
     def broken_fsync(fd):
         raise OSError("disk full")
 
-    monkeypatch.setattr("peftbench.results.os.fsync", broken_fsync)
+    monkeypatch.setattr("peftbench.records.results.os.fsync", broken_fsync)
     with pytest.raises(OSError, match="disk full"):
         atomic_write_json(path, {"new": 2})
     assert json.loads(path.read_text()) == {"old": 1}
@@ -154,6 +154,6 @@ def test_find_results_ignores_sidecars_and_temp_files(tmp_path):
 
 def test_results_module_stays_free_of_the_training_stack():
     # The dashboard imports this on machines without torch; check in a fresh interpreter.
-    code = "import sys, peftbench.results; print(sorted({'torch','transformers','peft'} & set(sys.modules)))"
+    code = "import sys, peftbench.records.results; print(sorted({'torch','transformers','peft'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

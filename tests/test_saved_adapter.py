@@ -13,9 +13,9 @@ import torch
 
 import peftbench.pipeline.sequence as sequence
 from peftbench.pipeline import execute
-from peftbench.plan import plan_run
-from peftbench.progress import Reporter
-from peftbench.record import parse_record
+from peftbench.planning.plan import plan_run
+from peftbench.telemetry.progress import Reporter
+from peftbench.records.record import parse_record
 from peftbench.adapters.saved import RECORD_FILE, adapter_dir, save_adapter
 
 LORA = {"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"}

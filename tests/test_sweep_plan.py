@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from peftbench.errors import UserError
-from peftbench.plan import plan_run
-from peftbench.results import atomic_write_json
+from peftbench.planning.plan import plan_run
+from peftbench.records.results import atomic_write_json
 from peftbench.sweep import local
 from peftbench.sweep.heartbeat import HeartbeatReporter
 from peftbench.sweep.live import run_row, status_table

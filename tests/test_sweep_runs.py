@@ -217,8 +217,8 @@ def test_ray_sweep_on_a_real_head_survives_a_dying_worker(exps, tmp_path, ray_he
 def test_a_worker_that_finds_the_run_locked_leaves_its_log_alone(exps, tmp_path):
     """Issue 10: a second sweep's worker once truncated the log of the run in progress. The log is
     opened only by the lock's holder; the refusal goes to the executor instead."""
-    from peftbench.plan import plan_run
-    from peftbench.signals import EXIT_LOCKED
+    from peftbench.planning.plan import plan_run
+    from peftbench.system.signals import EXIT_LOCKED
     from peftbench.sweep.launch import start_worker
     from peftbench.sweep.plan import PlannedRun
     from peftbench.sweep.launch import worker_args

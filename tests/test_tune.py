@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from peftbench.errors import UserError
-from peftbench.experiment import load_experiment
-from peftbench.record import read_record
+from peftbench.planning.experiment import load_experiment
+from peftbench.records.record import read_record
 from peftbench.tune import search as search_mod
 from peftbench.tune.winner import tuned_folder, write_tuned
 

@@ -44,7 +44,7 @@ def validate_peft_config(raw: dict, source: str, default_task_type: str | None =
     import json
     from importlib.metadata import version
 
-    from peftbench.folders import cache_dir
+    from peftbench.system.folders import cache_dir
 
     # CHECKS_VERSION: a config remembered as valid before a check was added is checked again.
     blob = json.dumps([raw, default_task_type, version("peft"), CHECKS_VERSION], sort_keys=True, default=str)

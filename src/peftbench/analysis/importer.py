@@ -15,9 +15,9 @@ from pathlib import Path
 
 from peftbench.analysis.load import Warn, default_warn, read_record, result_files, task_of
 from peftbench.errors import UserError
-from peftbench.names import NAME_RULE, check_name, is_name, is_within, join_under, probe_writable
-from peftbench.record import NotARecord, ResultRecord
-from peftbench.results import SUCCESS, _finite_or_none, atomic_write_json, load_result
+from peftbench.records.names import NAME_RULE, check_name, is_name, is_within, join_under, probe_writable
+from peftbench.records.record import NotARecord, ResultRecord
+from peftbench.records.results import SUCCESS, _finite_or_none, atomic_write_json, load_result
 
 SIDECAR_SUFFIXES = (".predictions.jsonl", ".samples.png")
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 
 from peftbench.metrics import ACCOUNTED_MAX, MEMORY_MAX, TOKENS_PER_SEC, run_table_metrics
-from peftbench.names import NAME_RULE, is_name
-from peftbench.record import NotARecord, ResultRecord
-from peftbench.results import load_result, predictions_path
+from peftbench.records.names import NAME_RULE, is_name
+from peftbench.records.record import NotARecord, ResultRecord
+from peftbench.records.results import load_result, predictions_path
 from peftbench.adapters.saved import ADAPTER_SUFFIX
 
 Warn = Callable[[str], None]
@@ -53,7 +53,7 @@ def result_files(sources: Path | str | Iterable[Path | str]) -> list[Path]:
     for source in map(Path, sources):
         paths = sorted(source.rglob("*.json")) if source.is_dir() else [source]
         for path in paths:
-            # Hidden names are temp files of an atomic write in progress (results.py).
+            # Hidden names are temp files of an atomic write in progress (records/results.py).
             if path.name.startswith(".") or path.name in CONFIG_FILES:
                 continue
             # A kept adapter's folder (or one being written, hidden) holds JSON too: not results.

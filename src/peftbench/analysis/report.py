@@ -17,8 +17,8 @@ from peftbench.analysis.markdown import md_table, md_text
 from peftbench.analysis.report_data import TaskReport, leaderboard
 from peftbench.metrics import label
 from peftbench.errors import UserError
-from peftbench.names import join_under, probe_writable
-from peftbench.results import _atomic_write_text
+from peftbench.records.names import join_under, probe_writable
+from peftbench.records.results import _atomic_write_text
 
 MAIN_FIGURE = "pareto"  # the figure the README and docs show: main metric vs every cost
 TERMINAL_HEADERS = {"forgetting (Δ cross-entropy)": "forgetting", "train time (s)": "train s",

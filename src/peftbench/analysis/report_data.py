@@ -21,7 +21,7 @@ from peftbench.analysis import verdicts as verdicts_mod
 from peftbench.analysis.load import load_curves, memory_key
 from peftbench.analysis.pareto import pareto_front
 from peftbench.metrics import direction, fmt_of, is_fraction, label, ordered_columns
-from peftbench.results import CAPABILITIES, capabilities_path, samples_path
+from peftbench.records.results import CAPABILITIES, capabilities_path, samples_path
 
 OURS = "peftbench"
 # Costs the main metric is traded against, in the order the report shows them. `drift` stands in for

@@ -8,8 +8,8 @@ from rich.table import Table
 from rich.text import Text
 
 from peftbench.metrics import TOKENS_PER_SEC, format_value, table_metrics
-from peftbench.record import ResultRecord
-from peftbench.results import load_result
+from peftbench.records.record import ResultRecord
+from peftbench.records.results import load_result
 
 
 def summarize(record: ResultRecord) -> dict:

@@ -48,12 +48,12 @@ def run(
     tracking_dir: Path = typer.Option(Path("tracking"), help=TRACKING_DIR_HELP),
 ) -> None:
     """Train and evaluate one experiment; write its result record and predictions."""
-    from peftbench.plan import plan_run
-    from peftbench.progress import Reporter
-    from peftbench.record import SUCCESS
-    from peftbench.results import probe_results_folder
-    from peftbench.signals import Terminated, exit_code, handle_stops
-    from peftbench.trackers import tracking_options
+    from peftbench.planning.plan import plan_run
+    from peftbench.telemetry.progress import Reporter
+    from peftbench.records.record import SUCCESS
+    from peftbench.records.results import probe_results_folder
+    from peftbench.system.signals import Terminated, exit_code, handle_stops
+    from peftbench.telemetry.trackers import tracking_options
 
     handle_stops()
     try:
@@ -90,8 +90,8 @@ def list_experiments(
     results_dir: Path = typer.Option(Path("results"), help="Results folder to check for existing results."),
 ) -> None:
     """List experiments and whether each has a result."""
-    from peftbench.experiment import discover, experiments_root
-    from peftbench.results import find_results
+    from peftbench.planning.experiment import discover, experiments_root
+    from peftbench.records.results import find_results
 
     with user_errors():
         found = discover(experiments_root(experiments_dir), task)
@@ -110,7 +110,7 @@ def params(
 ) -> None:
     """Every training parameter of a task — what training_params.json and --set accept — with its
     default for this task and what it means."""
-    from peftbench.config import describe_fields
+    from peftbench.planning.config import describe_fields
     from peftbench.tasks import task_spec
 
     with user_errors():

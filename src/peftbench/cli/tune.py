@@ -15,7 +15,7 @@ from peftbench.cli.common import MODEL_HELP, console, fail, require_training, ru
 from peftbench.cli.sweep import CPUS_PER_RUN, EXECUTOR, GPUS_PER_RUN, RAY_ADDRESS, RUNS_PER_GPU
 from peftbench.cli.run import REPORT_TO_HELP, SAVE_ADAPTER_HELP, SET_HELP, TRACKING_DIR_HELP
 from peftbench.errors import UserError
-from peftbench.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, handle_stops
+from peftbench.system.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, handle_stops
 from peftbench.sweep.executor import ExecutorKind, ExecutorOptions
 
 
@@ -54,10 +54,10 @@ def tune(
     the default; a better trial replaces it only if it is better again with a second seed. Winners land in
     <output-dir>/tuned/ and re-run on the test set with every seed; verdicts against the reference,
     corrected for the number of comparisons."""
-    from peftbench.config import deep_merge, parse_overrides
-    from peftbench.extras import require_extra
+    from peftbench.planning.config import deep_merge, parse_overrides
+    from peftbench.system.extras import require_extra
     from peftbench.sweep.plan import find_experiments, parse_list
-    from peftbench.trackers import tracking_options
+    from peftbench.telemetry.trackers import tracking_options
 
     with user_errors():
         require_training()
@@ -174,7 +174,7 @@ def _write_winners(search, decisions: dict, overrides: dict, force: bool) -> Non
 def _finals(search, tunable, found, baselines: bool):
     """Each searched experiment and its winner (unless the search kept the default: then the default's
     runs are the tuned configuration's), plus the task's baseline rows."""
-    from peftbench.experiment import discover, load_experiment
+    from peftbench.planning.experiment import discover, load_experiment
     from peftbench.tune.winner import tuned_folder
 
     finals = []

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from peftbench.analysis.load import Warn, read_record, result_files, task_of
 from peftbench.metrics import direction
-from peftbench.record import SUCCESS, ResultRecord, RunInfo
-from peftbench.results import predictions_path
+from peftbench.records.record import SUCCESS, ResultRecord, RunInfo
+from peftbench.records.results import predictions_path
 
 # Per-model figures of the final row that are not a test set's score (lower is better for both).
 MODEL_FIGURES = ("forgetting", "drift")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from peftbench.experiment import Experiment, discover
+from peftbench.planning.experiment import Experiment, discover
 from peftbench.methods import reasons
 from peftbench.methods.cache import cached
 from peftbench.tasks import task_spec
@@ -160,8 +160,8 @@ def _fmt(value: float) -> str:
 
 
 def full_runs(results: Path, task: str) -> FullRuns:
-    from peftbench.record import read_record
-    from peftbench.results import find_results
+    from peftbench.records.record import read_record
+    from peftbench.records.results import find_results
 
     spec = task_spec(task)
     metric = f"test {spec.metric}"

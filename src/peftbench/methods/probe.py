@@ -10,17 +10,17 @@ from dataclasses import dataclass
 import torch
 
 from peftbench.adapters.build import build_optimizer, build_scheduler, wrap_model
-from peftbench.config import TrainConfig
+from peftbench.planning.config import TrainConfig
 from peftbench.errors import UserError
-from peftbench.experiment import ADAPTER_FILE, Experiment
-from peftbench.measure import MemorySampler
+from peftbench.planning.experiment import ADAPTER_FILE, Experiment
+from peftbench.telemetry.measure import MemorySampler
 from peftbench.methods.standins import DEEP_LAYERS, tiny_llama
 from peftbench.tasks import task_spec
 from peftbench.tasks.minimath import problems as minimath_data
 from peftbench.text.data import encode_example, text_batches
 from peftbench.text.lm_loss import causal_lm_loss
 from peftbench.text.models import load_model
-from peftbench.train import TrainState, train
+from peftbench.training.sft import TrainState, train
 
 # The smallest run that still goes through every part of a real one.
 PROBE_OVERRIDES = {

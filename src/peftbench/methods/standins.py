@@ -7,7 +7,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from peftbench.folders import cache_dir
+from peftbench.system.folders import cache_dir
 
 # Configs are sized for the task's real model, and a few name a layer count (e.g. the number of
 # adapted decoder layers); the deep stand-in has as many layers as common 1-8B decoders so those fit.

@@ -1,14 +1,16 @@
-"""The result record of a run (`peftbench.record.ResultRecord`), built from what the run accumulated."""
+"""The result record of a run (`peftbench.records.record.ResultRecord`), built from what the run accumulated."""
 
 from __future__ import annotations
 
 import time
 
-from peftbench import __version__, environment, reference_compat
+from peftbench import __version__
+from peftbench.records import reference_compat
+from peftbench.system import environment
 from peftbench.metrics import TRAIN_LOSS, TRAIN_SAMPLES, TRAIN_TOKENS
 from peftbench.pipeline.state import Run
-from peftbench.record import SUCCESS, GitInfo, MetaInfo, ResultRecord, RunInfo, TrainInfo
-from peftbench.signals import describe
+from peftbench.records.record import SUCCESS, GitInfo, MetaInfo, ResultRecord, RunInfo, TrainInfo
+from peftbench.system.signals import describe
 
 
 def build_record(run: Run, status: str, error: BaseException | None) -> ResultRecord:

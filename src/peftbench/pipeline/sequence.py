@@ -16,22 +16,22 @@ from pathlib import Path
 import torch
 
 from peftbench.errors import UserError
-from peftbench.measure import MemorySampler, count_parameters
-from peftbench.memory_accounting import AccountedMemory
+from peftbench.telemetry.measure import MemorySampler, count_parameters
+from peftbench.telemetry.memory_accounting import AccountedMemory
 from peftbench.pipeline.image import ImageRun
 from peftbench.pipeline.record import build_record
 from peftbench.pipeline.setup import BaseView, prepare_training, saved_size
 from peftbench.pipeline.state import Run
 from peftbench.pipeline.text import TextRun
-from peftbench.plan import RunPlan
-from peftbench.progress import Reporter
-from peftbench.record import SUCCESS, ResultRecord
-from peftbench.results import result_path, samples_path, write_run
+from peftbench.planning.plan import RunPlan
+from peftbench.telemetry.progress import Reporter
+from peftbench.records.record import SUCCESS, ResultRecord
+from peftbench.records.results import result_path, samples_path, write_run
 from peftbench.adapters.saved import adapter_dir, save_adapter
-from peftbench.signals import check_stop, is_stop
-from peftbench.threads import apply_thread_limit
-from peftbench.trackers import Trackers, summary_of
-from peftbench.train import train
+from peftbench.system.signals import check_stop, is_stop
+from peftbench.system.threads import apply_thread_limit
+from peftbench.telemetry.trackers import Trackers, summary_of
+from peftbench.training.sft import train
 
 STRATEGIES = {"text": TextRun, "image": ImageRun}
 
@@ -56,7 +56,7 @@ def execute(plan: RunPlan, output_dir: Path | str, reporter: Reporter | None = N
     try:
         with reporter:
             _run_all(run, reporter, trackers)
-            check_stop()  # stopped where the exception was swallowed (signals.py): still not a success
+            check_stop()  # stopped where the exception was swallowed (system/signals.py): still not a success
         status, error = SUCCESS, None
     except UserError:
         raise
@@ -140,8 +140,8 @@ def _trained(run: Run, modality, reporter: Reporter, device, trackers: Trackers)
     batches = None if grpo else modality.batches()
     try:
         with reporter.training(cfg.max_steps) as on_step, memory, accounted:
-            if grpo:  # the same model, optimizer, meters and callbacks; TRL's GRPO loop (rl/grpo.py)
-                from peftbench.rl.grpo import train_grpo
+            if grpo:  # the same model, optimizer, meters and callbacks; TRL's GRPO loop (training/grpo.py)
+                from peftbench.training.grpo import train_grpo
                 from peftbench.text.data import format_prompt
 
                 train_grpo(model, modality.tokenizer, run.task, cfg, run.state, optimizer, scheduler, memory,

@@ -10,8 +10,8 @@ from typing import Callable
 import torch
 
 from peftbench.adapters.build import build_optimizer, build_scheduler, wrap_model
-from peftbench.experiment import ADAPTER_FILE
-from peftbench.measure import count_parameters, dir_size
+from peftbench.planning.experiment import ADAPTER_FILE
+from peftbench.telemetry.measure import count_parameters, dir_size
 from peftbench.pipeline.state import Run
 
 

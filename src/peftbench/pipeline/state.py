@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from peftbench.plan import RunPlan
-from peftbench.train import TrainState
+from peftbench.planning.plan import RunPlan
+from peftbench.training.sft import TrainState
 
 
 @dataclass

@@ -8,7 +8,7 @@ import random
 from peftbench.errors import UserError
 from peftbench.metrics import BASE_CE, DRIFT, FORGETTING, TUNED_CE, task_metric
 from peftbench.pipeline.setup import BaseView
-from peftbench.results import FORGETTING_SET
+from peftbench.records.results import FORGETTING_SET
 from peftbench.text.baseline import base_cross_entropy
 from peftbench.text.data import encode_all, format_prompt, text_batches
 from peftbench.text.evaluate import cross_entropy_and_drift, encode_corpus, generate_answers, score_answers

@@ -41,7 +41,7 @@ def sweep_folders(folders: list[Path | str], output_dir: Path | str, overrides: 
                   seeds: list[int] | None = None, options: ExecutorOptions = ExecutorOptions(),
                   on_change: OnChange | None = None) -> tuple[list[PlannedRun], dict[str, Outcome]]:
     """Plan and run experiment folders in one call (benchmark scripts; no live display)."""
-    from peftbench.experiment import load_experiment
+    from peftbench.planning.experiment import load_experiment
     from peftbench.sweep.plan import plan_sweep
 
     planned = plan_sweep([load_experiment(f) for f in folders], seeds, Path(output_dir), overrides)

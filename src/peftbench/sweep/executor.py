@@ -16,7 +16,7 @@ from typing import Callable, Protocol
 from peftbench.errors import UserError
 from peftbench.sweep.outcome import Outcome
 from peftbench.sweep.plan import PlannedRun
-from peftbench.trackers import Tracking
+from peftbench.telemetry.trackers import Tracking
 
 OnChange = Callable[[dict[str, Outcome], set[str]], None]  # (outcomes so far, keys running now)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO
 
 from peftbench.sweep.plan import PlannedRun
-from peftbench.trackers import Tracking
+from peftbench.telemetry.trackers import Tracking
 
 PR_SET_PDEATHSIG = 1
 

@@ -9,8 +9,8 @@ from rich.table import Table
 from rich.text import Text
 
 from peftbench.metrics import format_value
-from peftbench.record import SUCCESS, ResultRecord
-from peftbench.results import result_path
+from peftbench.records.record import SUCCESS, ResultRecord
+from peftbench.records.results import result_path
 from peftbench.sweep.outcome import Outcome
 from peftbench.sweep.plan import stored_record
 from peftbench.sweep.state import heartbeat_file, pid_alive, read_state

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from peftbench import __version__
-from peftbench.record import MetaInfo, ResultRecord, RunInfo, TrainInfo
-from peftbench.results import cancelled_dir, find_results, write_run
-from peftbench.signals import EXIT_DONE_ELSEWHERE, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_TERMINATED
+from peftbench.records.record import MetaInfo, ResultRecord, RunInfo, TrainInfo
+from peftbench.records.results import cancelled_dir, find_results, write_run
+from peftbench.system.signals import EXIT_DONE_ELSEWHERE, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_TERMINATED
 from peftbench.sweep.plan import PlannedRun, existing_hash, stored_record
 from peftbench.sweep.state import heartbeat_file, read_state
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from peftbench.errors import UserError
-from peftbench.experiment import (REFERENCE_DEFAULTS, Experiment, discover, experiments_root, is_experiment_dir,
+from peftbench.planning.experiment import (REFERENCE_DEFAULTS, Experiment, discover, experiments_root, is_experiment_dir,
                                   load_experiment, reference_suite)
-from peftbench.plan import RunPlan, plan_run
-from peftbench.record import SUCCESS, NotARecord, ResultRecord, read_record
-from peftbench.results import result_path
+from peftbench.planning.plan import RunPlan, plan_run
+from peftbench.records.record import SUCCESS, NotARecord, ResultRecord, read_record
+from peftbench.records.results import result_path
 from peftbench.adapters.saved import RECORD_FILE, adapter_dir
 
 

@@ -21,12 +21,12 @@ import time
 from pathlib import Path
 
 from peftbench.errors import UserError
-from peftbench.extras import require
+from peftbench.system.extras import require
 from peftbench.sweep.executor import ExecutorOptions, OnChange
 from peftbench.sweep.launch import worker_args
 from peftbench.sweep.outcome import Outcome, from_exit_code, is_done, record_crash
 from peftbench.sweep.plan import PlannedRun
-from peftbench.threads import thread_env
+from peftbench.system.threads import thread_env
 
 
 def _run_worker(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:

@@ -11,8 +11,8 @@ import json
 
 from filelock import FileLock
 
-from peftbench.folders import cache_dir
-from peftbench.results import atomic_write_json
+from peftbench.system.folders import cache_dir
+from peftbench.records.results import atomic_write_json
 from peftbench.text.evaluate import corpus_cross_entropy
 
 

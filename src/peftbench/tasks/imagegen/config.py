@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from peftbench.config import ImageConfig, ImageTrainConfig, _Strict
+from peftbench.planning.config import ImageConfig, ImageTrainConfig, _Strict
 
 
 class ImagegenOptions(_Strict):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from peftbench.config import ImageTrainConfig, _Strict
+from peftbench.planning.config import ImageTrainConfig, _Strict
 from peftbench.tasks.registry import register_task
 
 MODEL_ID = "minigen:digits-unet"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from peftbench.folders import cache_dir
+from peftbench.system.folders import cache_dir
 from peftbench.image.diffusion import diffusion_loss
 from peftbench.tasks.minigen import digits
 

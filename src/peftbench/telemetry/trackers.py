@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from peftbench.errors import UserError
-from peftbench.extras import require
+from peftbench.system.extras import require
 from peftbench.metrics import METRICS
 
 if TYPE_CHECKING:
-    from peftbench.record import ResultRecord
+    from peftbench.records.record import ResultRecord
 
 DEFAULT_PROJECT = "peftbench"
 # train_info figures (the registry's) go into a tracker's summary, beside every number of the final row.

@@ -87,7 +87,7 @@ class OverheadConfig(_Strict):
 
 
 class GrpoConfig(_Strict):
-    """GRPO (rl/grpo.py, TRL's trainer): each step samples `num_generations` answers to each of `batch_size`
+    """GRPO (training/grpo.py, TRL's trainer): each step samples `num_generations` answers to each of `batch_size`
     training prompts, rewards them with the task's scorer, and moves the policy towards the better ones."""
 
     num_generations: int = Field(default=4, gt=1, description="answers sampled per prompt (the group)")

@@ -13,9 +13,9 @@ from typing import Callable, Iterator
 
 import torch
 
-from peftbench.measure import MemorySampler, Stopwatch
-from peftbench.memory_accounting import AccountedMemory
-from peftbench.signals import check_stop
+from peftbench.telemetry.measure import MemorySampler, Stopwatch
+from peftbench.telemetry.memory_accounting import AccountedMemory
+from peftbench.system.signals import check_stop
 from peftbench.tasks.base import Batch
 
 
@@ -60,14 +60,14 @@ def train(
     and method. `state` is filled in place so the caller still holds the metrics if this raises.
     `on_window(row)` gets each window's row as it is recorded (`--report-to` trackers). `accounted`, if
     given (and entered by the caller, like `memory`), records each step's accounted memory
-    (memory_accounting.py)."""
+    (telemetry/memory_accounting.py)."""
     # AdaLoRA and AdaMSS reallocate ranks as they train; every other method has no such hook.
     reallocate = getattr(getattr(model, "base_model", None), "update_and_allocate", None)
     window = {"loss": 0.0, "steps": 0, "samples": 0, "tokens": 0, "time": state.train_time.total}
     started = time.perf_counter()
     model.train()
     for step in range(state.step + 1, cfg.max_steps + 1):
-        check_stop()  # a stop whose exception was swallowed (signals.py) ends the run here
+        check_stop()  # a stop whose exception was swallowed (system/signals.py) ends the run here
         batch = next(batches)  # outside the clock: data preparation is not training
         with state.train_time:
             with mixed_precision(cfg, device):

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from peftbench.names import NAME_RULE, is_experiment_name, is_name
+from peftbench.records.names import NAME_RULE, is_experiment_name, is_name
 from peftbench.safe_json import RECORD_MAX_BYTES, BadFile, read_json
 
 SUCCESS = "success"

@@ -2,7 +2,7 @@
 sidecars beside a record, and finding results.
 
 The seam between runner and reader (docs/design.md, "Result record"): no torch here, the dashboard
-imports it on a laptop without the training stack. The record itself is `peftbench.record`.
+imports it on a laptop without the training stack. The record itself is `peftbench.records.record`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from peftbench.errors import UserError
-from peftbench.names import join_under, probe_writable
-from peftbench.record import SUCCESS, ResultRecord, read_record
+from peftbench.records.names import join_under, probe_writable
+from peftbench.records.record import SUCCESS, ResultRecord, read_record
 
 PREDICTIONS_SUFFIX = ".predictions.jsonl"
 # A sidecar's rows are test items, except those of this `test_set`: the text pipeline's per-text
@@ -160,7 +160,7 @@ def write_run(
 
 
 def load_result(path: str | os.PathLike) -> ResultRecord:
-    """Read one result file; `peftbench.record.NotARecord` (a ValueError) naming the file if it is not one."""
+    """Read one result file; `peftbench.records.record.NotARecord` (a ValueError) naming the file if it is not one."""
     return read_record(path)
 
 

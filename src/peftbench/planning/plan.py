@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from peftbench.config import RunConfig
+from peftbench.planning.config import RunConfig
 from peftbench.errors import UserError
-from peftbench.experiment import ADAPTER_FILE, PARAMS_FILE, Experiment, config_hash, load_experiment
-from peftbench.extras import require_extra
+from peftbench.planning.experiment import ADAPTER_FILE, PARAMS_FILE, Experiment, config_hash, load_experiment
+from peftbench.system.extras import require_extra
 from peftbench.adapters.peft_config import validate_peft_config
 from peftbench.tasks.registry import TaskSpec, task_spec
 

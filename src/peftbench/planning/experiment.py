@@ -13,9 +13,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from peftbench.config import TrainConfig, build_config, read_json
+from peftbench.planning.config import TrainConfig, build_config, read_json
 from peftbench.errors import UserError
-from peftbench.names import check_name
+from peftbench.records.names import check_name
 
 ADAPTER_FILE = "adapter_config.json"
 PARAMS_FILE = "training_params.json"
