@@ -17,7 +17,7 @@ from peftbench.analysis.load import Warn, default_warn, read_record, result_file
 from peftbench.errors import UserError
 from peftbench.records.names import NAME_RULE, check_name, is_name, is_within, join_under, probe_writable
 from peftbench.records.record import NotARecord, ResultRecord
-from peftbench.records.results import SUCCESS, _finite_or_none, atomic_write_json, load_result
+from peftbench.records.results import SUCCESS, finite_or_none, atomic_write_json, load_result
 
 SIDECAR_SUFFIXES = (".predictions.jsonl", ".samples.png")
 
@@ -136,6 +136,6 @@ def _same(target: Path, record: ResultRecord) -> bool:
     """Whether `target` holds `record` as atomic_write_json stored it (NaN as null: one reference
     file has a NaN drift, and NaN != NaN would make every re-import rewrite it)."""
     try:
-        return _finite_or_none(load_result(target).to_json()) == _finite_or_none(record.to_json())
+        return finite_or_none(load_result(target).to_json()) == finite_or_none(record.to_json())
     except NotARecord:
         return False

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from peftbench.errors import UserError
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
     # strict: JSON's types as they are, so `true` or `8.0` or `"8"` for an integer is an error rather
     # than a silent 1 or 8 (an integer is still a number). allow_inf_nan=False: NaN passes every
     # `gt`/`lt` bound by comparing false, so it must be refused by name.
@@ -37,14 +37,14 @@ def _non_finite(value: Any) -> bool:
     return False
 
 
-class GenerationConfig(_Strict):
+class GenerationConfig(Strict):
     """Greedy decoding limits for evaluation."""
 
     max_new_tokens: int = Field(gt=0, description="new tokens generated per answer")
     max_length: int = Field(gt=0, description="cap on prompt + answer tokens")
 
 
-class DataConfig(_Strict):
+class DataConfig(Strict):
     """How much of each split a text task uses; `null` means all of it (where the split is finite).
     Tasks extend this section with their own keys (minimath: `gsm8k_test_size`; metamathqa: `sources`)."""
 
@@ -55,7 +55,7 @@ class DataConfig(_Strict):
     forgetting_max_tokens: int = Field(default=256, gt=0, description="tokens kept per forgetting text")
 
 
-class InstructionsConfig(_Strict):
+class InstructionsConfig(Strict):
     """Instruction following on prompts with one verifiable instruction each (afterwards/instructions.py),
     answered by the tuned and the base model."""
 
@@ -64,7 +64,7 @@ class InstructionsConfig(_Strict):
     max_new_tokens: int = Field(default=160, gt=0, description="new tokens per response")
 
 
-class RetentionConfig(_Strict):
+class RetentionConfig(Strict):
     """What else the model can still do after fine-tuning, measured on the base and the tuned model
     (text tasks). Not part of the config hash: it changes no training and no test result."""
 
@@ -76,7 +76,7 @@ class RetentionConfig(_Strict):
     lm_eval_limit: int | None = Field(default=None, gt=0, description="items per lm-eval task; null = all")
 
 
-class OverheadConfig(_Strict):
+class OverheadConfig(Strict):
     """Generation speed of the base model, the adapter unmerged and merged (afterwards/overhead.py):
     interleaved and repeated in one process. Not part of the config hash."""
 
@@ -86,7 +86,7 @@ class OverheadConfig(_Strict):
     new_tokens: int = Field(default=16, gt=1, description="tokens generated per measurement")
 
 
-class GrpoConfig(_Strict):
+class GrpoConfig(Strict):
     """GRPO (training/grpo.py, TRL's trainer): each step samples `num_generations` answers to each of `batch_size`
     training prompts, rewards them with the task's scorer, and moves the policy towards the better ones."""
 
@@ -102,7 +102,7 @@ class GrpoConfig(_Strict):
                                      "(a <stem>.adapter/ folder --save-adapter kept), e.g. a supervised run's")
 
 
-class RunConfig(_Strict):
+class RunConfig(Strict):
     """Fields every task shares: model, precision, batch sizes, steps, optimizer (part of the config hash).
 
     A task validates its parameters with its own subclass (`TaskSpec.config_model`): text tasks
@@ -176,7 +176,7 @@ class TrainConfig(RunConfig):
         return template
 
 
-class ImageConfig(_Strict):
+class ImageConfig(Strict):
     """DreamBooth-style concept learning and sampling, shared by every image task."""
 
     resolution: int = Field(gt=0, description="side of the square training and sample images, in pixels")

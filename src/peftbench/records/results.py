@@ -26,23 +26,23 @@ SAMPLES_SUFFIX = ".samples.png"
 _TMP_SUFFIX = ".tmp"
 
 
-def _finite_or_none(value: Any) -> Any:
+def finite_or_none(value: Any) -> Any:
     """Replace nan/inf by None, recursively: strict JSON readers (browsers, jq) reject NaN."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {key: _finite_or_none(item) for key, item in value.items()}
+        return {key: finite_or_none(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite_or_none(item) for item in value]
+        return [finite_or_none(item) for item in value]
     return value
 
 
 def _to_json(data: Any, **kwargs) -> str:
     # allow_nan=False: a non-finite value that slipped past the conversion is a bug, not a "NaN" token.
-    return json.dumps(_finite_or_none(data), allow_nan=False, ensure_ascii=False, **kwargs)
+    return json.dumps(finite_or_none(data), allow_nan=False, ensure_ascii=False, **kwargs)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` so that readers see either the old file or the complete new one, never a part."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,14 +78,14 @@ def _fsync_dir(folder: Path) -> None:
 
 def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
     """Write `data` as indented JSON, atomically; nan/inf become null."""
-    _atomic_write_text(Path(path), _to_json(data, indent=2) + "\n")
+    atomic_write_text(Path(path), _to_json(data, indent=2) + "\n")
 
 
 def atomic_write_jsonl(path: str | os.PathLike, rows: list[dict]) -> None:
     """Write one JSON object per line, atomically; nan/inf become null."""
     # Serialise everything before touching the disk, so a bad row fails without any file work.
     text = "".join(_to_json(row) + "\n" for row in rows)
-    _atomic_write_text(Path(path), text)
+    atomic_write_text(Path(path), text)
 
 
 def cancelled_dir(results_dir: str | os.PathLike) -> Path:

