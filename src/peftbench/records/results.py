@@ -44,14 +44,22 @@ def _to_json(data: Any, **kwargs) -> str:
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` so that readers see either the old file or the complete new one, never a part."""
-    path = Path(path)
+    _atomic_write(Path(path), text, "x", "utf-8")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """`atomic_write_text` for binary files (the sample grid's PNG)."""
+    _atomic_write(Path(path), data, "xb", None)
+
+
+def _atomic_write(path: Path, data: str | bytes, mode: str, encoding: str | None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # Same folder as the target: os.replace is only atomic within one file system. A hidden name that
     # ends in .tmp keeps find_results and globbing users from picking it up.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
     try:
-        with open(tmp, "x", encoding="utf-8") as handle:
-            handle.write(text)
+        with open(tmp, mode, encoding=encoding) as handle:
+            handle.write(data)
             handle.flush()
             # Without fsync, a crash after the rename can leave an empty file under the final name.
             os.fsync(handle.fileno())
