@@ -15,7 +15,7 @@ from peftbench.sweep import local
 from peftbench.sweep.heartbeat import HeartbeatReporter
 from peftbench.sweep.live import run_row, status_table
 from peftbench.sweep.outcome import Outcome, from_exit_code
-from peftbench.sweep.plan import PlannedRun, decide, find_experiments, parse_list
+from peftbench.sweep.plan import SweepEntry, decide, find_experiments, parse_list
 from peftbench.sweep.state import heartbeat_file, is_locked, read_state, run_lock, write_state
 
 LORA = {"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"}
@@ -102,9 +102,9 @@ def test_find_experiments_filters_methods_and_names_unknown_ones(make_experiment
 
 
 @pytest.fixture
-def planned(make_experiment) -> PlannedRun:
+def planned(make_experiment) -> SweepEntry:
     """A planned run of experiments/minimath/lora/t (planning loads no model)."""
-    return PlannedRun(plan_run(make_experiment(adapter=LORA)), "run", "new")
+    return SweepEntry(plan_run(make_experiment(adapter=LORA)), "run", "new")
 
 
 def test_killed_run_gets_a_cancelled_record_from_the_driver(out, planned):

@@ -220,12 +220,12 @@ def test_a_worker_that_finds_the_run_locked_leaves_its_log_alone(exps, tmp_path)
     from peftbench.planning.plan import plan_run
     from peftbench.system.signals import EXIT_LOCKED
     from peftbench.sweep.launch import start_worker
-    from peftbench.sweep.plan import PlannedRun
+    from peftbench.sweep.plan import SweepEntry
     from peftbench.sweep.launch import worker_args
     from peftbench.sweep.state import log_file, run_lock
 
     root, out = exps(lora=None), tmp_path / "results"
-    planned = PlannedRun(plan_run(root / "minimath" / "lora" / "t"), "run", "new")
+    planned = SweepEntry(plan_run(root / "minimath" / "lora" / "t"), "run", "new")
     log = log_file(out, "minimath", "lora--t")
     log.parent.mkdir(parents=True)
     log.write_text("step 41 of the run that holds the lock\n")

@@ -8,12 +8,12 @@ from peftbench import __version__
 from peftbench.records import reference_compat
 from peftbench.system import environment
 from peftbench.metrics import TRAIN_LOSS, TRAIN_SAMPLES, TRAIN_TOKENS
-from peftbench.pipeline.state import Run
+from peftbench.pipeline.state import RunState
 from peftbench.records.record import SUCCESS, GitInfo, MetaInfo, ResultRecord, RunInfo, TrainInfo
 from peftbench.system.signals import describe
 
 
-def build_record(run: Run, status: str, error: BaseException | None) -> ResultRecord:
+def build_record(run: RunState, status: str, error: BaseException | None) -> ResultRecord:
     total = time.perf_counter() - run.started
     plan, state = run.plan, run.state
     final_row = {"step": state.step, **run.final, TRAIN_LOSS.key: state.last_loss, TRAIN_SAMPLES.key: state.samples,
@@ -69,7 +69,7 @@ def build_record(run: Run, status: str, error: BaseException | None) -> ResultRe
                         **({"rl_eval_info": rl} if rl else {}))
 
 
-def rl_eval_info(run: Run) -> dict:
+def rl_eval_info(run: RunState) -> dict:
     """The reference suite's RL section: greedy pass@1 on the test split and the last step's training
     reward, its spread and the KL to the base model."""
     last = next((row for row in reversed(run.state.metrics) if "reward" in row), {})

@@ -21,7 +21,7 @@ from peftbench.telemetry.memory_accounting import AccountedMemory
 from peftbench.pipeline.image import ImageRun
 from peftbench.pipeline.record import build_record
 from peftbench.pipeline.setup import BaseView, prepare_training, saved_size
-from peftbench.pipeline.state import Run
+from peftbench.pipeline.state import RunState
 from peftbench.pipeline.text import TextRun
 from peftbench.planning.plan import RunPlan
 from peftbench.telemetry.progress import Reporter
@@ -51,7 +51,7 @@ def execute(plan: RunPlan, output_dir: Path | str, reporter: Reporter | None = N
     get every training window and, after the record is written, its figures."""
     reporter = reporter or Reporter(enabled=False)
     trackers = trackers or Trackers({})
-    run = Run(plan, plan.spec.create())
+    run = RunState(plan, plan.spec.create())
     trackers.start(f"{plan.task}/{plan.stem}", _tracked_config(plan))  # a tracker that cannot start: UserError
     try:
         with reporter:
@@ -97,7 +97,7 @@ def _tracked_config(plan: RunPlan) -> dict:
             "peft_config": plan.experiment.peft_config}
 
 
-def _run_all(run: Run, reporter: Reporter, trackers: Trackers) -> None:
+def _run_all(run: RunState, reporter: Reporter, trackers: Trackers) -> None:
     from transformers import set_seed
 
     cfg = run.cfg
@@ -121,7 +121,7 @@ def _run_all(run: Run, reporter: Reporter, trackers: Trackers) -> None:
     run.file_size = 0 if cfg.skip_training else saved_size(model)  # a baseline produces nothing to save
 
 
-def _trained(run: Run, modality, reporter: Reporter, device, trackers: Trackers):
+def _trained(run: RunState, modality, reporter: Reporter, device, trackers: Trackers):
     cfg = run.cfg
     model, optimizer, scheduler = prepare_training(run, modality.load())
     run.model = model
@@ -156,7 +156,7 @@ def _trained(run: Run, modality, reporter: Reporter, device, trackers: Trackers)
     return model
 
 
-def _untrained(run: Run, modality):
+def _untrained(run: RunState, modality):
     """A baseline row: the base model evaluated as it is, with one validation row at step 0."""
     model = modality.load()
     run.params = (0, count_parameters(model)[1])

@@ -12,7 +12,9 @@ from peftbench.training.sft import TrainState
 
 
 @dataclass
-class Run:
+class RunState:
+    """The mutable state of one run while the pipeline executes its `RunPlan`."""
+
     plan: RunPlan
     task: Any  # the task's implementation object (plan.spec.create())
     started: float = field(default_factory=time.perf_counter)

@@ -38,7 +38,7 @@ def _running(beat: dict) -> str:
 
 
 def run_row(run: dict, output_dir: Path, outcome: Outcome | None, driver_alive: bool) -> tuple[str, str]:
-    """(state, detail) of one planned run (a PlannedRun.to_dict())."""
+    """(state, detail) of one planned run (a SweepEntry.to_dict())."""
     task, stem, digest = run["task"], run["stem"], run["config_hash"]
     done = stored_record(result_path(output_dir, task, stem, SUCCESS))
     if done and done.run_info.config_hash == digest:

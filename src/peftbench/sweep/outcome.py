@@ -12,7 +12,7 @@ from peftbench import __version__
 from peftbench.records.record import MetaInfo, ResultRecord, RunInfo, TrainInfo
 from peftbench.records.results import cancelled_dir, find_results, write_run
 from peftbench.system.signals import EXIT_DONE_ELSEWHERE, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_TERMINATED
-from peftbench.sweep.plan import PlannedRun, existing_hash, stored_record
+from peftbench.sweep.plan import SweepEntry, existing_hash, stored_record
 from peftbench.sweep.state import heartbeat_file, read_state
 
 
@@ -24,7 +24,7 @@ class Outcome:
     host: str = ""
 
 
-def from_exit_code(code: int, planned: PlannedRun, output_dir: Path, seconds: float, host: str = "",
+def from_exit_code(code: int, planned: SweepEntry, output_dir: Path, seconds: float, host: str = "",
                    early: str = "") -> Outcome:
     """`early`: what the worker printed before it held the run's lock (e.g. why it refused to run)."""
     if code == EXIT_OK:
@@ -51,12 +51,12 @@ def _error_line(text: str) -> str:
     return errors[-1].removeprefix("error: ") if errors else ""
 
 
-def _error_of(planned: PlannedRun, output_dir: Path) -> str:
+def _error_of(planned: SweepEntry, output_dir: Path) -> str:
     record = stored_record(cancelled_dir(output_dir) / planned.task / f"{planned.stem}.json")
     return record.run_info.error_msg if record else ""
 
 
-def record_crash(planned: PlannedRun, output_dir: Path, message: str) -> None:
+def record_crash(planned: SweepEntry, output_dir: Path, message: str) -> None:
     """A `cancelled` record for a run that died without writing one, with the last heartbeat's step
     and loss, so the status table and the report can say what happened. A later sweep reruns it."""
     beat_path = heartbeat_file(output_dir, planned.task, planned.stem)
@@ -73,6 +73,6 @@ def record_crash(planned: PlannedRun, output_dir: Path, message: str) -> None:
     beat_path.unlink(missing_ok=True)
 
 
-def is_done(planned: PlannedRun, output_dir: Path) -> bool:
+def is_done(planned: SweepEntry, output_dir: Path) -> bool:
     path = find_results(output_dir, planned.task).get(planned.stem)
     return path is not None and existing_hash(path) == planned.config_hash

@@ -21,8 +21,8 @@ from peftbench.adapters.saved import RECORD_FILE, adapter_dir
 
 
 @dataclass(frozen=True)
-class PlannedRun:
-    """A run of the sweep, with what to do about it: `run`, or `skip` (and why)."""
+class SweepEntry:
+    """One entry of a sweep: a run's `RunPlan` with what the sweep does about it, `run` or `skip` (and why)."""
 
     plan: RunPlan
     action: str  # "run" | "skip"
@@ -138,7 +138,7 @@ def decide(output_dir: Path, task: str, stem: str, digest: str, retry_failed: bo
 
 def plan_sweep(experiments: list[Experiment], seeds: list[int] | None, output_dir: Path,
                overrides: dict | None = None, retry_failed: bool = False,
-               task_file: Path | None = None, save_adapter: bool = False) -> list[PlannedRun]:
+               task_file: Path | None = None, save_adapter: bool = False) -> list[SweepEntry]:
     """Every experiment x seed, validated (no model loads, no torch), with what to do about it.
     `task_file` declares the experiments' task (`--task-file`); `save_adapter` keeps every run's adapter,
     and makes a run due again when its result exists without one."""
@@ -148,5 +148,5 @@ def plan_sweep(experiments: list[Experiment], seeds: list[int] | None, output_di
             plan = plan_run(exp.path, seed=seed, overrides=overrides, task_file=task_file, save_adapter=save_adapter,
                             task=exp.task)
             action, reason = decide(output_dir, exp.task, plan.stem, plan.config_hash, retry_failed, save_adapter)
-            planned.append(PlannedRun(plan, action, reason))
+            planned.append(SweepEntry(plan, action, reason))
     return planned

@@ -25,7 +25,7 @@ from peftbench.system.extras import require
 from peftbench.sweep.executor import ExecutorOptions, OnChange
 from peftbench.sweep.launch import worker_args
 from peftbench.sweep.outcome import Outcome, from_exit_code, is_done, record_crash
-from peftbench.sweep.plan import PlannedRun
+from peftbench.sweep.plan import SweepEntry
 from peftbench.system.threads import thread_env
 
 
@@ -56,7 +56,7 @@ class RayExecutor:
     def __init__(self, options: ExecutorOptions, poll: float = 0.5):
         self.options, self.poll = options, poll
 
-    def run(self, runs: list[PlannedRun], output_dir: Path, on_change: OnChange) -> dict[str, Outcome]:
+    def run(self, runs: list[SweepEntry], output_dir: Path, on_change: OnChange) -> dict[str, Outcome]:
         opts = self.options
         ray = connect(opts.ray_address, None)
         try:
@@ -87,7 +87,7 @@ def _drive(ray, task, runs, output_dir, env, on_change, jobs, poll, tracking) ->
     return outcomes
 
 
-def _collect(ray, ref, planned: PlannedRun, output_dir: Path, seconds: float) -> Outcome:
+def _collect(ray, ref, planned: SweepEntry, output_dir: Path, seconds: float) -> Outcome:
     try:
         code, host, early = ray.get(ref)
     except ray.exceptions.RayError as err:  # the Ray worker or its node died

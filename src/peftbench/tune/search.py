@@ -28,13 +28,13 @@ from peftbench.planning.experiment import Experiment, load_experiment
 from peftbench.metrics import task_metric
 from peftbench.adapters.peft_config import validate_peft_config
 from peftbench.planning.plan import plan_run
-from peftbench.sweep.plan import PlannedRun, plan_sweep
+from peftbench.sweep.plan import SweepEntry, plan_sweep
 from peftbench.tasks.registry import task_spec
 from peftbench.tune import space as space_mod
 from peftbench.tune import study as study_mod
 from peftbench.tune import trials as trials_mod
 
-Runner = Callable[[list[PlannedRun], Path], dict]  # (runs to do, trials folder) -> outcomes by run key
+Runner = Callable[[list[SweepEntry], Path], dict]  # (runs to do, trials folder) -> outcomes by run key
 OnTrial = Callable[["MethodSearch", "TrialRow"], None]
 BUDGET_KEYS = ("max_steps", "batch_size")  # what must be equal across methods unless searched
 
@@ -197,7 +197,7 @@ def _next_batch(search: Search) -> list[tuple[MethodSearch, int, Path]]:
     return batch
 
 
-def _collect(search: Search, method: MethodSearch, number: int, plan: PlannedRun, outcomes: dict,
+def _collect(search: Search, method: MethodSearch, number: int, plan: SweepEntry, outcomes: dict,
              on_trial: OnTrial | None) -> str | None:
     """Tell the study how the trial went; the reason when it did not finish (the trial stays open)."""
     state, record = trials_mod.outcome_of(trials_mod.trials_output(search.results), plan.task, plan.stem,
