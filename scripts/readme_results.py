@@ -1,11 +1,15 @@
-"""Write the README's minimath tables from the committed records, between the README's markers:
+"""Write the minimath tables from the committed records, between the markers of README.md and
+docs/results-minimath.md:
 
-- every shipped experiment at full length, one seed (published/minimath-defaults/, from
-  `python benchmarks/methods.py --task minimath --into published/minimath-defaults [EXPERIMENT...]`);
-- the equal-budget tuning (published/minimath-tune/, from `python benchmarks/tune_minimath.py`).
+- README.md, the front page: the equal-budget tuning's answer and narrow leaderboard
+  (`peftbench report --format markdown --narrow` on published/minimath-tune/);
+- docs/results-minimath.md: the same tuning in full (noise floor, power, default vs tuned, the reference
+  suite's claims, the search's figure) and every shipped experiment at full length, one seed
+  (published/minimath-defaults/, from `python benchmarks/methods.py --task minimath --into
+  published/minimath-defaults [EXPERIMENT...]`).
 
 Each table is `peftbench report --format markdown` on its folder, with the set-up the records name.
-`--check` only says whether the README is up to date (exit 1 if not); tests/test_readme_results.py
+`--check` only says whether both files are up to date (exit 1 if not); tests/test_readme_results.py
 runs that. Writing also draws the report's learning-rate sensitivity figure of the search to
 docs/minimath-lr-sensitivity.png (not compared by --check: a PNG's bytes depend on the plotting library).
 
@@ -25,11 +29,13 @@ from marked_block import write_or_check
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+RESULTS_PAGE = ROOT / "docs" / "results-minimath.md"
 DEFAULTS = Path("published") / "minimath-defaults"
 TUNE = Path("published") / "minimath-tune"
 BLOCKS = {"defaults": ("<!-- minimath-results:start -->", "<!-- minimath-results:end -->"),
-          "tune": ("<!-- minimath-tune:start -->", "<!-- minimath-tune:end -->")}
-SENSITIVITY = Path("docs") / "minimath-lr-sensitivity.png"  # the search's figure, linked from the tune block
+          "tune": ("<!-- minimath-tune:start -->", "<!-- minimath-tune:end -->"),
+          "front": ("<!-- minimath-front:start -->", "<!-- minimath-front:end -->")}
+SENSITIVITY = Path("minimath-lr-sensitivity.png")  # the search's figure in docs/, linked from the results page
 HOURS = 3600
 SITTING_GAP = 600  # seconds between runs that start a new sitting (a sweep starts its next run within seconds)
 # benchmarks/tune_minimath.py's defaults; run two at a time on the 2-core machine (the first 20 trials ran one at
@@ -51,15 +57,16 @@ def _machine(records: list[dict], how: str) -> str:
     return f"run {span} on {'; '.join(systems)}, {how} on the same machine (times are indicative)"
 
 
-def _report(folder: Path) -> str:
+def _report(folder: Path, narrow: bool = False) -> str:
     out = subprocess.run([sys.executable, "-m", "peftbench", "report", "--results", str(folder), "--task", "minimath",
-                          "--format", "markdown"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+                          "--format", "markdown", *(["--narrow"] if narrow else [])], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
     return out.replace("### Task minimath\n\n", "", 1).rstrip() + "\n"
 
 
-def _regenerate(folder: Path) -> str:
+def _regenerate(folder: Path, narrow: bool = False) -> str:
     return (f"Regenerate with `python scripts/readme_results.py` (it runs `peftbench report --results "
-            f"{folder.as_posix()} --task minimath --format markdown`).")
+            f"{folder.as_posix()} --task minimath --format markdown{' --narrow' if narrow else ''}`).")
 
 
 def defaults_block() -> str:
@@ -92,14 +99,14 @@ def _wall(records: list[dict]) -> tuple[float, int]:
 
 
 def _write_sensitivity() -> None:
-    """Draw the report's learning-rate sensitivity figure of the search to SENSITIVITY (the README links it),
+    """Draw the report's learning-rate sensitivity figure of the search to SENSITIVITY (docs/results-minimath.md links it),
     in process: the figure needs the trials only, not the rest of a report."""
     from peftbench.analysis.load import load_runs
     from peftbench.analysis.report_data import build
     from peftbench.analysis.report_verdicts import sensitivity_png
 
     reports = build(load_runs(ROOT / TUNE, task="minimath", warn=lambda message: None), n_resamples=100)
-    sensitivity_png(reports[0], ROOT / SENSITIVITY)
+    sensitivity_png(reports[0], RESULTS_PAGE.parent / SENSITIVITY)
 
 
 def _sensitivity_note(searched: int, done: int) -> str:
@@ -117,7 +124,7 @@ def _seeds_left(finals: list[dict], names: list[str]) -> dict[str, int]:
     return {n: N_SEEDS - done[n] for n in names if done[n] < N_SEEDS}
 
 
-def tune_block() -> str:
+def tune_block(narrow: bool = False) -> str:
     from peftbench.planning.experiment import discover
 
     trials = _records(TUNE / "trials" / "minimath")
@@ -130,7 +137,7 @@ def tune_block() -> str:
                f"--output-dir {TUNE.as_posix()}`)")
     done = sum(r["train_info"]["status"] == "success" for r in trials)
     searched = len(METHODS) * TRIALS
-    figure = _sensitivity_note(searched, done)
+    figure = "" if narrow else _sensitivity_note(searched, done)
     # the tune command's final runs: each method's default and winner, and the no-training baselines
     methods_left = _seeds_left(finals, [f"{m}/{v}" for m in METHODS for v in ("default", "tuned-default")])
     baselines_left = _seeds_left(finals, [e.full_name for e in discover(ROOT / "experiments", "minimath") if e.is_baseline])
@@ -142,15 +149,16 @@ def tune_block() -> str:
                f"above as rows): {', '.join(f'`{n}` ({k} of {N_SEEDS} seeds still to run)' for n, k in baselines_left.items())}.\n"
                if baselines_left else "")
     head = (f"{command}; {len(trials)} trials and {len(finals)} final runs, {spent}, {_machine(trials + finals, RUN_TOGETHER)}. "
-            f"{_regenerate(TUNE)}")
-    return f"{head}\n\n{_report(TUNE)}{pending}{figure}"
+            f"{_regenerate(TUNE, narrow)}")
+    return f"{head}\n\n{_report(TUNE, narrow)}{pending}{figure}"
 
 
 def main(argv: list[str]) -> int:
-    blocks = [(*BLOCKS["defaults"], defaults_block()), (*BLOCKS["tune"], tune_block())]
+    page = [(*BLOCKS["tune"], tune_block()), (*BLOCKS["defaults"], defaults_block())]
     if "--check" not in argv and _records(TUNE / "trials" / "minimath"):
         _write_sensitivity()
-    return write_or_check(README, blocks, argv, "scripts/readme_results.py")
+    front = write_or_check(README, [(*BLOCKS["front"], tune_block(narrow=True))], argv, "scripts/readme_results.py")
+    return front or write_or_check(RESULTS_PAGE, page, argv, "scripts/readme_results.py")
 
 
 if __name__ == "__main__":

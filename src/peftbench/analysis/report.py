@@ -135,24 +135,30 @@ def _write(reports: list[TaskReport], out_dir: Path, sources: list[Path], n_resa
     return files
 
 
-def markdown_tables(reports: list[TaskReport], n_resamples: int = 10_000) -> str:
+def markdown_tables(reports: list[TaskReport], n_resamples: int = 10_000, narrow: bool = False) -> str:
     """Each task's note and leaderboard as Markdown, with the noise floor, power, default vs tuned and the
     reference's claims, but no figures and no verdict table (the leaderboard's paired column has them):
-    for a README, regenerated from the committed records by `peftbench report --format markdown`."""
+    for a README, regenerated from the committed records by `peftbench report --format markdown`.
+    `narrow`: the answer, the narrow leaderboard and the note only (a front page)."""
     lines = []
     for report in reports:
-        lines += [f"### Task {md_text(report.task)}", "", f"**{md_text(answer.sentence(report))}**", "",
+        answer_line = f"**{md_text(answer.sentence(report))}**"
+        if narrow:
+            lines += [f"### Task {md_text(report.task)}", "", answer_line, "",
+                      md_table(leaderboard(report, narrow=True)), "", md_text(note(report, n_resamples)), ""]
+            continue
+        lines += [f"### Task {md_text(report.task)}", "", answer_line, "",
                   md_text(note(report, n_resamples)), "", md_table(leaderboard(report)), ""]
         lines += report_verdicts.markdown(report, None, verdicts=False, level="####")
     return "\n".join(lines)
 
 
-def rich_tables(reports: list[TaskReport]) -> list:
+def rich_tables(reports: list[TaskReport], narrow: bool = False) -> list:
     """The leaderboards for the terminal, each followed by its verdicts, the noise floor and power, and
-    default vs tuned."""
+    default vs tuned (`narrow`: the answer and the narrow leaderboard only)."""
     tables = []
     for report in reports:
-        board = leaderboard(report)
+        board = leaderboard(report, narrow=narrow)
         title = Text(f"{report.task} ({report.source}; model {report.model})")  # record text, never markup
         tables.append(Text(answer.sentence(report), style="bold"))
         table = Table(title=title, title_justify="left")
@@ -164,7 +170,8 @@ def rich_tables(reports: list[TaskReport]) -> list:
         for row in board.itertuples(index=False):
             table.add_row(*(Text(str(cell)) for cell in row))
         tables.append(table)
-        tables += _plain_tables(report)
+        if not narrow:
+            tables += _plain_tables(report)
     return tables
 
 

@@ -272,9 +272,16 @@ def main_cell(row: pd.Series, main: str) -> str:
     return f"{fmt(mean, main)} [{fmt(low, main)}, {fmt(high, main)}]"
 
 
-def leaderboard(report: TaskReport) -> pd.DataFrame:
+# The narrow leaderboard (a terminal's or a front page's width): quality, verdict and the costs a user
+# weighs first; the full one adds the other metrics, the trainable parameters and the Pareto fronts.
+NARROW_COLUMNS = ["forgetting", *MEMORY_KEYS, "train_time", "file_size"]
+
+
+def leaderboard(report: TaskReport, narrow: bool = False) -> pd.DataFrame:
     """The leaderboard as text cells, best first: experiment, seeds, main metric with 95% CI, the
-    paired comparison with the reference experiment, costs, and the fronts each experiment is on."""
+    paired comparison with the reference experiment, costs, and the fronts each experiment is on
+    (`narrow`: only NARROW_COLUMNS of the costs, no fronts)."""
+    columns = NARROW_COLUMNS if narrow else LEADERBOARD_COLUMNS
     rows = []
     for index, row in report.summary.iterrows():
         name = row["experiment"]
@@ -285,9 +292,10 @@ def leaderboard(report: TaskReport) -> pd.DataFrame:
                                                          else verdict.describe(is_fraction(report.main))
                                                          if verdict else "")
         for metric in report.metrics:
-            if metric != report.main and metric in LEADERBOARD_COLUMNS and _shown(report, metric):
+            if metric != report.main and metric in columns and _shown(report, metric):
                 cells[label(metric)] = fmt(row[f"{metric} mean"], metric)
-        cells["Pareto front vs"] = ", ".join(SHORT.get(x, x) for x, front in report.fronts.items() if front.iloc[index])
+        if not narrow:
+            cells["Pareto front vs"] = ", ".join(SHORT.get(x, x) for x, front in report.fronts.items() if front.iloc[index])
         rows.append(cells)
     return pd.DataFrame(rows)
 

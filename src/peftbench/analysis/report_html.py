@@ -4,6 +4,7 @@ and opened straight from disk), tables, and sample images embedded as data URIs.
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 
 import jinja2
@@ -99,6 +100,15 @@ def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, escape=True, border=0, classes="table", na_rep="")
 
 
+# A verdict cell reads "<difference> [<interval>]: better than <reference>" (report_data.leaderboard)
+VERDICT_CELL = re.compile(r"<td>([^<]*: (better|worse) than [^<]*)</td>")
+
+
+def colour_verdicts(html: str) -> str:
+    """The leaderboard's better / worse cells in colour, so a real difference stands out of the table."""
+    return VERDICT_CELL.sub(r'<td class="\2">\1</td>', html)
+
+
 BEST_NOTE = ("Each method's experiment with the highest mean on the test set: a description of these runs, not a "
              "choice (choosing on the test set would flatter every method; `peftbench tune` chooses on validation) "
              "and not a verdict (the verdicts above are).")
@@ -145,6 +155,7 @@ TEMPLATE = jinja2.Template("""<!DOCTYPE html>
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
 table.table { border-collapse: collapse; font-size: 13px; margin: 1em 0; }
 table.table th, table.table td { padding: 3px 8px; vertical-align: top; border-bottom: 1px solid #ddd; text-align: left; }
+.better { color: #1a7f37; font-weight: 600; } .worse { color: #cf222e; font-weight: 600; }
 .note { color: #555; font-size: 14px; } .answer { font-size: 17px; } .gallery img { max-width: 100%; margin: .5em 0; }
 </style></head><body>
 <h1>{{ title|e }}</h1>
@@ -202,7 +213,7 @@ def render(reports: list[TaskReport], notes: dict[str, str], intro: str) -> str:
                          and curve_experiments(report)]
         section = {
             "task": report.task, "note": notes[report.task], "answer": answer.sentence(report),
-            "leaderboard_table": _table(leaderboard(report)),
+            "leaderboard_table": colour_verdicts(_table(leaderboard(report))),
             "leaderboard_figure": embed(leaderboard_figure(report)),
             "pareto": [embed(pareto_figure(report, x)) for x in report.trade_offs],
             "curves": [embed(curves_figure(report, c)) for c in curve_columns],

@@ -26,6 +26,7 @@ def report(
     format: Format = typer.Option(Format.html, "--format", help="html: write the report folder; table: print the leaderboards in the terminal; markdown: print each task's note and leaderboard as Markdown (for a README)."),
     reference: Optional[str] = typer.Option(None, help="Experiment (lora/default) or method (lora) the paired bootstrap compares against; a method means its <method>/tuned-default experiment when a search made one, else its <method>/default, else its best. Default: lora."),
     resamples: int = typer.Option(10_000, min=100, help="Bootstrap resamples over test items."),
+    narrow: bool = typer.Option(False, "--narrow", help="With --format table or markdown: the answer and a leaderboard a terminal's width can hold (main metric with interval, verdict, forgetting, memory, time, size), without the details."),
 ) -> None:
     """Leaderboard with 95% CIs, paired significance tests, Pareto fronts, learning curves and published
     reference numbers, as a self-contained HTML report plus PNGs and a Markdown summary."""
@@ -42,11 +43,11 @@ def report(
         reports = report_mod.build(runs, reference or "lora", explicit_reference=reference is not None,
                                    n_resamples=resamples, warn=warn)
         if format is Format.table:
-            for table in report_mod.rich_tables(reports):
+            for table in report_mod.rich_tables(reports, narrow):
                 console.print(table)
             return
         if format is Format.markdown:
-            print(report_mod.markdown_tables(reports, resamples), end="")
+            print(report_mod.markdown_tables(reports, resamples, narrow), end="")
             return
         files = report_mod.write(reports, out, results, resamples)
     console.print(Text(f"report: {files.html}\nsummary: {files.markdown}\nfigures: {files.html.parent / 'figures'}"))
