@@ -2,7 +2,9 @@
 
 A task's defaults are deep-merged with an experiment's `training_params.json` (a nested
 `optimizer_kwargs: {"lr": ...}` keeps the default weight decay, unlike the reference suite's shallow
-merge). Unknown keys, wrong types and impossible values raise a UserError naming the file and key.
+merge), then with command-line overrides, as plain dicts, and validated once (`validate_config`).
+Unknown keys, wrong types and impossible values raise a UserError naming the file (or the command
+line) and the key.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from peftbench.errors import UserError
 
@@ -143,6 +145,14 @@ class RunConfig(Strict):
                 raise ValueError(f"{key} must be finite, got {value!r}")
         return kwargs
 
+    @model_validator(mode="after")
+    def _validates_once(self):
+        """A run shorter than `eval_steps` still validates once, after its last step: eval_steps is clamped
+        to max_steps (the value the config hash and the record carry)."""
+        if self.max_steps < self.eval_steps:
+            self.__dict__["eval_steps"] = self.max_steps  # frozen model: set during its own validation
+        return self
+
 
 class TrainConfig(RunConfig):
     """A text task's parameters: the shared fields plus tokenisation, prompt, decoding and data sizes."""
@@ -233,16 +243,40 @@ def build_config(
 ) -> RunConfig:
     """Validate defaults deep-merged with overrides against `schema` (the task's config model);
     errors name `source` and the offending key."""
-    merged = deep_merge(defaults, overrides)
+    return validate_config(defaults, [(source, overrides)], schema)
+
+
+Layer = tuple[Path | str, dict]  # (where the values come from, for errors; the values)
+
+
+def validate_config(defaults: dict, layers: list[Layer], schema: type[RunConfig] = TrainConfig) -> RunConfig:
+    """Deep-merge `layers` over `defaults` in order (e.g. training_params.json, then the command line) as
+    plain dicts and validate the result once against `schema` (the task's config model).
+
+    An error names the first layer that is invalid by itself: the values up to that layer fail to
+    validate (a defaults' mistake is named by the first layer), as a mistake in a file is that file's,
+    whatever comes after it. Only a failure validates the shorter merges again, to find that layer."""
+    merged = defaults
+    for _, values in layers:
+        merged = deep_merge(merged, values)
     try:
         return schema.model_validate(merged)
     except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        value = _lookup(merged, first["loc"])
-        if first["type"] == "extra_forbidden":
-            raise UserError(f"{source}: unknown training parameter '{key}'") from None
-        raise UserError(f"{source}: invalid value {value!r} for '{key}': {first['msg']}") from None
+        source, failed, data = layers[-1][0], err, merged
+    partial = defaults
+    for where, values in layers[:-1]:
+        partial = deep_merge(partial, values)
+        try:
+            schema.model_validate(partial)
+        except ValidationError as err:
+            source, failed, data = where, err, partial
+            break
+    first = failed.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    value = _lookup(data, first["loc"])
+    if first["type"] == "extra_forbidden":
+        raise UserError(f"{source}: unknown training parameter '{key}'") from None
+    raise UserError(f"{source}: invalid value {value!r} for '{key}': {first['msg']}") from None
 
 
 def _lookup(data: Any, loc: tuple) -> Any:
