@@ -62,14 +62,19 @@ MODEL_HELP = ("Base model of every run: a Hub id or a local folder (the training
               "--set model_id=... would set it).")
 
 
-def run_overrides(set_: list[str], max_steps: int | None = None, model: str | None = None) -> dict:
-    """`--set`, `--max-steps` and `--model` as one overrides dict: the one route these options take into a
-    run's configuration, for `run`, `sweep` and `tune` alike (a UserError for a malformed --set)."""
+def run_overrides(set_: list[str], max_steps: int | None = None, model: str | None = None,
+                  seed: int | None = None) -> dict:
+    """`--set`, `--model`, `--max-steps` and `--seed` as one overrides dict: the one route these options
+    take into a run's configuration, for `run`, `sweep` and `tune` alike (a UserError for a malformed
+    --set). An option wins over `--set` of the same key, keeping that key's place; an option's new key
+    comes after the `--set` keys, in this order (`tune` writes them into tuned experiments' files)."""
     from peftbench.planning.config import parse_overrides
 
     overrides = parse_overrides(set_)
-    if max_steps is not None:
-        overrides["max_steps"] = max_steps
     if model is not None:
         overrides["model_id"] = model
+    if max_steps is not None:
+        overrides["max_steps"] = max_steps
+    if seed is not None:
+        overrides["seed"] = seed
     return overrides

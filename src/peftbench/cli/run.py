@@ -59,7 +59,7 @@ def run(
     try:
         with user_errors():
             require_training()
-            plan = plan_run(experiment_dir, seed=seed, overrides=run_overrides(set_, max_steps, model),
+            plan = plan_run(experiment_dir, overrides=run_overrides(set_, max_steps, model, seed),
                             task_file=task_file, save_adapter=save_adapter, task=task)
             trackers = tracking_options(report_to, tracking_dir).make()
             probe_results_folder(output_dir)  # an unwritable folder is found now, not after training

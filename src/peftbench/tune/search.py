@@ -100,15 +100,20 @@ class SearchInterrupted(Exception):
     """Some trials of the round did not finish; the same command resumes them."""
 
 
-def prepare(experiments: list[Experiment], trials: int, results: Path, overrides: dict, max_steps: int | None,
-            seed: int = 0, batch: int = 1, search_overrides: dict | None = None) -> Search:
+def prepare(experiments: list[Experiment], trials: int, results: Path, overrides: dict, seed: int = 0,
+            batch: int = 1, search_overrides: dict | None = None) -> Search:
     """Validate every experiment's search (space, configs at a probe point, equal budgets, the default
     inside the space) and open its study (locked for this process) before any trial runs.
-    `search_overrides` apply to the trials only (e.g. a larger validation split), on top of `overrides`."""
+    `overrides` are the command's (`cli.common.run_overrides`): their max_steps, when there is one, is
+    every trial's budget (`--search-set max_steps` does not change it), else the experiments' own (which
+    must then agree). `search_overrides` apply to the trials only (e.g. a larger validation split), on
+    top of `overrides`."""
     results = Path(results)
+    steps = overrides.get("max_steps")
     overrides = deep_merge(overrides, search_overrides or {})
-    base = {**overrides, **({"max_steps": max_steps} if max_steps is not None else {})}
-    probes = [plan_run(exp.path, overrides=base, task=exp.task) for exp in experiments]
+    if steps is not None:
+        overrides["max_steps"] = steps
+    probes = [plan_run(exp.path, overrides=overrides, task=exp.task) for exp in experiments]
     steps = _equal_budget(probes, experiments)
     shared = trials_mod.trial_overrides(steps, overrides)
     methods = []
@@ -135,6 +140,12 @@ def prepare(experiments: list[Experiment], trials: int, results: Path, overrides
         search.release()
         raise
     return search
+
+
+def baked_overrides(search: Search, overrides: dict) -> dict:
+    """What a tuned experiment's training parameters keep of the command's `overrides` (without the
+    search's own): every `--set` value and the budget's steps, so it trains as its trials did."""
+    return {**overrides, "max_steps": search.budget.max_steps}
 
 
 def _equal_budget(probes, experiments) -> int:
