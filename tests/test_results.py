@@ -6,13 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from peftbench.records.record import ResultRecord
+from peftbench.records.record import ResultRecord, read_record
 from peftbench.records.results import (
     atomic_write_json,
     atomic_write_jsonl,
     cancelled_dir,
     find_results,
-    load_result,
     predictions_path,
     result_path,
     write_run,
@@ -92,7 +91,7 @@ def test_write_run_success_writes_sidecar_and_result(tmp_path):
     rows = [{"id": 1, "prediction": "4", "correct": True}, {"id": 2, "prediction": "x", "correct": False}]
     path = write_run(record(), rows, results, "gsm8k", "lora--default")
     assert path == results / "gsm8k" / "lora--default.json"
-    assert load_result(path).status == "success"
+    assert read_record(path).status == "success"
     sidecar = predictions_path(path)
     assert [json.loads(line) for line in sidecar.read_text().splitlines()] == rows
     assert not cancelled_dir(results).exists()
@@ -129,12 +128,12 @@ def test_a_record_needs_a_known_status():
         ResultRecord.model_validate({"run_info": {}, "train_info": {"status": "done"}})
 
 
-def test_load_result_rejects_non_records(tmp_path):
+def test_read_record_rejects_non_records(tmp_path):
     for name, text in [("list.json", "[1, 2]"), ("partial.json", '{"run_info": {}}'), ("bad.json", "{oops")]:
         path = tmp_path / name
         path.write_text(text)
         with pytest.raises(ValueError, match=name):
-            load_result(path)
+            read_record(path)
 
 
 def test_find_results_ignores_sidecars_and_temp_files(tmp_path):

@@ -125,7 +125,7 @@ def test_exit_codes_map_to_states(out, planned):
     assert from_exit_code(1, planned, out, 1.0) == Outcome("failed", "ValueError: bad", 1.0)
     assert from_exit_code(143, planned, out, 1.0).state == "cancelled"
     assert from_exit_code(75, planned, out, 1.0) == Outcome("skipped", "running in another process", 1.0)
-    assert from_exit_code(0, planned, out, 1.0).state == "done"
+    assert from_exit_code(0, planned, out, 1.0).state == "success"
     early = "some warning\nerror: x: config changed since the sweep planned it\n"  # printed before the lock
     assert from_exit_code(2, planned, out, 1.0, early=early).reason == "x: config changed since the sweep planned it"
 
@@ -142,9 +142,9 @@ def test_status_rows_from_disk(out, planned):
     write_state(beat, {**read_state(beat), "pid": __import__("os").getpid()})
     assert run_row(run, out, None, True) == ("running", "step 3/10 loss 1.250 ETA 12s")
     put(out, "success", planned.config_hash)
-    assert run_row(run, out, None, True) == ("done", "test accuracy 25.0%")
+    assert run_row(run, out, None, True) == ("success", "test accuracy 25.0%")
     table, counts = status_table([run], out)
-    assert counts == {"done": 1} and table.row_count == 1
+    assert counts == {"success": 1} and table.row_count == 1
 
 
 def test_heartbeat_reports_step_loss_and_eta(tmp_path):

@@ -81,7 +81,7 @@ def all_files_whole(*folders: Path) -> list[Path]:
 
 
 def done_keys(output: str) -> list[str]:
-    return [line.split()[1] for line in output.splitlines() if line.startswith("done ")]
+    return [line.split()[1] for line in output.splitlines() if line.startswith("success ")]
 
 
 def test_rerun_skips_done_and_a_changed_config_reruns_only_that(exps, tmp_path):

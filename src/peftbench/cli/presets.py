@@ -14,6 +14,7 @@ from rich.text import Text
 
 from peftbench.cli.common import console, err_console, require_training, user_errors
 from peftbench.cli.run import TASK_FILE_HELP, declared_task
+from peftbench.records.status import SUCCESS
 from peftbench.system.signals import handle_stops
 from peftbench.sweep.executor import ExecutorOptions
 
@@ -96,10 +97,10 @@ def smoke(
         outcomes = run_sweep(found, None, Path(out), overrides, ExecutorOptions(), task_file=task_file)
     table = Table("experiment", "outcome")
     for key, outcome in sorted(outcomes.items()):
-        ok = outcome.state == "done"
+        ok = outcome.state == SUCCESS
         table.add_row(Text(key), Text("ok") if ok else Text(f"{outcome.state}: {outcome.reason}", style="red"))
     console.print(table)
-    if any(o.state != "done" for o in outcomes.values()):
+    if any(o.state != SUCCESS for o in outcomes.values()):
         raise typer.Exit(1)
 
 

@@ -50,7 +50,7 @@ def run(
     """Train and evaluate one experiment; write its result record and predictions."""
     from peftbench.planning.plan import plan_run
     from peftbench.telemetry.progress import Reporter
-    from peftbench.records.record import SUCCESS
+    from peftbench.records.status import CANCELLED, SUCCESS
     from peftbench.records.results import probe_results_folder
     from peftbench.system.signals import Terminated, exit_code, handle_stops
     from peftbench.telemetry.trackers import tracking_options
@@ -69,7 +69,7 @@ def run(
                                         f"{plan.cfg.max_steps} steps, hash {plan.config_hash})"))
             outcome = execute(plan, output_dir, Reporter(enabled=not quiet), trackers)
     except (KeyboardInterrupt, Terminated) as err:  # stopped before the run began: nothing to record
-        raise typer.Exit(exit_code("cancelled", err)) from None
+        raise typer.Exit(exit_code(CANCELLED, err)) from None
     if outcome.status != SUCCESS:
         err_console.print(Text(f"{outcome.status}: ", style="red") +
                           Text(f"{outcome.record.run_info.error_msg} -> {outcome.path}"))

@@ -146,7 +146,7 @@ def status(
     output_dir: Path = typer.Option(Path("results"), help="Results folder of the sweep."),
     watch: bool = typer.Option(False, help="Keep redrawing until the sweep ends (Ctrl-C to leave)."),
 ) -> None:
-    """Show a sweep's runs (queued / running with step, loss, ETA / done / failed) from the files on
+    """Show a sweep's runs (queued / running with step, loss, ETA / success / failed) from the files on
     disk, e.g. for a sweep running in another terminal or on a cluster."""
     from rich.live import Live
 

@@ -9,7 +9,8 @@ from peftbench.records import reference_compat
 from peftbench.system import environment
 from peftbench.metrics import TRAIN_LOSS, TRAIN_SAMPLES, TRAIN_TOKENS
 from peftbench.pipeline.state import RunState
-from peftbench.records.record import SUCCESS, GitInfo, MetaInfo, ResultRecord, RunInfo, TrainInfo
+from peftbench.records.record import GitInfo, MetaInfo, ResultRecord, RunInfo, TrainInfo
+from peftbench.records.status import SUCCESS
 from peftbench.system.signals import describe
 
 

@@ -25,7 +25,8 @@ from peftbench.pipeline.state import RunState
 from peftbench.pipeline.text import TextRun
 from peftbench.planning.plan import RunPlan
 from peftbench.telemetry.progress import Reporter
-from peftbench.records.record import SUCCESS, ResultRecord
+from peftbench.records.record import ResultRecord
+from peftbench.records.status import CANCELLED, FAILED, SUCCESS
 from peftbench.records.results import result_path, samples_path, write_run
 from peftbench.adapters.saved import adapter_dir, save_adapter
 from peftbench.system.signals import check_stop, is_stop
@@ -88,7 +89,7 @@ def _failure(err: BaseException) -> tuple[str, BaseException]:
     broke (OOM, NaN, a bug): a sweep leaves it alone unless asked to --retry-failed."""
     if not is_stop(err) and not isinstance(err, torch.OutOfMemoryError):
         traceback.print_exc()
-    return ("cancelled" if is_stop(err) else "failed"), err
+    return (CANCELLED if is_stop(err) else FAILED), err
 
 
 def _tracked_config(plan: RunPlan) -> dict:

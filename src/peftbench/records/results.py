@@ -16,7 +16,8 @@ from typing import Any
 
 from peftbench.errors import UserError
 from peftbench.records.names import join_under, probe_writable
-from peftbench.records.record import SUCCESS, ResultRecord, read_record
+from peftbench.records.record import ResultRecord
+from peftbench.records.status import CANCELLED, SUCCESS
 
 PREDICTIONS_SUFFIX = ".predictions.jsonl"
 # A sidecar's rows are test items, except those of this `test_set`: the text pipeline's per-text
@@ -161,15 +162,10 @@ def write_run(
     atomic_write_json(path, record.to_json())
     if status == SUCCESS:
         # A rerun that succeeded supersedes the earlier failure of the same experiment.
-        stale = result_path(results_dir, task, stem, "cancelled")
+        stale = result_path(results_dir, task, stem, CANCELLED)
         stale.unlink(missing_ok=True)
         predictions_path(stale).unlink(missing_ok=True)
     return path
-
-
-def load_result(path: str | os.PathLike) -> ResultRecord:
-    """Read one result file; `peftbench.records.record.NotARecord` (a ValueError) naming the file if it is not one."""
-    return read_record(path)
 
 
 def find_results(results_dir: str | os.PathLike, task: str | None = None) -> dict[str, Path]:

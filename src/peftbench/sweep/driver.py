@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from peftbench.records.status import CANCELLED, FAILED
 from peftbench.sweep.executor import ExecutorOptions, OnChange, make_executor
 from peftbench.sweep.outcome import Outcome
 from peftbench.sweep.plan import SweepEntry
@@ -34,7 +35,7 @@ def run_planned(planned: list[SweepEntry], output_dir: Path | str, options: Exec
 
 def failed(outcomes: dict[str, Outcome]) -> list[str]:
     """Keys of runs that failed or were cancelled."""
-    return [key for key, o in outcomes.items() if o.state in ("failed", "cancelled")]
+    return [key for key, o in outcomes.items() if o.state in (FAILED, CANCELLED)]
 
 
 def sweep_folders(folders: list[Path | str], output_dir: Path | str, overrides: dict | None = None,

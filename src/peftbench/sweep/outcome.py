@@ -9,16 +9,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from peftbench import __version__
-from peftbench.records.record import MetaInfo, ResultRecord, RunInfo, TrainInfo
+from peftbench.records.record import MetaInfo, ResultRecord, RunInfo, TrainInfo, read_record_or_none
+from peftbench.records.status import CANCELLED, FAILED, SKIPPED, SUCCESS
 from peftbench.records.results import cancelled_dir, find_results, write_run
 from peftbench.system.signals import EXIT_DONE_ELSEWHERE, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_TERMINATED
-from peftbench.sweep.plan import SweepEntry, existing_hash, stored_record
+from peftbench.sweep.plan import SweepEntry, existing_hash
 from peftbench.sweep.state import heartbeat_file, read_state
 
 
 @dataclass
 class Outcome:
-    state: str  # done | failed | cancelled | skipped
+    state: str  # records.status: SUCCESS | FAILED | CANCELLED | SKIPPED
     reason: str = ""
     seconds: float = 0.0
     host: str = ""
@@ -28,19 +29,19 @@ def from_exit_code(code: int, planned: SweepEntry, output_dir: Path, seconds: fl
                    early: str = "") -> Outcome:
     """`early`: what the worker printed before it held the run's lock (e.g. why it refused to run)."""
     if code == EXIT_OK:
-        return Outcome("done", "", seconds, host)
+        return Outcome(SUCCESS, "", seconds, host)
     if code == EXIT_LOCKED:
-        return Outcome("skipped", "running in another process", seconds, host)
+        return Outcome(SKIPPED, "running in another process", seconds, host)
     if code == EXIT_DONE_ELSEWHERE:
-        return Outcome("skipped", "done by another process", seconds, host)
+        return Outcome(SKIPPED, "done by another process", seconds, host)
     if code < 0 and is_done(planned, output_dir):  # killed after its result was safely written
-        return Outcome("done", "", seconds, host)
+        return Outcome(SUCCESS, "", seconds, host)
     if code < 0:  # killed by a signal: the run could not write its own record
         name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
         message = f"killed by signal {-code} ({name})"
         record_crash(planned, output_dir, message)
-        return Outcome("cancelled", message, seconds, host)
-    state = "cancelled" if code in (EXIT_INTERRUPTED, EXIT_TERMINATED) else "failed"
+        return Outcome(CANCELLED, message, seconds, host)
+    state = CANCELLED if code in (EXIT_INTERRUPTED, EXIT_TERMINATED) else FAILED
     # A user error the worker printed (the config changed since planning, a model that cannot be found)
     # is this attempt's own reason; a record in the cancelled folder may be an earlier attempt's.
     return Outcome(state, _error_line(early) or _error_of(planned, output_dir) or f"exit code {code}", seconds, host)
@@ -52,7 +53,7 @@ def _error_line(text: str) -> str:
 
 
 def _error_of(planned: SweepEntry, output_dir: Path) -> str:
-    record = stored_record(cancelled_dir(output_dir) / planned.task / f"{planned.stem}.json")
+    record = read_record_or_none(cancelled_dir(output_dir) / planned.task / f"{planned.stem}.json")
     return record.run_info.error_msg if record else ""
 
 
@@ -66,7 +67,7 @@ def record_crash(planned: SweepEntry, output_dir: Path, message: str) -> None:
         run_info=RunInfo(created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                          experiment_name=planned.experiment, task=planned.task, seed=planned.seed,
                          config_hash=planned.config_hash, peftbench_version=__version__, error_msg=message),
-        train_info=TrainInfo(status="cancelled", metrics=metrics),
+        train_info=TrainInfo(status=CANCELLED, metrics=metrics),
         meta_info=MetaInfo(recorded_by="sweep driver (the run could not write its own record)"),
     )
     write_run(record, [], output_dir, planned.task, planned.stem)

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from peftbench.errors import UserError
+from peftbench.records.status import FAILED, SUCCESS
 from peftbench.system.extras import require
 from peftbench.sweep.executor import ExecutorOptions, OnChange
 from peftbench.sweep.launch import worker_args
@@ -94,9 +95,9 @@ def _collect(ray, ref, planned: SweepEntry, output_dir: Path, seconds: float) ->
         message = f"Ray worker died: {type(err).__name__}"
         if not is_done(planned, output_dir):
             record_crash(planned, output_dir, message)
-        return Outcome("failed", message, seconds)
+        return Outcome(FAILED, message, seconds)
     outcome = from_exit_code(code, planned, output_dir, seconds, host, early)
-    if outcome.state == "done" and not is_done(planned, output_dir):
-        return Outcome("failed", f"finished on {host}, but its result is not in {output_dir} here: "
+    if outcome.state == SUCCESS and not is_done(planned, output_dir):
+        return Outcome(FAILED, f"finished on {host}, but its result is not in {output_dir} here: "
                                  "the results folder must be shared by all nodes", seconds, host)
     return outcome

@@ -21,7 +21,7 @@ from filelock import Timeout
 from peftbench.system import folders, logs
 from peftbench.errors import UserError
 from peftbench.planning.plan import RunPlan
-from peftbench.records.record import SUCCESS
+from peftbench.records.status import CANCELLED, SUCCESS
 from peftbench.records.results import result_path
 from peftbench.system.signals import (EXIT_DONE_ELSEWHERE, EXIT_LOCKED, EXIT_USER_ERROR, Terminated, exit_code,
                                handle_stops)
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {err}", file=_to_executor, flush=True)
         return EXIT_USER_ERROR
     except (KeyboardInterrupt, Terminated) as err:  # stopped before the run began: nothing to record
-        return exit_code("cancelled", err)
+        return exit_code(CANCELLED, err)
 
 
 def _run_locked(plan: RunPlan, output_dir: Path, tracking: Tracking) -> int:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 from peftbench.errors import UserError
 from peftbench.system.extras import require
 from peftbench.metrics import METRICS
+from peftbench.records.status import FAILED, SUCCESS
 
 if TYPE_CHECKING:
     from peftbench.records.record import ResultRecord
@@ -100,7 +101,7 @@ class TensorBoardTracker:
     def finish(self, summary: dict, success: bool = True) -> None:
         for name, value in summary.items():
             self.writer.add_scalar(name, value, self.step)
-        self.writer.add_text("status", "success" if success else "failed", self.step)
+        self.writer.add_text("status", SUCCESS if success else FAILED, self.step)
         self.writer.close()
 
 

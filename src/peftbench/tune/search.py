@@ -26,6 +26,7 @@ from peftbench.planning.config import build_config, deep_merge
 from peftbench.errors import UserError
 from peftbench.planning.experiment import Experiment, load_experiment
 from peftbench.metrics import task_metric
+from peftbench.records.status import FAILED, INTERRUPTED, SUCCESS
 from peftbench.adapters.peft_config import validate_peft_config
 from peftbench.planning.plan import plan_run
 from peftbench.sweep.plan import SweepEntry, plan_sweep
@@ -43,7 +44,7 @@ BUDGET_KEYS = ("max_steps", "batch_size")  # what must be equal across methods u
 class TrialRow:
     number: int
     params: dict[str, Any]
-    state: str  # done | failed | interrupted
+    state: str  # records.status: SUCCESS | FAILED | INTERRUPTED
     value: float | None = None
     reason: str = ""
 
@@ -214,20 +215,20 @@ def _collect(search: Search, method: MethodSearch, number: int, plan: SweepEntry
     state, record = trials_mod.outcome_of(trials_mod.trials_output(search.results), plan.task, plan.stem,
                                           plan.config_hash)
     params = plan.plan.experiment.trial["params"]
-    if state == "interrupted":
+    if state == INTERRUPTED:
         outcome = outcomes.get(plan.key)
         reason = f"{plan.experiment}: {outcome.state}: {outcome.reason}" if outcome else f"{plan.experiment}: no result"
         row = TrialRow(number, params, state, None, reason)
     else:
-        value = trials_mod.score(record, search.budget.objective) if state == "done" else None
-        if state == "done" and value is None:
-            state = "failed"
+        value = trials_mod.score(record, search.budget.objective) if state == SUCCESS else None
+        if state == SUCCESS and value is None:
+            state = FAILED
         study_mod.tell(method.study, number, value)
-        row = TrialRow(number, params, state, value, record.run_info.error_msg if state == "failed" else "")
+        row = TrialRow(number, params, state, value, record.run_info.error_msg if state == FAILED else "")
     method.rows[number] = row
     if on_trial:
         on_trial(method, row)
-    return row.reason if state == "interrupted" else None
+    return row.reason if state == INTERRUPTED else None
 
 
 def counted(method: MethodSearch, trials: int) -> list:
@@ -271,7 +272,7 @@ class Decision:
 
 
 def _score(value: float | None) -> str:
-    return "failed" if value is None else f"{value:.3g}"
+    return FAILED if value is None else f"{value:.3g}"
 
 
 def confirm(search: Search, runner: Runner) -> dict[str, Decision]:
@@ -297,10 +298,10 @@ def confirm(search: Search, runner: Runner) -> dict[str, Decision]:
         scores = []
         for plan in plans:
             state, record = trials_mod.outcome_of(output, plan.task, plan.stem, plan.config_hash)
-            if state == "interrupted":
+            if state == INTERRUPTED:
                 raise SearchInterrupted(f"{plan.experiment}: the confirmation run did not finish; the same command "
                                         "resumes the search")
-            scores.append(trials_mod.score(record, search.budget.objective) if state == "done" else None)
+            scores.append(trials_mod.score(record, search.budget.objective) if state == SUCCESS else None)
         decisions[method.name] = _decide(search, best, default, scores)
     return decisions
 
