@@ -1,6 +1,6 @@
-"""Accounted training memory (memory_accounting.py) of several experiments, each run twice.
+"""Accounted training memory (telemetry/memory_accounting.py) of several experiments, each run twice.
 
-A few training steps of each experiment through `peftbench.train.train` on the real model, with
+A few training steps of each experiment through `peftbench.training.sft.train` on the real model, with
 `AccountedMemory` next to the RSS sampler; prints max / mean and the breakdown at the peak step in
 MB (10^6 bytes), and whether the second run gave the same figures as the first. With `--device cuda`
 it trains on the GPU and prints the CUDA allocator's allocated and reserved peaks beside the
@@ -18,14 +18,15 @@ import os
 
 import torch
 
-from peftbench.adapters import build_optimizer, build_scheduler, wrap_model
-from peftbench.data import encode_all
-from peftbench.environment import system_info
-from peftbench.measure import MemorySampler
-from peftbench.memory_accounting import AccountedMemory
-from peftbench.models import load_model
-from peftbench.plan import plan_run
-from peftbench.train import TrainState, causal_lm_loss, text_batches, train
+from peftbench.adapters.build import build_optimizer, build_scheduler, wrap_model
+from peftbench.system.environment import system_info
+from peftbench.telemetry.measure import MemorySampler
+from peftbench.telemetry.memory_accounting import AccountedMemory
+from peftbench.planning.plan import plan_run
+from peftbench.text.data import encode_all, text_batches
+from peftbench.text.lm_loss import causal_lm_loss
+from peftbench.text.models import load_model
+from peftbench.training.sft import TrainState, train
 
 DEFAULTS = [f"experiments/minimath/{m}/default" for m in ("full-finetuning", "lora", "ia3")]
 MB = 1e6

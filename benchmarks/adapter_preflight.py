@@ -5,7 +5,7 @@ Usage: python benchmarks/adapter_preflight.py [--repeats 3] [experiment folders.
 For each experiment (default: minimath's lora, ia3, fourierft and prompt_tuning defaults) on the
 offline default model (SmolLM2-135M, converted safetensors folder in the cache), in one process after
 the imports and a warm-up: the preflight (config.json -> model on the meta device -> adapter applied
-there) and the real weight load `peftbench.models.load_model` on CPU, alternating, `--repeats` times;
+there) and the real weight load `peftbench.text.models.load_model` on CPU, alternating, `--repeats` times;
 prints the medians and their ratio. Both share the imports (torch, transformers, peft), not counted.
 """
 
@@ -30,9 +30,11 @@ def main() -> None:
     started = time.perf_counter()
     import torch
 
-    from peftbench.adapter_preflight import meta_causal_lm, preflight
-    from peftbench.models import load_model, quiet_transformers, resolve_model
-    from peftbench.plan import plan_run
+    from peftbench.system.logs import quiet_transformers
+    from peftbench.planning.plan import plan_run
+    from peftbench.text.models import load_model, resolve_model
+
+    from preflight import meta_causal_lm, preflight  # benchmarks/preflight.py, beside this script
 
     quiet_transformers()
     imports = time.perf_counter() - started

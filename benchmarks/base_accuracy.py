@@ -10,11 +10,11 @@ import time
 
 import torch
 
-from peftbench.data import format_prompt
-from peftbench.evaluate import generate_answers, score_answers
-from peftbench.models import load_model
 from peftbench.metrics import task_metric
 from peftbench.tasks import task_spec
+from peftbench.text.data import format_prompt
+from peftbench.text.evaluate import generate_answers, score_answers
+from peftbench.text.models import load_model
 
 
 def main() -> None:

@@ -20,7 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from peftbench.results import find_results, load_result
+from peftbench.records.record import read_record
+from peftbench.records.results import find_results
 from setup_line import setup_line
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +37,7 @@ def demo(jobs: int, out: Path) -> float:
 def runs(out: Path) -> list[str]:
     rows = []
     for stem, path in sorted(find_results(out, "minimath").items()):
-        rec = load_result(path)
+        rec = read_record(path)
         metrics = rec.train_info.metrics[-1]
         threads = rec.meta_info.system_info.get("torch_num_threads")
         rows.append(f"{stem}: {rec.run_info.total_time:.0f} s, {threads} thread(s), "

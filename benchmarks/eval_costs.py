@@ -20,11 +20,11 @@ from pathlib import Path
 
 import torch
 
-from peftbench import greedy
-from peftbench.adapters import wrap_model
-from peftbench.data import format_prompt
-from peftbench.extract import answer_is_final
-from peftbench.models import load_model
+from peftbench.adapters.build import wrap_model
+from peftbench.text import greedy
+from peftbench.text.data import format_prompt
+from peftbench.text.extract import answer_is_final
+from peftbench.text.models import load_model
 
 from setup_line import begin  # benchmarks/setup_line.py
 

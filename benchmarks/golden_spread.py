@@ -52,9 +52,9 @@ def main() -> None:
     from conftest import TINY_PARAMS
     from test_golden_record import GOLDEN, LORA_IMAGE, LORA_TEXT, TINY_MINIGEN, _normalise
     from peftbench.pipeline import execute
-    from peftbench.plan import plan_run
-    from peftbench.progress import Reporter
-    from peftbench.tiny import save_tiny_llama
+    from peftbench.planning.plan import plan_run
+    from peftbench.telemetry.progress import Reporter
+    from peftbench.text.tiny import save_tiny_llama
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

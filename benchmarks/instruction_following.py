@@ -30,10 +30,10 @@ def main() -> None:
 
     from peftbench.afterwards import instructions
     from peftbench.afterwards.retention import answer, chat_prompt
-    from peftbench.config import build_config
-    from peftbench.environment import system_info
-    from peftbench.models import load_model
+    from peftbench.planning.config import build_config
+    from peftbench.system.environment import system_info
     from peftbench.tasks.registry import task_spec
+    from peftbench.text.models import load_model
 
     torch.set_num_threads(args.threads)
     spec = task_spec(args.task)

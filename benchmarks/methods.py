@@ -19,9 +19,9 @@ from pathlib import Path
 from rich.console import Console
 
 from peftbench.analysis.table import comparison_table
-from peftbench.environment import system_info
-from peftbench.experiment import discover
-from peftbench.results import find_results
+from peftbench.system.environment import system_info
+from peftbench.planning.experiment import discover
+from peftbench.records.results import find_results
 from peftbench.sweep.driver import failed, sweep_folders
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,9 +23,9 @@ DEFAULTS = ["minimath/lora/default", "minigen/lora/r4"]
 
 PROBE = """
 import sys, time
-from peftbench.plan import plan_run
+from peftbench.planning.plan import plan_run
 from peftbench.tasks.registry import task_spec
-from peftbench.experiment import load_experiment
+from peftbench.planning.experiment import load_experiment
 spec = task_spec(load_experiment(sys.argv[1]).task)
 if sys.argv[2] == "off":
     object.__setattr__(spec, "sizes", None)

@@ -21,7 +21,8 @@ from pathlib import Path
 from peftbench.analysis import power
 from peftbench.analysis.load import load_runs
 from peftbench.analysis.verdicts import item_matrix
-from peftbench.environment import system_info
+from peftbench.records.status import SUCCESS
+from peftbench.system.environment import system_info
 from peftbench.sweep.driver import failed, sweep_folders
 from peftbench.sweep.executor import ExecutorOptions
 
@@ -45,7 +46,7 @@ def run(args) -> Path:
 
 def report(results: Path, task: str, half_width: float, seeds: int, accuracy: float) -> None:
     runs = load_runs(results, task=task)
-    runs = runs[(runs["status"] == "success") & runs["predictions_path"].notna()]
+    runs = runs[(runs["status"] == SUCCESS) & runs["predictions_path"].notna()]
     groups = {name: group.sort_values("seed") for name, group in runs.groupby("experiment")}
     matrices = {name: item_matrix(list(group["predictions_path"]), {task}, "correct") for name, group in groups.items()}
     print(f"target: 95% half-width ±{half_width * 100:g} points with {seeds} seeds per method")

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import torch
 
-from peftbench.adapters import wrap_model
-from peftbench.data import format_prompt
-from peftbench.experiment import load_experiment
-from peftbench.models import load_model
-from peftbench.plan import plan_run
+from peftbench.adapters.build import wrap_model
+from peftbench.planning.experiment import load_experiment
+from peftbench.planning.plan import plan_run
 from peftbench.tasks.minimath import problems as minimath_data
+from peftbench.text.data import format_prompt
+from peftbench.text.models import load_model
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments" / "minimath"
 

@@ -32,7 +32,7 @@ def write_folder(root: Path, rows: int, text: int) -> Path:
     """Four runs of one task with rows/4 prediction rows each; returns the results folder."""
     import random
 
-    from peftbench.results import atomic_write_json
+    from peftbench.records.results import atomic_write_json
 
     folder = root / "results" / "minimath"
     folder.mkdir(parents=True)

@@ -1,6 +1,6 @@
 """Where a full-length run's wall time goes: each phase's seconds and share of the total.
 
-Runs one text experiment end to end through the run pipeline (`peftbench.plan.plan_run` +
+Runs one text experiment end to end through the run pipeline (`peftbench.planning.plan.plan_run` +
 `peftbench.pipeline.execute`), with a timer around each phase function the pipeline calls: model load,
 task data, tokenisation, base cross-entropy, adapter set-up, training steps, validation, test
 generation (per test set), forgetting/drift pass, adapter save. By default the data caches (tokenised
@@ -29,14 +29,14 @@ PROCESS_START = psutil.Process().create_time()
 
 import torch  # noqa: E402
 
-import peftbench.evaluate as evaluate  # noqa: E402
 import peftbench.pipeline.sequence as sequence  # noqa: E402
 import peftbench.pipeline.text as text  # noqa: E402
-import peftbench.train as train_module  # noqa: E402
-from peftbench.environment import system_info  # noqa: E402
-from peftbench.models import cache_dir  # noqa: E402
-from peftbench.plan import plan_run  # noqa: E402
-from peftbench.progress import Reporter  # noqa: E402
+import peftbench.text.evaluate as evaluate  # noqa: E402
+import peftbench.text.lm_loss as lm_loss  # noqa: E402
+from peftbench.system.environment import system_info  # noqa: E402
+from peftbench.system.folders import cache_dir  # noqa: E402
+from peftbench.planning.plan import plan_run  # noqa: E402
+from peftbench.telemetry.progress import Reporter  # noqa: E402
 
 IMPORTED = time.time()
 SECONDS: dict[str, float] = defaultdict(float)
@@ -95,7 +95,7 @@ def install_timers(plan, plain: bool) -> None:
     sequence.saved_size = timed("adapter save (file size)", sequence.saved_size)
     if plain:
         evaluate.FAST_GENERATION = False
-        text.causal_lm_loss = train_module.plain_causal_lm_loss
+        text.causal_lm_loss = lm_loss.plain_causal_lm_loss
         sequence.AccountedMemory = _NoAccounting
 
 

@@ -21,7 +21,7 @@ def begin(experiment: str, threads: int | None):
     """Set the torch thread count asked for, plan the experiment and print the setup line: (run, cfg, task)."""
     import torch
 
-    from peftbench.plan import plan_run
+    from peftbench.planning.plan import plan_run
 
     if threads:
         torch.set_num_threads(threads)

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from peftbench.environment import system_info
+from peftbench.system.environment import system_info
 
 LORA = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]}
 
@@ -49,7 +49,7 @@ def timed(args: list[str]) -> float:
 
 
 def overhead(work: Path, runs: int, steps: int) -> None:
-    from peftbench.tiny import save_tiny_llama
+    from peftbench.text.tiny import save_tiny_llama
 
     folders = make_experiments(work / "experiments", save_tiny_llama(work / "tiny"), runs, steps)
     timed(["run", str(folders[0]), "--output-dir", str(work / "warmup"), "--quiet"])  # page cache, pyc files
@@ -64,11 +64,11 @@ def overhead(work: Path, runs: int, steps: int) -> None:
 def shared_baseline(work: Path) -> None:
     import torch
 
-    from peftbench.baseline import base_cross_entropy
-    from peftbench.data import encode_all
-    from peftbench.evaluate import encode_corpus
-    from peftbench.models import load_model
-    from peftbench.plan import plan_run
+    from peftbench.planning.plan import plan_run
+    from peftbench.text.baseline import base_cross_entropy
+    from peftbench.text.data import encode_all
+    from peftbench.text.evaluate import encode_corpus
+    from peftbench.text.models import load_model
 
     run = plan_run(Path(__file__).resolve().parents[1] / "experiments/minimath/lora/default")
     model, tokenizer, model_info = load_model(run.cfg, torch.device("cpu"))
@@ -102,7 +102,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="peftbench-sweep-bench-") as tmp:
         work = Path(tmp)
         # A cold cache for baselines, but the user's converted model (its conversion is not sweep work).
-        from peftbench.models import cache_dir
+        from peftbench.system.folders import cache_dir
 
         (work / "cache").mkdir()
         (cache_dir() / "models").mkdir(parents=True, exist_ok=True)

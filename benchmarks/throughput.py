@@ -4,8 +4,8 @@ Both run in this one process, on the same model object, data, adapter, batch siz
 back and interleaved (plain, peftbench, plain, peftbench, ...) so a change in the machine's load hits
 both alike. Training: the plain loop pads to the longest row, computes logits at every position and
 takes the model's own loss from `labels` (as the reference suite does); peftbench's path is
-`peftbench.train.train` with `causal_lm_loss`. Evaluation (after the training rounds, on the same
-weights): plain batched greedy `model.generate` vs `peftbench.evaluate.generate_answers` (finished rows
+`peftbench.training.sft.train` with `causal_lm_loss`. Evaluation (after the training rounds, on the same
+weights): plain batched greedy `model.generate` vs `peftbench.text.evaluate.generate_answers` (finished rows
 leave the batch), and the same with `stop=extract.answer_is_final` (a row also stops once its
 extracted answer cannot change; runs use it once the task passes it), checked item by item against
 plain: identical text (or, with the stop rule, a prefix of it), extracted answer and correctness.
@@ -27,17 +27,18 @@ from importlib import metadata
 
 import torch
 
-from peftbench import greedy
-from peftbench.adapters import build_optimizer, build_scheduler, wrap_model
-from peftbench.data import IGNORE_INDEX, encode_all, format_prompt
-from peftbench.environment import system_info
-from peftbench.evaluate import generate_answers, generation_batches, plain_generate_answers, score_answers
-from peftbench.extract import answer_is_final
-from peftbench.measure import MemorySampler
-from peftbench.memory_accounting import AccountedMemory
-from peftbench.models import load_model
-from peftbench.plan import plan_run
-from peftbench.train import TrainState, causal_lm_loss, mixed_precision, plain_causal_lm_loss, text_batches, train
+from peftbench.adapters.build import build_optimizer, build_scheduler, wrap_model
+from peftbench.system.environment import system_info
+from peftbench.telemetry.measure import MemorySampler
+from peftbench.telemetry.memory_accounting import AccountedMemory
+from peftbench.planning.plan import plan_run
+from peftbench.text import greedy
+from peftbench.text.data import IGNORE_INDEX, encode_all, format_prompt, text_batches
+from peftbench.text.evaluate import generate_answers, generation_batches, plain_generate_answers, score_answers
+from peftbench.text.extract import answer_is_final
+from peftbench.text.lm_loss import causal_lm_loss, plain_causal_lm_loss
+from peftbench.text.models import load_model
+from peftbench.training.sft import TrainState, mixed_precision, train
 
 DEVICE = torch.device("cpu")  # set from --device in main()
 

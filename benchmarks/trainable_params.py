@@ -12,11 +12,11 @@ from pathlib import Path
 
 import torch
 
-from peftbench.adapters import build_optimizer, wrap_model
-from peftbench.experiment import discover
-from peftbench.measure import count_parameters
-from peftbench.models import load_model
-from peftbench.plan import plan_run
+from peftbench.adapters.build import build_optimizer, wrap_model
+from peftbench.planning.experiment import discover
+from peftbench.telemetry.measure import count_parameters
+from peftbench.planning.plan import plan_run
+from peftbench.text.models import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,12 +17,11 @@ import time
 
 import torch
 
-from peftbench.adapters import build_optimizer, wrap_model
-from peftbench.data import encode_all
-from peftbench.lm_loss import labelled_positions_loss, plain_loss
-from peftbench.memory_accounting import AccountedMemory
-from peftbench.models import load_model
-from peftbench.train import text_batches
+from peftbench.adapters.build import build_optimizer, wrap_model
+from peftbench.telemetry.memory_accounting import AccountedMemory
+from peftbench.text.data import encode_all, text_batches
+from peftbench.text.lm_loss import labelled_positions_loss, plain_loss
+from peftbench.text.models import load_model
 
 from setup_line import begin  # benchmarks/setup_line.py
 

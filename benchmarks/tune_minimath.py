@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import subprocess
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
-from peftbench.environment import system_info
+from peftbench.records.record import read_record_or_none
+from peftbench.system.environment import system_info
 
 ROOT = Path(__file__).resolve().parents[1]
 # The earlier comparison's eight (the reference's usual suspects, full fine-tuning, two of its winners),
@@ -83,16 +83,15 @@ def print_cost(results: Path) -> None:
     """CPU-hours per method and stage, from every record in the folder (trials, confirmations, finals)."""
     hours: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for path in sorted(results.rglob("*.json")):
-        try:
-            record = json.loads(path.read_text())
-            run_info = record["run_info"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # a config file, not a record
-        threads = ((record.get("meta_info") or {}).get("system_info") or {}).get("torch_num_threads") or 1
-        trial = run_info.get("trial") or {}
-        stage = "confirmation" if trial.get("confirms") else "search" if trial else "finals"
-        method = (trial.get("source") or run_info["experiment_name"]).split("/")[0]
-        hours[method][stage] += (run_info.get("total_time") or 0) * threads / 3600
+        record = read_record_or_none(path)  # None: a config file, not a record
+        if record is None:
+            continue
+        run_info = record.run_info
+        threads = (record.meta_info.system_info or {}).get("torch_num_threads") or 1
+        trial = run_info.trial
+        stage = "confirmation" if trial is not None and trial.confirms else "search" if trial is not None else "finals"
+        method = (trial.source if trial is not None else run_info.experiment_name).split("/")[0]
+        hours[method][stage] += (run_info.total_time or 0) * threads / 3600
     print("| method | search | confirmation | finals | total |")
     print("|---|--:|--:|--:|--:|")
     for method in sorted(hours):

@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from peftbench.results import atomic_write_json
+from peftbench.records.results import atomic_write_json
 
 NOTE = "baseline: train total tokens and training memory 0 added (nothing trained), peftbench 2026-12-07"
 MEMORY = ("accelerator_memory_max", "accelerator_memory_reserved_avg", "accelerator_memory_reserved_99th")

@@ -18,7 +18,6 @@ docs/minimath-lr-sensitivity.png (not compared by --check: a PNG's bytes depend 
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from collections import Counter
@@ -26,6 +25,8 @@ from datetime import datetime
 from pathlib import Path
 
 from marked_block import write_or_check
+
+from peftbench.records.record import read_record
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -46,7 +47,8 @@ RUN_TOGETHER = "two at a time (the first 20 trials one at a time beside other ru
 
 
 def _records(folder: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((ROOT / folder).glob("*.json"))]
+    """The folder's records as written (strictly read: a file that is not a record stops the script)."""
+    return [read_record(p).to_json() for p in sorted((ROOT / folder).glob("*.json"))]
 
 
 def _machine(records: list[dict], how: str) -> str:
@@ -70,7 +72,7 @@ def _regenerate(folder: Path, narrow: bool = False) -> str:
 
 
 def defaults_block() -> str:
-    from peftbench.experiment import discover
+    from peftbench.planning.experiment import discover
 
     records = _records(DEFAULTS / "minimath")
     if not records:
@@ -125,7 +127,7 @@ def _seeds_left(finals: list[dict], names: list[str]) -> dict[str, int]:
 
 
 def tune_block(narrow: bool = False) -> str:
-    from peftbench.experiment import discover
+    from peftbench.planning.experiment import discover
 
     trials = _records(TUNE / "trials" / "minimath")
     finals = _records(TUNE / "minimath")

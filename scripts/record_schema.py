@@ -1,4 +1,4 @@
-"""Write docs/result-record.schema.json from the typed result record (peftbench.record).
+"""Write docs/result-record.schema.json from the typed result record (peftbench.records.record).
 
 Usage: python scripts/record_schema.py   (tests/test_record_schema.py fails when the file is stale)
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from peftbench.record import json_schema
+from peftbench.records.record import json_schema
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "docs" / "result-record.schema.json"
 

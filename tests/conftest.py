@@ -46,7 +46,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     """A 2-layer Llama (hidden 64) with SmolLM2's tokenizer, saved as a local model folder."""
     import torch
 
-    from peftbench.tiny import save_tiny_llama
+    from peftbench.text.tiny import save_tiny_llama
 
     # Tiny matmuls gain nothing from a second thread, and on a shared 2-core machine lose a lot to it.
     torch.set_num_threads(1)

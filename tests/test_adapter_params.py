@@ -1,5 +1,6 @@
-"""Adapter parameters checked by type and range from each peft config dataclass's own hints, and the
-meta-device preflight against a model's architecture. No model weights are loaded here."""
+"""Adapter parameters checked by type and range from each peft config dataclass's own hints (the
+meta-device preflight against a model's architecture: tests/test_adapter_preflight.py). No model
+weights are loaded here."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from peftbench.adapter_params import check_fields, field_hints
-from peftbench.peft_config import build_peft_config
+from peftbench.adapters.params import check_fields, field_hints
+from peftbench.adapters.peft_config import build_peft_config
 from peftbench.errors import UserError
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
@@ -71,7 +72,7 @@ def test_bad_lora_values_are_one_line(case):
 
 
 def test_a_union_reads_the_same_whatever_the_order_of_its_arms():
-    from peftbench.adapter_params import describe
+    from peftbench.adapters.params import describe
 
     assert describe(str | list[str] | None) == describe(None | list[str] | str) == "a list of strings or a string or null"
 
@@ -151,7 +152,7 @@ def training_params(draw):
 @settings(max_examples=200, deadline=None)
 @given(training_params())
 def test_any_training_params_are_valid_or_one_line(params):
-    from peftbench.config import build_config
+    from peftbench.planning.config import build_config
     from peftbench.tasks import task_spec
 
     spec = task_spec("minimath")
@@ -159,43 +160,3 @@ def test_any_training_params_are_valid_or_one_line(params):
     if config is not None:  # what validated is what runs: no NaN, no bool where a number goes
         dumped = json.dumps(config.model_dump(mode="json"), allow_nan=False)
         assert dumped
-
-
-# Meta-device preflight: the adapter applied to the model's architecture, no weights. ---------------
-
-
-@pytest.fixture(scope="module")
-def meta_model_of(tiny_model_dir):
-    from peftbench.adapter_preflight import meta_causal_lm
-
-    return lambda: meta_causal_lm(str(tiny_model_dir))
-
-
-def test_preflight_counts_the_adapter(meta_model_of):
-    from peftbench.adapter_preflight import preflight
-
-    found = preflight({"peft_type": "LORA", "r": 4, "target_modules": ["q_proj", "v_proj"]}, meta_model_of(), "a.json")
-    assert found.trainable and found.trainable < found.total
-    assert found.max_rank == 128  # the tiny model: hidden 64, MLP 128; embeddings (vocabulary 49k) do not count
-
-
-@pytest.mark.parametrize("raw, expected", [
-    ({"peft_type": "LORA", "r": 200, "target_modules": ["q_proj"]}, "200 for 'r': expected a rank from 1 to the model's widest layer, 128"),
-    ({"peft_type": "LORA", "target_modules": ["nonexistent_proj"]}, "cannot apply LORA to this model: Target modules"),
-    ({"peft_type": "FOURIERFT", "n_frequency": 10**6, "target_modules": ["q_proj"]}, "n_frequency"),
-    ({"peft_type": "PROMPT_TUNING"}, "unset: num_virtual_tokens"),
-    ({"peft_type": "LORA", "r": 100, "target_modules": "all-linear"}, "more than 0.01 times the model's"),
-])
-def test_preflight_refuses_what_cannot_work(meta_model_of, raw, expected):
-    from peftbench.adapter_preflight import preflight
-
-    with pytest.raises(UserError) as caught:
-        preflight(raw, meta_model_of(), "a.json", max_ratio=0.01)
-    assert expected in str(caught.value) and "\n" not in str(caught.value)
-
-
-def test_preflight_is_inconclusive_not_wrong_for_weight_dependent_inits(meta_model_of):
-    from peftbench.adapter_preflight import preflight
-
-    found = preflight({"peft_type": "LORA", "init_lora_weights": "pissa", "target_modules": ["q_proj"]}, meta_model_of(), "a.json")
-    assert found.trainable is None or found.trainable > 0

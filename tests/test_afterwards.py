@@ -12,8 +12,8 @@ import pytest
 
 from peftbench.afterwards import instructions
 from peftbench.pipeline import execute
-from peftbench.plan import plan_run
-from peftbench.progress import Reporter
+from peftbench.planning.plan import plan_run
+from peftbench.telemetry.progress import Reporter
 
 LORA = {"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"}
 PROMPT_TUNING = {"peft_type": "PROMPT_TUNING", "num_virtual_tokens": 4, "task_type": "CAUSAL_LM"}
@@ -58,7 +58,7 @@ def test_instruction_following_before_and_after_with_per_item_rows(make_experime
 
 def test_without_the_extra_retention_is_not_measured_and_the_run_goes_on(make_experiment, tiny_params, tmp_path,
                                                                          monkeypatch):
-    from peftbench.extras import MissingExtra
+    from peftbench.system.extras import MissingExtra
 
     def missing():
         raise MissingExtra("instruction-following retention needs if_verifiable, which is not installed: "

@@ -9,11 +9,11 @@ import pytest
 
 from peftbench.analysis import report_data
 from peftbench.analysis.load import load_runs
-from peftbench.config import build_config
+from peftbench.planning.config import build_config
 from peftbench.errors import UserError
 from peftbench.pipeline import execute
 from peftbench.pipeline.text import few_shot_config
-from peftbench.plan import plan_run
+from peftbench.planning.plan import plan_run
 from peftbench.tasks.base import Example
 from peftbench.tasks.minimath import DEFAULTS, MiniMathConfig
 

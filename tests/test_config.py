@@ -1,8 +1,8 @@
 import pytest
 
-from peftbench.config import build_config, deep_merge, parse_overrides
+from peftbench.planning.config import build_config, deep_merge, parse_overrides, validate_config
 from peftbench.errors import UserError
-from peftbench.experiment import config_hash
+from peftbench.planning.experiment import config_hash
 from peftbench.tasks.minimath import DEFAULTS, MiniMathConfig
 
 SOURCE = "experiments/minimath/lora/t/training_params.json"
@@ -64,6 +64,30 @@ def test_impossible_values_rejected(overrides, key, value):
         build(overrides)
     message = str(err.value)
     assert SOURCE in message and f"'{key}'" in message and value in message
+
+
+def test_eval_steps_beyond_max_steps_is_clamped_by_the_config_model():
+    """A short run still validates once (after its last step): the model clamps, whoever validates."""
+    assert (build({"max_steps": 5}).eval_steps, build({"max_steps": 5, "eval_steps": 3}).eval_steps) == (5, 3)
+    assert build({"max_steps": 500}).eval_steps == DEFAULTS["eval_steps"]
+
+
+@pytest.mark.parametrize(("file", "line", "named"), [
+    ({"batch_size": 0}, {}, SOURCE),  # the file's own mistake
+    ({}, {"batch_size": 0}, "command line"),
+    ({"foo": 1}, {"bar": 1}, SOURCE),  # both wrong: the file, validated before the command line came
+    ({"max_steps": 0}, {"batch_size": 0}, SOURCE),
+])
+def test_one_pass_names_the_first_layer_that_is_wrong(file, line, named):
+    with pytest.raises(UserError) as err:
+        validate_config(DEFAULTS, [(SOURCE, file), ("command line", line)], MiniMathConfig)
+    assert str(err.value).startswith(f"{named}: ")
+
+
+def test_layers_merge_as_dicts_before_the_one_validation():
+    cfg = validate_config(DEFAULTS, [(SOURCE, {"max_steps": 4, "optimizer_kwargs": {"lr": 1e-3}}),
+                                     ("command line", {"optimizer_kwargs": {"weight_decay": 0.5}})], MiniMathConfig)
+    assert (cfg.max_steps, cfg.eval_steps, cfg.optimizer_kwargs) == (4, 4, {"lr": 1e-3, "weight_decay": 0.5})
 
 
 def test_parse_overrides_nested_and_json():

@@ -29,8 +29,8 @@ from PIL import Image
 
 from peftbench.analysis import answer, report_data
 from peftbench.analysis.load import load_runs
-from peftbench.record import ResultRecord
-from peftbench.results import write_run
+from peftbench.records.record import ResultRecord
+from peftbench.records.results import write_run
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 WAIT = 30  # seconds for anything on the page; a loaded 2-core machine is slow

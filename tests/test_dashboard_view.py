@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from peftbench.analysis.filters import InvalidFilter
 from peftbench.dashboard import figure, items, view
-from peftbench.record import ResultRecord
-from peftbench.results import write_run
+from peftbench.records.record import ResultRecord
+from peftbench.records.results import write_run
 
 MB = 2**20
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from peftbench import data
 from peftbench.tasks.base import Example
+from peftbench.text import data
 
 EXAMPLES = [Example(f"id{i}", f"What is {i} + 1?", f"{i} + 1 = {i + 1}. The answer is {i + 1}.", str(i + 1)) for i in range(5)]
 

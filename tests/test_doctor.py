@@ -10,9 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from typer.testing import CliRunner
 
-from peftbench import __version__, doctor
+from peftbench import __version__
+from peftbench.system import doctor
 from peftbench.cli import app
-from peftbench.doctor import FAIL, OK, WARN, REFERENCE_MODELS
+from peftbench.system.doctor import FAIL, OK, WARN, REFERENCE_MODELS
 
 runner = CliRunner()
 LLAMA, FLUX = REFERENCE_MODELS
@@ -123,7 +124,7 @@ def test_torch_findings_come_with_fixes(monkeypatch):
 
 
 def test_lock_check_warns_when_packages_left_the_lock(monkeypatch):
-    from peftbench import environment
+    from peftbench.system import environment
 
     for info, status in [("unlocked", OK), ("locks/all.txt sha256:0123456789abcdef", OK),
                          ("unlocked: locks/all.txt sha256:0123456789abcdef changed since: numpy 9 (locked 2)", WARN)]:

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import torch
 
-from peftbench import __version__, environment
-from peftbench.environment import git_info, package_info, pytorch_info, system_info
+from peftbench import __version__
+from peftbench.system import environment
+from peftbench.system.environment import git_info, package_info, pytorch_info, system_info
 
 
 def test_package_info_versions():

@@ -1,7 +1,7 @@
 import pytest
 
 from peftbench.errors import UserError
-from peftbench.experiment import discover, load_experiment
+from peftbench.planning.experiment import discover, load_experiment
 
 LORA = {"peft_type": "LORA", "r": 4, "target_modules": ["q_proj", "v_proj"]}
 

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from peftbench.extract import EXTRACTOR_VERSION, extract_answer, normalize_number, score
+from peftbench.text.extract import EXTRACTOR_VERSION, extract_answer, normalize_number, score
 
 
 @pytest.mark.parametrize(
@@ -160,7 +160,7 @@ def test_property_formatted_integer_after_digit_free_prefix():
 
 # --- answer_is_final: generation may stop a row once its extracted answer cannot change --------------
 
-from peftbench.extract import answer_is_final  # noqa: E402
+from peftbench.text.extract import answer_is_final  # noqa: E402
 
 _PIECES = ["The answer is", "the final answer is", "####", "\\boxed{", "}", " ", " ", "\n", "12", "3", ",", "000",
            ".", "5", "/", "-", "$", "**", "word", "n't", "Question:", "%", "\\frac{1}", "{2}", "The", " answer", " is"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from peftbench.extras import MissingExtra, require, require_extra
+from peftbench.system.extras import MissingExtra, require, require_extra
 
 ROOT = Path(__file__).resolve().parents[1]
 # Run a CLI command in a child process where `modules` cannot be imported (as if not installed).
@@ -73,7 +73,7 @@ def test_training_commands_without_the_training_stack_are_one_line(command):
 
 
 def test_an_image_task_without_diffusers_stops_at_planning(monkeypatch):
-    from peftbench.plan import plan_run
+    from peftbench.planning.plan import plan_run
 
     monkeypatch.setitem(sys.modules, "diffusers", None)
     with pytest.raises(MissingExtra, match=r"image tasks \(minigen, imagegen\) needs diffusers.*'peftbench\[image\]'"):

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from peftbench.progress import Reporter
+from peftbench.telemetry.progress import Reporter
 from peftbench.pipeline import execute
-from peftbench.plan import plan_run
+from peftbench.planning.plan import plan_run
 
 GOLDEN = Path(__file__).parent / "golden"
 LORA_TEXT = {"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"],

@@ -7,11 +7,11 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from peftbench import greedy
-from peftbench.adapters import wrap_model
-from peftbench.evaluate import generate_answers, plain_generate_answers, score_answers
-from peftbench.extract import score
+from peftbench.adapters.build import wrap_model
 from peftbench.tasks.minimath import problems as minimath_data
+from peftbench.text import greedy
+from peftbench.text.evaluate import generate_answers, plain_generate_answers, score_answers
+from peftbench.text.extract import score
 
 TEMPLATE = "Question: {query}\nAnswer:"
 CFG = SimpleNamespace(generation_kwargs=SimpleNamespace(max_new_tokens=10, max_length=200), batch_size_eval=4,
@@ -45,7 +45,7 @@ def _model(tiny_model_dir, adapter):
 
 
 def _tokenizer(tiny_model_dir):
-    from peftbench.models import load_tokenizer
+    from peftbench.text.models import load_tokenizer
 
     return load_tokenizer(str(tiny_model_dir))
 

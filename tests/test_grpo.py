@@ -1,4 +1,4 @@
-"""GRPO as a second way to train (rl/grpo.py): the task's scorer as the reward, TRL's trainer inside the
+"""GRPO as a second way to train (training/grpo.py): the task's scorer as the reward, TRL's trainer inside the
 run pipeline (records, accounted memory, window rows, the reference's rl_eval_info), a start from a
 saved supervised adapter, and the shipped offline preset (minimath-rl). On the tiny model, in seconds."""
 
@@ -12,9 +12,9 @@ import pytest
 
 from peftbench.errors import UserError
 from peftbench.pipeline import execute
-from peftbench.plan import plan_run
-from peftbench.progress import Reporter
-from peftbench.rl.grpo import grpo_arguments, reward_functions
+from peftbench.planning.plan import plan_run
+from peftbench.telemetry.progress import Reporter
+from peftbench.training.grpo import grpo_arguments, reward_functions
 from peftbench.tasks.base import Score
 
 LORA = {"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"}
@@ -77,7 +77,7 @@ def test_rl_can_start_from_a_saved_supervised_adapter(make_experiment, tiny_para
 def test_the_offline_rl_preset_ships_the_methods_and_plans():
     """minimath-rl: LoRA r16 (the reference) and r1, DoRA, PiSSA, full fine-tuning, IA3, MiSS, VeRA and
     the untrained model; every experiment plans (configs valid) with GRPO as its trainer."""
-    from peftbench.experiment import discover
+    from peftbench.planning.experiment import discover
 
     found = {e.full_name: e for e in discover(EXPERIMENTS, "minimath-rl")}
     assert set(found) == {"lora/default", "lora/r1", "lora/dora", "lora/pissa", "full-finetuning/default",

@@ -3,9 +3,9 @@ import json
 import pytest
 
 from peftbench.errors import UserError
-from peftbench.extract import extract_answer
 from peftbench.tasks.common import gsm8k
 from peftbench.tasks.common.gsm8k import load_jsonl, load_packaged_test, packaged_test_path, parse_row
+from peftbench.text.extract import extract_answer
 
 ROW = {
     "question": "A house costs $80,000 and repairs cost $50,000. It sells for $200,000. What is the profit?",

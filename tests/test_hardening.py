@@ -67,7 +67,7 @@ def test_a_python_scorer_module_must_be_a_py_file(tmp_path):
     ("HOME", "FILE", "peftbench cache"),
 ])
 def test_caches_that_cannot_work_are_one_line_and_the_doctor_agrees(tmp_path, monkeypatch, variable, value, expected):
-    from peftbench import doctor, folders
+    from peftbench.system import doctor, folders
 
     a_file = tmp_path / "a-file"
     a_file.write_text("not a folder")
@@ -83,7 +83,7 @@ def test_caches_that_cannot_work_are_one_line_and_the_doctor_agrees(tmp_path, mo
 
 
 def test_an_empty_cache_variable_means_unset(tmp_path, monkeypatch):
-    from peftbench import doctor, folders
+    from peftbench.system import doctor, folders
 
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("PEFTBENCH_CACHE", "")
@@ -193,7 +193,7 @@ def test_any_search_space_is_read_or_refused_in_one_line(space):
 
 
 def test_blank_folder_variables_are_removed_before_libraries_read_them(monkeypatch):
-    from peftbench import folders
+    from peftbench.system import folders
 
     monkeypatch.setenv("HF_HOME", "")
     monkeypatch.setenv("PEFTBENCH_CACHE", "  ")

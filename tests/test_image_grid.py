@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from peftbench.image.grid import save_grid
-from peftbench.results import samples_path
+from peftbench.records.results import samples_path
 
 
 def test_grid_png_has_one_row_per_prompt_set(tmp_path):

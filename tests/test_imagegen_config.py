@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from peftbench.errors import UserError
-from peftbench.experiment import discover
-from peftbench.plan import plan_run
+from peftbench.planning.experiment import discover
+from peftbench.planning.plan import plan_run
 import reference_data
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"

@@ -137,8 +137,8 @@ def test_split_is_by_position_and_checked(folders):
 def test_every_shipped_experiment_trains_a_flux2_klein_transformer(folders):
     """Each shipped adapter config (written for FLUX.2-klein's module names) applies to the stand-in's
     transformer and one loss step reaches its trainable parameters."""
-    from peftbench.adapters import wrap_model
-    from peftbench.experiment import discover
+    from peftbench.adapters.build import wrap_model
+    from peftbench.planning.experiment import discover
 
     loaded = load(folders["flux"])
     fam = loaded.family

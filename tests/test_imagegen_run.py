@@ -142,7 +142,7 @@ def test_shipped_flux_config_on_a_unet_adapts_its_attention_only(standins):
     projections; peft adapts those and skips the rest. The strict check would refuse the config."""
     from diffusers import UNet2DConditionModel
 
-    from peftbench.adapters import wrap_model
+    from peftbench.adapters.build import wrap_model
     from peftbench.errors import UserError
 
     flux = shipped_adapter("lora/flux2-klein-default")

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from peftbench.analysis.importer import import_files
 from peftbench.analysis.load import load_runs
 from peftbench.cli import app
-from peftbench.results import find_results
+from peftbench.records.results import find_results
 from test_analysis_load import REFERENCE, needs_reference, write_run
 
 runner = CliRunner()

@@ -5,10 +5,10 @@ fine-tuning (whose head is tied to the input embeddings)."""
 import pytest
 import torch
 
-from peftbench.adapters import wrap_model
-from peftbench.data import collate, encode_example
-from peftbench.lm_loss import labelled_positions_loss, plain_loss
+from peftbench.adapters.build import wrap_model
 from peftbench.tasks.minimath import problems as minimath_data
+from peftbench.text.data import collate, encode_example
+from peftbench.text.lm_loss import labelled_positions_loss, plain_loss
 
 TEMPLATE = "Question: {query}\nAnswer:"
 ADAPTERS = {

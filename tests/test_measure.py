@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from peftbench.measure import MemorySampler, Stopwatch, count_parameters, dir_size
+from peftbench.telemetry.measure import MemorySampler, Stopwatch, count_parameters, dir_size
 
 MB = 1024 * 1024
 

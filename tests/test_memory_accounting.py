@@ -4,11 +4,11 @@ gives the same figures; more trainable state means more memory."""
 import pytest
 import torch
 
-from peftbench.adapters import build_optimizer, wrap_model
-from peftbench.data import collate, encode_example
-from peftbench.memory_accounting import AccountedMemory, unique_bytes
+from peftbench.adapters.build import build_optimizer, wrap_model
+from peftbench.telemetry.memory_accounting import AccountedMemory, unique_bytes
 from peftbench.tasks.minimath import problems as minimath_data
-from peftbench.train import causal_lm_loss
+from peftbench.text.data import collate, encode_example
+from peftbench.text.lm_loss import causal_lm_loss
 
 
 def test_saved_tensors_are_counted_once_per_storage_and_released():

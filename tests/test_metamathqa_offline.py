@@ -4,9 +4,9 @@ small JSONL files in the Hub datasets' formats (MetaMathQA, GSM8K, finewiki)."""
 import json
 
 from conftest import TINY_PARAMS
-from peftbench.progress import Reporter
+from peftbench.telemetry.progress import Reporter
 from peftbench.pipeline import execute
-from peftbench.plan import plan_run
+from peftbench.planning.plan import plan_run
 from peftbench.tasks import task_spec
 
 

@@ -10,7 +10,7 @@ from peft import PeftType
 from typer.testing import CliRunner
 
 from peftbench.cli import app
-from peftbench.experiment import load_experiment
+from peftbench.planning.experiment import load_experiment
 from peftbench.methods import coverage as cov
 from peftbench.methods import reasons
 from peftbench.methods.capabilities import image_capabilities, text_capabilities
@@ -108,7 +108,7 @@ def test_cli_methods_unknown_task_is_one_line():
 
 
 def test_capabilities_saved_into_a_results_folder(make_experiment, tmp_path):
-    from peftbench.results import capabilities_path
+    from peftbench.records.results import capabilities_path
 
     make_experiment(method="lora", name="default", adapter={"peft_type": "LORA", "r": 4, "target_modules": ["q_proj"],
                                                            "task_type": "CAUSAL_LM"})

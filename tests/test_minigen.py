@@ -6,10 +6,10 @@ import json
 import pytest
 
 from peftbench.errors import UserError
-from peftbench.progress import Reporter
-from peftbench.results import predictions_path, samples_path
+from peftbench.telemetry.progress import Reporter
+from peftbench.records.results import predictions_path, samples_path
 from peftbench.pipeline import execute
-from peftbench.plan import plan_run
+from peftbench.planning.plan import plan_run
 
 # Channels stay at the defaults so shipped adapter configs (OFT/BOFT block sizes) fit the tiny base.
 TINY_MINIGEN = {

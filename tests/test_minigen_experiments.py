@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from peftbench.experiment import discover
+from peftbench.planning.experiment import discover
 from peftbench.methods.image_probe import image_train_check
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"

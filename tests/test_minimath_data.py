@@ -3,8 +3,8 @@ from collections import Counter
 
 import pytest
 
-from peftbench.extract import extract_answer
 from peftbench.tasks.minimath.problems import HELD_OUT_EVERY, HELD_OUT_TEMPLATES, TEMPLATES, generate
+from peftbench.text.extract import extract_answer
 
 STEP = re.compile(r"(\d+) ([-+*/]) (\d+) = (\d+)")
 OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from hub_standin import FakeHub, point_hub_at
-from peftbench.adapters import wrap_model
-from peftbench.config import build_config
+from peftbench.adapters.build import wrap_model
+from peftbench.planning.config import build_config
 from peftbench.errors import UserError
-from peftbench.models import load_model
 from peftbench.tasks.minimath import DEFAULTS, MiniMathConfig
+from peftbench.text.models import load_model
 
 
 def cfg_for(model_id, dtype="float32"):
@@ -119,7 +119,7 @@ def test_target_modules_on_a_gpt2_style_model():
 def test_a_text_run_stops_on_a_target_module_the_model_lacks(make_experiment, tiny_params, tmp_path):
     """Through the pipeline: set-up finds it (a user mistake, nothing written), though q_proj matches."""
     from peftbench.pipeline import execute
-    from peftbench.plan import plan_run
+    from peftbench.planning.plan import plan_run
 
     lora = {"peft_type": "LORA", "r": 2, "target_modules": ["q_proj", "qkv_proj"], "task_type": "CAUSAL_LM"}
     plan = plan_run(make_experiment(adapter=lora), overrides=tiny_params)
@@ -136,8 +136,8 @@ def test_an_unreachable_hub_is_one_line_at_once_or_the_cache_without_retries(mon
 
     import huggingface_hub
 
-    from peftbench import models
     from peftbench.errors import UserError
+    from peftbench.text import models
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
 

@@ -7,10 +7,10 @@ import json
 import pytest
 
 from peftbench.errors import UserError
-from peftbench.plan import RunPlan, plan_run
-from peftbench.signals import Terminated, describe, exit_code
+from peftbench.planning.plan import RunPlan, plan_run
+from peftbench.system.signals import Terminated, describe, exit_code
 from peftbench.sweep.executor import ExecutorKind, ExecutorOptions
-from peftbench.threads import thread_env
+from peftbench.system.threads import thread_env
 
 LORA = {"peft_type": "LORA", "r": 2, "target_modules": ["q_proj"], "task_type": "CAUSAL_LM"}
 

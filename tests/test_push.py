@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from hub_standin import FakeHub, point_hub_at
-from peftbench.record import parse_record
-from peftbench.saved_adapter import save_adapter
+from peftbench.records.record import parse_record
+from peftbench.adapters.saved import save_adapter
 
 TOKEN = "hf_alice_write"
 

@@ -16,7 +16,7 @@ SHORT = ["--max-steps", "2", "--quiet", "--set", "data.valid_size=2", "--set", "
 
 @pytest.mark.slow
 def test_lora_run_on_real_model(tmp_path, _session_cache):
-    from peftbench.models import file_sha256, _gguf_path
+    from peftbench.text.models import file_sha256, gguf_path
 
     out = tmp_path / "results"
     cmd = [sys.executable, "-m", "peftbench", "run", str(ROOT / "experiments/minimath/lora/default"),
@@ -32,7 +32,7 @@ def test_lora_run_on_real_model(tmp_path, _session_cache):
     assert info["num_total_params"] > 100_000_000  # the real 135M model, not a stand-in
     model = record["meta_info"]["model_info"]
     assert model["model_id"] == "embedded:SmolLM2-135M-Instruct"
-    assert model["sha256"] == file_sha256(_gguf_path("SmolLM2-135M-Instruct"))
+    assert model["sha256"] == file_sha256(gguf_path("SmolLM2-135M-Instruct"))
     final = info["metrics"][-1]
     assert final["base cross entropy"] > 0 and final["drift"] >= 0
     assert "lora/default" in proc.stdout  # the summary table
@@ -44,7 +44,7 @@ def test_converting_the_model_leaves_the_random_state_alone(tmp_path, monkeypatc
     seeded adapter initialisation after it must be what a run with the cached model gets."""
     import torch
 
-    from peftbench.models import embedded_model_dir
+    from peftbench.text.models import embedded_model_dir
 
     monkeypatch.setenv("PEFTBENCH_CACHE", str(tmp_path))  # a cache miss: this call converts
     torch.manual_seed(0)

@@ -14,9 +14,9 @@ import pytest
 import peftbench.pipeline.sequence as pipeline_sequence
 from peftbench.analysis.importer import import_files
 from peftbench.pipeline import execute
-from peftbench.plan import plan_run
+from peftbench.planning.plan import plan_run
 from peftbench.sweep.outcome import record_crash
-from peftbench.sweep.plan import PlannedRun
+from peftbench.sweep.plan import SweepEntry
 from reference_data import REFERENCE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +56,7 @@ def test_run_records_validate(make_experiment, tiny_params, tmp_path, monkeypatc
 
 
 def test_crash_and_import_records_validate(make_experiment, tiny_params, tmp_path):
-    planned = PlannedRun(plan_run(make_experiment(adapter=LORA), overrides=tiny_params), "run", "new")
+    planned = SweepEntry(plan_run(make_experiment(adapter=LORA), overrides=tiny_params), "run", "new")
     record_crash(planned, tmp_path / "results", "killed by signal 9 (SIGKILL)")
     _validate(tmp_path / "cancelled_results" / "minimath" / "lora--t.json")
 

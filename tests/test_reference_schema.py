@@ -17,14 +17,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from peftbench import reference_compat
+from peftbench.records import reference_compat
 from peftbench.export import export
 from peftbench.pipeline import execute
 from peftbench.pipeline.record import build_record
-from peftbench.pipeline.state import Run
-from peftbench.plan import plan_run
-from peftbench.progress import Reporter
-from peftbench.reference_compat import final_aliases
+from peftbench.pipeline.state import RunState
+from peftbench.planning.plan import plan_run
+from peftbench.telemetry.progress import Reporter
+from peftbench.records.reference_compat import final_aliases
 from test_analysis_load import REFERENCE, needs_reference
 from test_export import EVAL_RESULTS_SCHEMA, check_lm_eval
 
@@ -152,7 +152,7 @@ def test_image_similarity_gets_the_dino_name_only_where_it_is_dino():
 def test_the_record_build_adds_the_dino_name_to_the_final_row_only(make_experiment, tiny_params):
     # An imagegen-named run's record as the pipeline builds it, without training: the alias is part
     # of the typed record, in the final row and not in the window rows.
-    run = Run(plan_run(make_experiment(adapter=LORA), overrides=tiny_params), task=_NoData())
+    run = RunState(plan_run(make_experiment(adapter=LORA), overrides=tiny_params), task=_NoData())
     run.plan = _Renamed(run.plan, "imagegen")
     run.state.metrics.append({"step": 1, "valid similarity": 0.6})
     run.final["test similarity"] = 0.7

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from peftbench.cli import app
-from peftbench.config import describe_fields
+from peftbench.planning.config import describe_fields
 from peftbench.errors import UserError
 from peftbench.tasks import register_task, task_names, task_spec
 from peftbench.tasks.minimath import MiniMathConfig
@@ -36,7 +36,7 @@ def test_lookup_and_planning_import_neither_torch_nor_other_tasks(make_experimen
     """Planning a run (what the sweep driver does) loads no model stack; looking up one task does not
     import the others (diffusers for the image tasks)."""
     folder = make_experiment(params={"max_steps": 2})  # full fine-tuning: nothing for peft to check
-    code = ("import sys\nfrom peftbench.plan import plan_run\n"
+    code = ("import sys\nfrom peftbench.planning.plan import plan_run\n"
             f"plan = plan_run({str(folder)!r})\n"
             "print(sorted(m for m in ('torch', 'peft', 'diffusers', 'peftbench.tasks.minigen', "
             "'peftbench.tasks.minimath.task') if m in sys.modules))")
@@ -45,7 +45,7 @@ def test_lookup_and_planning_import_neither_torch_nor_other_tasks(make_experimen
 
 
 def test_task_sections_belong_to_their_task(make_experiment):
-    from peftbench.plan import plan_run
+    from peftbench.planning.plan import plan_run
 
     with pytest.raises(UserError, match="unknown training parameter 'data.sources'"):
         plan_run(make_experiment(params={}), overrides={"data": {"sources": {"train": "x.jsonl"}}})

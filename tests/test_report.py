@@ -153,7 +153,7 @@ def test_reader_never_imports_torch(tmp_path):
         "from peftbench.cli import app\n"
         f"try:\n    app(['report', '--results', {str(tmp_path / 'results')!r}, '--format', 'table', '--resamples', '200'])\n"
         "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
-        "banned = [m for m in ('torch', 'peftbench.pipeline', 'peftbench.models', 'peftbench.train') if m in sys.modules]\n"
+        "banned = [m for m in ('torch', 'peftbench.pipeline', 'peftbench.text.models', 'peftbench.training.sft') if m in sys.modules]\n"
         "print('BANNED', banned)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -207,7 +207,7 @@ def test_cpu_runs_are_ranked_by_accounted_memory_cuda_runs_by_the_allocator(tmp_
 
 
 def test_a_saved_capability_matrix_is_a_section_of_the_report(tmp_path):
-    from peftbench.results import capabilities_path
+    from peftbench.records.results import capabilities_path
 
     folder = _sweep(tmp_path / "results")
     yes, no = {"value": "yes", "detail": ""}, {"value": "no", "detail": "x"}

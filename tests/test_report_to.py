@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 from peftbench.cli import app
 from peftbench.errors import UserError
 from peftbench.pipeline import execute
-from peftbench.plan import plan_run
+from peftbench.planning.plan import plan_run
 from peftbench.sweep.launch import worker_args
-from peftbench.sweep.plan import PlannedRun
-from peftbench.trackers import Trackers, Tracking, summary_of
+from peftbench.sweep.plan import SweepEntry
+from peftbench.telemetry.trackers import Trackers, Tracking, summary_of
 
 LORA = {"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"}
 runner = CliRunner()
@@ -102,7 +102,7 @@ def test_an_unknown_tracker_is_one_line_and_nothing_runs(make_experiment, tiny_p
 
 
 def test_workers_get_the_trackers_only_when_asked(make_experiment, tiny_params, tmp_path):
-    planned = PlannedRun(plan_run(make_experiment(adapter=LORA), overrides=tiny_params), "run", "new")
+    planned = SweepEntry(plan_run(make_experiment(adapter=LORA), overrides=tiny_params), "run", "new")
     assert len(worker_args(planned, tmp_path)) == 4  # -m, module, output dir, plan
     tracking = Tracking(("mlflow", "tensorboard"), str(tmp_path / "t"))
     args = worker_args(planned, tmp_path, tracking)

@@ -6,13 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from peftbench.record import ResultRecord
-from peftbench.results import (
+from peftbench.records.record import ResultRecord, read_record
+from peftbench.records.results import (
     atomic_write_json,
     atomic_write_jsonl,
     cancelled_dir,
     find_results,
-    load_result,
     predictions_path,
     result_path,
     write_run,
@@ -54,7 +53,7 @@ def test_failure_during_file_write_removes_temp(tmp_path, monkeypatch):
     def broken_fsync(fd):
         raise OSError("disk full")
 
-    monkeypatch.setattr("peftbench.results.os.fsync", broken_fsync)
+    monkeypatch.setattr("peftbench.records.results.os.fsync", broken_fsync)
     with pytest.raises(OSError, match="disk full"):
         atomic_write_json(path, {"new": 2})
     assert json.loads(path.read_text()) == {"old": 1}
@@ -92,7 +91,7 @@ def test_write_run_success_writes_sidecar_and_result(tmp_path):
     rows = [{"id": 1, "prediction": "4", "correct": True}, {"id": 2, "prediction": "x", "correct": False}]
     path = write_run(record(), rows, results, "gsm8k", "lora--default")
     assert path == results / "gsm8k" / "lora--default.json"
-    assert load_result(path).status == "success"
+    assert read_record(path).status == "success"
     sidecar = predictions_path(path)
     assert [json.loads(line) for line in sidecar.read_text().splitlines()] == rows
     assert not cancelled_dir(results).exists()
@@ -129,12 +128,12 @@ def test_a_record_needs_a_known_status():
         ResultRecord.model_validate({"run_info": {}, "train_info": {"status": "done"}})
 
 
-def test_load_result_rejects_non_records(tmp_path):
+def test_read_record_rejects_non_records(tmp_path):
     for name, text in [("list.json", "[1, 2]"), ("partial.json", '{"run_info": {}}'), ("bad.json", "{oops")]:
         path = tmp_path / name
         path.write_text(text)
         with pytest.raises(ValueError, match=name):
-            load_result(path)
+            read_record(path)
 
 
 def test_find_results_ignores_sidecars_and_temp_files(tmp_path):
@@ -154,6 +153,6 @@ def test_find_results_ignores_sidecars_and_temp_files(tmp_path):
 
 def test_results_module_stays_free_of_the_training_stack():
     # The dashboard imports this on machines without torch; check in a fresh interpreter.
-    code = "import sys, peftbench.results; print(sorted({'torch','transformers','peft'} & set(sys.modules)))"
+    code = "import sys, peftbench.records.results; print(sorted({'torch','transformers','peft'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -7,9 +7,9 @@ import pytest
 
 import peftbench.pipeline.sequence as pipeline_sequence
 from peftbench.errors import UserError
-from peftbench.progress import Reporter
+from peftbench.telemetry.progress import Reporter
 from peftbench.pipeline import execute
-from peftbench.plan import plan_run
+from peftbench.planning.plan import plan_run
 
 LORA = {"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"}
 

@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from peftbench import names, safe_json
+from peftbench import safe_json
+from peftbench.records import names
 from peftbench.errors import UserError
 
 

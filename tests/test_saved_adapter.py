@@ -13,10 +13,10 @@ import torch
 
 import peftbench.pipeline.sequence as sequence
 from peftbench.pipeline import execute
-from peftbench.plan import plan_run
-from peftbench.progress import Reporter
-from peftbench.record import parse_record
-from peftbench.saved_adapter import RECORD_FILE, adapter_dir, save_adapter
+from peftbench.planning.plan import plan_run
+from peftbench.telemetry.progress import Reporter
+from peftbench.records.record import parse_record
+from peftbench.adapters.saved import RECORD_FILE, adapter_dir, save_adapter
 
 LORA = {"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"}
 
@@ -86,7 +86,7 @@ def test_without_the_option_nothing_is_kept(trained):
 
 
 def test_a_failed_save_is_a_failed_run_with_nothing_half_written(trained, monkeypatch):
-    import peftbench.model_card as model_card
+    import peftbench.adapters.model_card as model_card
 
     monkeypatch.setattr(model_card, "build_card", lambda record: 1 / 0)
     _, outcome = trained(LORA, save=True)
@@ -111,7 +111,7 @@ def test_embedded_base_is_named_by_its_hub_id(trained):
 
 
 def test_resave_replaces_and_a_failed_save_leaves_nothing(trained, monkeypatch):
-    import peftbench.model_card as model_card
+    import peftbench.adapters.model_card as model_card
 
     model, outcome = trained(LORA)
     folder = adapter_dir(outcome.path)

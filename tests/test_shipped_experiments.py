@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY_PARAMS
-from peftbench.experiment import discover, load_experiment
+from peftbench.planning.experiment import discover, load_experiment
 from peftbench.methods.probe import text_train_check
-from peftbench.progress import Reporter
+from peftbench.telemetry.progress import Reporter
 from peftbench.pipeline import execute
-from peftbench.plan import plan_run
+from peftbench.planning.plan import plan_run
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 MINIMATH = discover(EXPERIMENTS, "minimath")

@@ -6,11 +6,11 @@ import textwrap
 
 import pytest
 
-from peftbench import signals
+from peftbench.system import signals
 
 SWALLOWED = textwrap.dedent("""
     import os, signal, sys
-    from peftbench.signals import Terminated, check_stop, handle_stops
+    from peftbench.system.signals import Terminated, check_stop, handle_stops
 
     # As a foreground process has it: a parent started in the background (`cmd &`) passes SIGINT on
     # ignored, and handle_stops rightly leaves an ignored SIGINT alone (the test below).
@@ -57,7 +57,7 @@ def test_an_ignored_sigint_stays_ignored():
 
 def test_a_run_with_a_pending_stop_is_recorded_cancelled(make_experiment, tiny_params, tmp_path, monkeypatch):
     from peftbench.pipeline import execute
-    from peftbench.plan import plan_run
+    from peftbench.planning.plan import plan_run
 
     lora = {"peft_type": "LORA", "r": 4, "target_modules": ["q_proj"], "task_type": "CAUSAL_LM"}
     monkeypatch.setattr(signals, "_stop_requested", signals.Terminated())  # as if swallowed in a __del__

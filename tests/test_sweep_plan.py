@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from peftbench.errors import UserError
-from peftbench.plan import plan_run
-from peftbench.results import atomic_write_json
+from peftbench.planning.plan import plan_run
+from peftbench.records.results import atomic_write_json
 from peftbench.sweep import local
 from peftbench.sweep.heartbeat import HeartbeatReporter
 from peftbench.sweep.live import run_row, status_table
 from peftbench.sweep.outcome import Outcome, from_exit_code
-from peftbench.sweep.plan import PlannedRun, decide, find_experiments, parse_list
+from peftbench.sweep.plan import SweepEntry, decide, find_experiments, parse_list
 from peftbench.sweep.state import heartbeat_file, is_locked, read_state, run_lock, write_state
 
 LORA = {"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"}
@@ -102,9 +102,9 @@ def test_find_experiments_filters_methods_and_names_unknown_ones(make_experiment
 
 
 @pytest.fixture
-def planned(make_experiment) -> PlannedRun:
+def planned(make_experiment) -> SweepEntry:
     """A planned run of experiments/minimath/lora/t (planning loads no model)."""
-    return PlannedRun(plan_run(make_experiment(adapter=LORA)), "run", "new")
+    return SweepEntry(plan_run(make_experiment(adapter=LORA)), "run", "new")
 
 
 def test_killed_run_gets_a_cancelled_record_from_the_driver(out, planned):
@@ -125,7 +125,7 @@ def test_exit_codes_map_to_states(out, planned):
     assert from_exit_code(1, planned, out, 1.0) == Outcome("failed", "ValueError: bad", 1.0)
     assert from_exit_code(143, planned, out, 1.0).state == "cancelled"
     assert from_exit_code(75, planned, out, 1.0) == Outcome("skipped", "running in another process", 1.0)
-    assert from_exit_code(0, planned, out, 1.0).state == "done"
+    assert from_exit_code(0, planned, out, 1.0).state == "success"
     early = "some warning\nerror: x: config changed since the sweep planned it\n"  # printed before the lock
     assert from_exit_code(2, planned, out, 1.0, early=early).reason == "x: config changed since the sweep planned it"
 
@@ -142,9 +142,9 @@ def test_status_rows_from_disk(out, planned):
     write_state(beat, {**read_state(beat), "pid": __import__("os").getpid()})
     assert run_row(run, out, None, True) == ("running", "step 3/10 loss 1.250 ETA 12s")
     put(out, "success", planned.config_hash)
-    assert run_row(run, out, None, True) == ("done", "test accuracy 25.0%")
+    assert run_row(run, out, None, True) == ("success", "test accuracy 25.0%")
     table, counts = status_table([run], out)
-    assert counts == {"done": 1} and table.row_count == 1
+    assert counts == {"success": 1} and table.row_count == 1
 
 
 def test_heartbeat_reports_step_loss_and_eta(tmp_path):
@@ -200,7 +200,7 @@ def test_visible_gpus_follow_cuda_visible_devices(monkeypatch):
 
 
 def test_validated_peft_configs_are_remembered_and_bad_ones_never(monkeypatch, tmp_path):
-    from peftbench import peft_config
+    from peftbench.adapters import peft_config
 
     monkeypatch.setenv("PEFTBENCH_CACHE", str(tmp_path))  # not the session cache other tests filled
 

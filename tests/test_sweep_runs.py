@@ -81,7 +81,7 @@ def all_files_whole(*folders: Path) -> list[Path]:
 
 
 def done_keys(output: str) -> list[str]:
-    return [line.split()[1] for line in output.splitlines() if line.startswith("done ")]
+    return [line.split()[1] for line in output.splitlines() if line.startswith("success ")]
 
 
 def test_rerun_skips_done_and_a_changed_config_reruns_only_that(exps, tmp_path):
@@ -217,15 +217,15 @@ def test_ray_sweep_on_a_real_head_survives_a_dying_worker(exps, tmp_path, ray_he
 def test_a_worker_that_finds_the_run_locked_leaves_its_log_alone(exps, tmp_path):
     """Issue 10: a second sweep's worker once truncated the log of the run in progress. The log is
     opened only by the lock's holder; the refusal goes to the executor instead."""
-    from peftbench.plan import plan_run
-    from peftbench.signals import EXIT_LOCKED
+    from peftbench.planning.plan import plan_run
+    from peftbench.system.signals import EXIT_LOCKED
     from peftbench.sweep.launch import start_worker
-    from peftbench.sweep.plan import PlannedRun
+    from peftbench.sweep.plan import SweepEntry
     from peftbench.sweep.launch import worker_args
     from peftbench.sweep.state import log_file, run_lock
 
     root, out = exps(lora=None), tmp_path / "results"
-    planned = PlannedRun(plan_run(root / "minimath" / "lora" / "t"), "run", "new")
+    planned = SweepEntry(plan_run(root / "minimath" / "lora" / "t"), "run", "new")
     log = log_file(out, "minimath", "lora--t")
     log.parent.mkdir(parents=True)
     log.write_text("step 41 of the run that holds the lock\n")

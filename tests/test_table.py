@@ -7,7 +7,7 @@ import sys
 from rich.console import Console
 
 from peftbench.analysis.table import comparison_table, summarize
-from peftbench.record import ResultRecord
+from peftbench.records.record import ResultRecord
 
 
 def _record(name: str, acc: float, forgetting: float | None) -> dict:
@@ -47,6 +47,6 @@ def test_table_sorted_by_accuracy_and_missing_values_blank(tmp_path):
 
 
 def test_reader_does_not_import_torch():
-    code = "import sys, peftbench.analysis.table, peftbench.results; print('torch' in sys.modules)"
+    code = "import sys, peftbench.analysis.table, peftbench.records.results; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

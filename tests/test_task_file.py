@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from peftbench.config import TrainConfig, build_config
+from peftbench.planning.config import TrainConfig, build_config
 from peftbench.errors import UserError
 from peftbench.tasks.from_file import load_task_file, scorer
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from peftbench.errors import UserError
-from peftbench.experiment import config_hash
-from peftbench.plan import RunPlan, plan_run
+from peftbench.planning.experiment import config_hash
+from peftbench.planning.plan import RunPlan, plan_run
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "unit-conversion"
 
@@ -102,7 +102,7 @@ def test_edited_data_changes_the_hash_and_the_worker_notices(tmp_path, make_expe
 
 def test_planning_a_task_file_imports_no_model_stack(make_experiment):
     folder = make_experiment(task="unit-conversion", params={})
-    code = ("import sys\nfrom peftbench.plan import plan_run\n"
+    code = ("import sys\nfrom peftbench.planning.plan import plan_run\n"
             f"plan_run({str(folder)!r}, task_file={str(EXAMPLE / 'task.yaml')!r})\n"
             "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

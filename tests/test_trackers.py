@@ -13,9 +13,9 @@ import textwrap
 import pytest
 
 from peftbench.errors import UserError
-from peftbench.extras import MissingExtra
-from peftbench.record import parse_record
-from peftbench.trackers import Trackers, flatten, make_trackers, metric_name, scalars, summary_of
+from peftbench.system.extras import MissingExtra
+from peftbench.records.record import parse_record
+from peftbench.telemetry.trackers import Trackers, flatten, make_trackers, metric_name, scalars, summary_of
 from test_analysis_load import record
 
 RUN = "minimath/lora--default"
@@ -111,7 +111,7 @@ def test_mlflow_file_store(tmp_path, monkeypatch):
 CHILD = textwrap.dedent("""
     import json, sys
     sys.path.insert(0, {tests!r})
-    from peftbench.trackers import make_trackers
+    from peftbench.telemetry.trackers import make_trackers
     import test_trackers as t
     t._drive(make_trackers([{name!r}], {out!r}))
 """)

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from peftbench.errors import UserError
-from peftbench.experiment import load_experiment
-from peftbench.record import read_record
+from peftbench.planning.experiment import load_experiment
+from peftbench.records.record import read_record
 from peftbench.tune import search as search_mod
 from peftbench.tune.winner import tuned_folder, write_tuned
 
@@ -49,7 +49,8 @@ def exps(make_experiment, tiny_params):
 
 
 def _search(experiments, out, trials=3, **kwargs):
-    search = search_mod.prepare(experiments, trials, out, {}, kwargs.pop("max_steps", None), **kwargs)
+    steps = kwargs.pop("max_steps", None)
+    search = search_mod.prepare(experiments, trials, out, {} if steps is None else {"max_steps": steps}, **kwargs)
     try:
         search_mod.run(search, inline)
     finally:
@@ -120,7 +121,7 @@ def test_a_finished_search_runs_nothing_and_more_trials_extend_it(exps, tmp_path
     first = _search(experiments, out, trials=2, max_steps=2)
     records = {p: p.read_bytes() for p in (out / "trials" / "minimath").glob("*.json")}
     ran = []
-    again = search_mod.prepare(experiments, 2, out, {}, 2)
+    again = search_mod.prepare(experiments, 2, out, {"max_steps": 2})
     try:
         search_mod.run(again, lambda planned, o: ran.extend(p for p in planned if p.action == "run"))
     finally:
@@ -135,13 +136,13 @@ def test_a_finished_search_runs_nothing_and_more_trials_extend_it(exps, tmp_path
 def test_unequal_budgets_and_bad_search_spaces_are_user_errors(exps, tmp_path):
     lora, ia3 = exps(lora=None, ia3={"max_steps": 5})
     with pytest.raises(UserError, match="unequal budgets: max_steps differs"):
-        search_mod.prepare([lora, ia3], 2, tmp_path / "r", {}, None)
+        search_mod.prepare([lora, ia3], 2, tmp_path / "r", {})
     (lora.path / "search_space.json").write_text(json.dumps({"optimizer_kwargs.lr": {"low": 0, "high": 1, "log": True}}))
     with pytest.raises(UserError, match="search_space.json: 'optimizer_kwargs.lr': a log scale needs 'low' > 0"):
-        search_mod.prepare([load_experiment(lora.path)], 2, tmp_path / "r", {}, 2)
+        search_mod.prepare([load_experiment(lora.path)], 2, tmp_path / "r", {"max_steps": 2})
     (lora.path / "search_space.json").write_text(json.dumps({"warmup_ratoi": {"low": 0.0, "high": 0.2}}))
     with pytest.raises(UserError, match="unknown training parameter 'warmup_ratoi'"):
-        search_mod.prepare([load_experiment(lora.path)], 2, tmp_path / "r", {}, 2)
+        search_mod.prepare([load_experiment(lora.path)], 2, tmp_path / "r", {"max_steps": 2})
 
 
 def test_declared_knobs_are_searched(exps, tmp_path):
@@ -286,7 +287,7 @@ def test_the_default_must_lie_inside_its_search_space(exps, tmp_path):
     (lora,) = exps(lora=None)
     (lora.path / "search_space.json").write_text(json.dumps({"optimizer_kwargs.lr": {"low": 1e-2, "high": 1e-1, "log": True}}))
     with pytest.raises(UserError, match=r"'optimizer_kwargs.lr': the experiment's own value 0.002 lies outside 0.01 to 0.1"):
-        search_mod.prepare([load_experiment(lora.path)], 2, tmp_path / "r", {}, 1)
+        search_mod.prepare([load_experiment(lora.path)], 2, tmp_path / "r", {"max_steps": 1})
 
 
 def test_a_search_writes_only_its_output_folder_and_never_over_another_search(exps, tmp_path):
@@ -335,7 +336,7 @@ def test_confirmation_runs_both_with_the_second_seed(exps, tmp_path, monkeypatch
     monkeypatch.setattr(trials_mod, "score", score)
     (lora,) = exps(lora=None)
     out = tmp_path / "results"
-    search = search_mod.prepare([lora], 2, out, {}, 1)
+    search = search_mod.prepare([lora], 2, out, {"max_steps": 1})
     try:
         search_mod.run(search, inline)
         decision = search_mod.confirm(search, inline)[search.methods[0].name]
@@ -346,3 +347,36 @@ def test_confirmation_runs_both_with_the_second_seed(exps, tmp_path, monkeypatch
     confirms = [read_record(p) for p in sorted((out / "trials" / "minimath").glob("*confirm*.json"))]
     assert [(r.run_info.seed, r.run_info.trial.number, r.run_info.trial.confirms) for r in confirms] == [
         (1, 0, True), (1, 1, True)]
+
+
+SHIPPED_MINIMATH = Path(search_mod.__file__).resolve().parents[1] / "experiments" / "minimath"
+BUDGET = ("8 trials per method (trial 0 the default, then 4 Latin-hypercube centres, then Optuna TPE, seed 0) x {steps} "
+          "steps of batch 4 (training seed 0); chosen on valid accuracy ({valid} validation problems); a winner other "
+          "than the default replaces it only if it also scores higher with seed 1; the test set is not read")
+
+
+@pytest.mark.parametrize(("set_", "max_steps", "model", "search_set", "names", "budget", "baked"), [
+    # benchmarks/tune_minimath.py's search, which resumes from published/minimath-tuned/.tune/studies.db
+    (["data.valid_size=64"], None, None, ["data.valid_size=256"], ["lora/default@69941b84", "ia3/default@4605fef2"],
+     BUDGET.format(steps=60, valid=256), '{"data": {"valid_size": 64}, "max_steps": 60}'),
+    ([], 5, "foo/bar", [], ["lora/default@f7efe2c2", "ia3/default@336b4e33"], BUDGET.format(steps=5, valid=16),
+     '{"model_id": "foo/bar", "max_steps": 5}'),
+    (["max_steps=7", "data.valid_size=64"], 5, None, [], ["lora/default@59775089", "ia3/default@154078d0"],
+     BUDGET.format(steps=5, valid=64), '{"max_steps": 5, "data": {"valid_size": 64}}'),
+])
+def test_study_keys_and_budgets_stay_what_they_were(tmp_path, set_, max_steps, model, search_set, names, budget, baked):
+    """Study names, the budget and the overrides a tuned experiment keeps, pinned to what they were when
+    --max-steps still reached the search apart from the overrides: a search resumes only from the same keys,
+    and tuned experiments are rewritten byte for byte."""
+    from peftbench.cli.common import run_overrides
+    from peftbench.planning.config import parse_overrides
+
+    experiments = [load_experiment(SHIPPED_MINIMATH / method / "default") for method in ("lora", "ia3")]
+    overrides = run_overrides(set_, max_steps, model)
+    search = search_mod.prepare(experiments, 8, tmp_path, overrides, 0, 1, parse_overrides(search_set))
+    try:
+        assert [m.name for m in search.methods] == [f"minimath/{name}" for name in names]
+        assert search.budget.describe() == budget
+        assert json.dumps(search_mod.baked_overrides(search, overrides)) == baked
+    finally:
+        search.release()

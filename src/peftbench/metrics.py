@@ -80,7 +80,7 @@ MEMORY_AVG = declare("accelerator_memory_reserved_avg", "train_info", "train mem
 MEMORY_P99 = declare("accelerator_memory_reserved_99th", "train_info", "train memory p99", "bytes", False, "mb", digits=2)
 MEMORY_ALLOCATED = declare("accelerator_memory_allocated_max", "train_info", "train memory peak (CUDA allocated)",
                            "bytes", False, "mb", digits=2)
-# Device-independent training memory (memory_accounting.py): what the step must hold, counted tensor by
+# Device-independent training memory (telemetry/memory_accounting.py): what the step must hold, counted tensor by
 # tensor; the same run gives the same figure. Reports rank CPU runs by it (RSS depends on the allocator).
 ACCOUNTED_MAX = declare("accounted_memory_max", "train_info", "train memory peak (accounted)", "bytes", False, "mb",
                         "acct mem MB", digits=2)

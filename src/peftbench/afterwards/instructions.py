@@ -79,7 +79,7 @@ class Prompt:
 
 def registry() -> dict:
     """IFEval's instruction classes by id (the `if-verifiable` package: the [retention] extra)."""
-    from peftbench.extras import require
+    from peftbench.system.extras import require
 
     require("if_verifiable", "retention")
     from if_verifiable.ifeval.instructions_registry import INSTRUCTION_DICT

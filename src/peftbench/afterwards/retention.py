@@ -17,13 +17,13 @@ import math
 from filelock import FileLock
 
 from peftbench.analysis.verdicts import INSTRUCTIONS_SET
-from peftbench.config import GenerationConfig
+from peftbench.planning.config import GenerationConfig
 from peftbench.errors import UserError
-from peftbench.evaluate import generate_answers
+from peftbench.system.folders import cache_dir
 from peftbench.metrics import BASE_INSTRUCTIONS, INSTRUCTIONS, INSTRUCTIONS_DELTA
-from peftbench.models import cache_dir
-from peftbench.results import atomic_write_json
+from peftbench.records.results import atomic_write_json
 from peftbench.tasks.base import Example
+from peftbench.text.evaluate import generate_answers
 
 
 

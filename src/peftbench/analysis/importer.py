@@ -13,11 +13,12 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from peftbench.analysis.load import Warn, default_warn, read_record, result_files, task_of
+from peftbench.analysis.load import Warn, default_warn, result_files, task_of
 from peftbench.errors import UserError
-from peftbench.names import NAME_RULE, check_name, is_name, is_within, join_under, probe_writable
-from peftbench.record import NotARecord, ResultRecord
-from peftbench.results import SUCCESS, _finite_or_none, atomic_write_json, load_result
+from peftbench.records.names import NAME_RULE, check_name, is_name, is_within, join_under, probe_writable
+from peftbench.records.record import ResultRecord, read_record_or_none
+from peftbench.records.results import finite_or_none, atomic_write_json
+from peftbench.records.status import SUCCESS
 
 SIDECAR_SUFFIXES = (".predictions.jsonl", ".samples.png")
 
@@ -65,7 +66,7 @@ def import_files(paths: list[Path], store: Path, source: str = "hf-method-compar
         raise UserError(f"no result files (*.json) under {', '.join(map(str, paths))}")
     outcome, probed = ImportOutcome(), False
     for path in files:
-        record = read_record(path, warn)
+        record = read_record_or_none(path, warn)
         if record is None:
             outcome.skipped.append(path)
             continue
@@ -135,7 +136,5 @@ def _target(store: Path, task: str, source: str, path: Path, warn: Warn) -> Path
 def _same(target: Path, record: ResultRecord) -> bool:
     """Whether `target` holds `record` as atomic_write_json stored it (NaN as null: one reference
     file has a NaN drift, and NaN != NaN would make every re-import rewrite it)."""
-    try:
-        return _finite_or_none(load_result(target).to_json()) == _finite_or_none(record.to_json())
-    except NotARecord:
-        return False
+    stored = read_record_or_none(target)
+    return stored is not None and finite_or_none(stored.to_json()) == finite_or_none(record.to_json())

@@ -16,10 +16,10 @@ from pathlib import Path
 import pandas as pd
 
 from peftbench.metrics import ACCOUNTED_MAX, MEMORY_MAX, TOKENS_PER_SEC, run_table_metrics
-from peftbench.names import NAME_RULE, is_name
-from peftbench.record import NotARecord, ResultRecord
-from peftbench.results import load_result, predictions_path
-from peftbench.saved_adapter import ADAPTER_SUFFIX
+from peftbench.records.names import NAME_RULE, is_name
+from peftbench.records.record import ResultRecord, read_record_or_none
+from peftbench.records.results import predictions_path
+from peftbench.adapters.saved import ADAPTER_SUFFIX
 
 Warn = Callable[[str], None]
 
@@ -53,7 +53,7 @@ def result_files(sources: Path | str | Iterable[Path | str]) -> list[Path]:
     for source in map(Path, sources):
         paths = sorted(source.rglob("*.json")) if source.is_dir() else [source]
         for path in paths:
-            # Hidden names are temp files of an atomic write in progress (results.py).
+            # Hidden names are temp files of an atomic write in progress (records/results.py).
             if path.name.startswith(".") or path.name in CONFIG_FILES:
                 continue
             # A kept adapter's folder (or one being written, hidden) holds JSON too: not results.
@@ -147,15 +147,6 @@ def run_row(record: ResultRecord, path: Path) -> dict:
     return row
 
 
-def read_record(path: Path, warn: Warn) -> ResultRecord | None:
-    """The record in `path`, or None after `warn("skipped <path>: why")` when it is not one."""
-    try:
-        return load_result(path)
-    except NotARecord as exc:
-        warn(f"skipped {exc}")
-        return None
-
-
 def load_runs(sources: Path | str | Iterable[Path | str], task: str | None = None,
               warn: Warn | None = None) -> pd.DataFrame:
     """One row per run from result folders (searched recursively) and files, ours or the reference's.
@@ -167,7 +158,7 @@ def load_runs(sources: Path | str | Iterable[Path | str], task: str | None = Non
     warn = warn or default_warn
     rows = []
     for path in result_files(sources):
-        record = read_record(path, warn)
+        record = read_record_or_none(path, warn)
         if record is None:
             continue
         try:
@@ -203,7 +194,7 @@ def load_curves(paths: Iterable[Path | str], warn: Warn | None = None) -> pd.Dat
     warn = warn or default_warn
     frames = []
     for path in map(Path, paths):
-        record = read_record(path, warn)
+        record = read_record_or_none(path, warn)
         if record is None:
             continue
         info = record.run_info

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from peftbench.results import FORGETTING_SET, PREDICTIONS_SUFFIX, predictions_path
+from peftbench.records.results import FORGETTING_SET, PREDICTIONS_SUFFIX, predictions_path
 from peftbench.safe_json import BadFile, MAX_DEPTH, depth, open_regular
 
 MAX_LINE_BYTES = 16 * 2**20  # one item's prompt and answer; a longer line is not a prediction row

@@ -17,8 +17,8 @@ from peftbench.analysis.markdown import md_table, md_text
 from peftbench.analysis.report_data import TaskReport, leaderboard
 from peftbench.metrics import label
 from peftbench.errors import UserError
-from peftbench.names import join_under, probe_writable
-from peftbench.results import _atomic_write_text
+from peftbench.records.names import join_under, probe_writable
+from peftbench.records.results import atomic_write_text
 
 MAIN_FIGURE = "pareto"  # the figure the README and docs show: main metric vs every cost
 TERMINAL_HEADERS = {"forgetting (Δ cross-entropy)": "forgetting", "train time (s)": "train s",
@@ -85,7 +85,7 @@ def _markdown(reports: list[TaskReport], figures: dict, notes: dict[str, str], i
         lines += report_verdicts.markdown(report, figures[report.task]["sensitivity"].name
                                           if "sensitivity" in figures[report.task] else None)
         lines += ["### Highest test mean per method", "", md_text(report_html.BEST_NOTE), "",
-                  md_table(report_html._best_table(report)), ""]
+                  md_table(report_html.best_table(report)), ""]
         if not report.capabilities.empty:
             lines += ["### Capabilities", "", md_text(report_html.CAPABILITIES_NOTE), "", md_table(report.capabilities), ""]
         if not report.published.empty:
@@ -130,8 +130,8 @@ def _write(reports: list[TaskReport], out_dir: Path, sources: list[Path], n_resa
     figures = {r.task: report_figures.write_all(r, figures_dir) for r in reports}
     samples = {r.task: _copy_samples(r, figures_dir) for r in reports}
     files = ReportFiles(out_dir / "report.html", out_dir / "summary.md", figures)
-    _atomic_write_text(files.html, report_html.render(reports, notes, intro))
-    _atomic_write_text(files.markdown, _markdown(reports, figures, notes, intro, samples) + "\n")
+    atomic_write_text(files.html, report_html.render(reports, notes, intro))
+    atomic_write_text(files.markdown, _markdown(reports, figures, notes, intro, samples) + "\n")
     return files
 
 

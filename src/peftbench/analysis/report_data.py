@@ -21,7 +21,8 @@ from peftbench.analysis import verdicts as verdicts_mod
 from peftbench.analysis.load import load_curves, memory_key
 from peftbench.analysis.pareto import pareto_front
 from peftbench.metrics import direction, fmt_of, is_fraction, label, ordered_columns
-from peftbench.results import CAPABILITIES, capabilities_path, samples_path
+from peftbench.records.results import CAPABILITIES, capabilities_path, samples_path
+from peftbench.records.status import SUCCESS
 
 OURS = "peftbench"
 # Costs the main metric is traded against, in the order the report shows them. `drift` stands in for
@@ -177,7 +178,7 @@ def task_report(task: str, all_runs: pd.DataFrame, reference: str, n_resamples: 
     of_task = all_runs[all_runs["task"] == task]
     trial_runs = of_task[of_task["trial"].notna()]  # they chose on validation data: never leaderboard rows
     of_task = of_task[of_task["trial"].isna()]
-    ok = of_task[of_task["status"] == "success"]
+    ok = of_task[of_task["status"] == SUCCESS]
     ours = ok[ok["source"] == OURS]
     subject = ours if not ours.empty else ok
     main = main_metric(subject)
@@ -209,7 +210,7 @@ def task_report(task: str, all_runs: pd.DataFrame, reference: str, n_resamples: 
     report.best_per_method = _best_per_method(summary, main)
     report.curves = load_curves(subject["path"], warn=lambda message: None)
     if source == OURS:
-        external = all_runs[(all_runs["source"] != OURS) & (all_runs["status"] == "success")]
+        external = all_runs[(all_runs["source"] != OURS) & (all_runs["status"] == SUCCESS)]
         report.published = _published(external, main, sorted(summary["method"].unique()))
     report.samples = _samples(subject)
     report.capabilities = _capabilities(subject, task)

@@ -40,7 +40,7 @@ def _size(v: float) -> str:
     return f"{v:,.0f} B"
 
 
-def _wide_range(values: pd.Series) -> bool:
+def wide_range(values: pd.Series) -> bool:
     """Log scale when positive values span more than two orders of magnitude (adapter vs full model)."""
     values = values.dropna()
     return bool(len(values) > 1 and (values > 0).all() and values.max() / values.min() > 100)
@@ -122,7 +122,7 @@ def _pareto_panel(ax, report: TaskReport, x: str) -> None:
     # The front as a staircase: each step is the best main metric reachable within that budget.
     ax.step(on[x], on[report.main], where="post", color=FRONT_COLOR, alpha=0.5, lw=1)
     ax.scatter(on[x], on[report.main], s=30, color=FRONT_COLOR, label="Pareto front", zorder=3)
-    if not _wide_range(means.loc[known, x]):
+    if not wide_range(means.loc[known, x]):
         ax.xaxis.set_major_locator(MaxNLocator(5))
     else:
         ax.set_xscale("log")

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from peftbench.metrics import direction, fmt_of, is_bytes, label
 from peftbench.analysis import answer, report_verdicts
 from peftbench.analysis.report_data import TaskReport, fmt, leaderboard
-from peftbench.analysis.report_figures import FRONT_COLOR, OTHER_COLOR, REF_COLOR, _wide_range, curve_experiments
+from peftbench.analysis.report_figures import FRONT_COLOR, OTHER_COLOR, REF_COLOR, wide_range, curve_experiments
 
 LAYOUT = {"template": "plotly_white", "margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "font": {"size": 12}}
 
@@ -30,7 +30,7 @@ def _axis(column: str, values: pd.Series | None = None) -> dict:
         axis["tickformat"] = _tickformat(column)
     elif is_bytes(column):  # bytes: 1.5GB, not 1.5B
         axis.update(tickformat=".3~s", ticksuffix="B")
-    if values is not None and _wide_range(values):
+    if values is not None and wide_range(values):
         axis["type"] = "log"
     return axis
 
@@ -114,7 +114,7 @@ BEST_NOTE = ("Each method's experiment with the highest mean on the test set: a 
              "and not a verdict (the verdicts above are).")
 
 
-def _best_table(report: TaskReport) -> pd.DataFrame:
+def best_table(report: TaskReport) -> pd.DataFrame:
     best = report.best_per_method
     columns = {"method": best["method"], "best experiment": best["experiment"]}
     for metric in [report.main] + [m for m in report.metrics if m != report.main]:
@@ -217,7 +217,7 @@ def render(reports: list[TaskReport], notes: dict[str, str], intro: str) -> str:
             "leaderboard_figure": embed(leaderboard_figure(report)),
             "pareto": [embed(pareto_figure(report, x)) for x in report.trade_offs],
             "curves": [embed(curves_figure(report, c)) for c in curve_columns],
-            "best_table": _table(_best_table(report)),
+            "best_table": _table(best_table(report)),
             "verdicts": report_verdicts.html(report, _table, embed),
             "samples": [(name, _image(path)) for name, path in report.samples],
         }

@@ -8,8 +8,8 @@ from rich.table import Table
 from rich.text import Text
 
 from peftbench.metrics import TOKENS_PER_SEC, format_value, table_metrics
-from peftbench.record import ResultRecord
-from peftbench.results import load_result
+from peftbench.records.record import ResultRecord
+from peftbench.records.record import read_record
 
 
 def summarize(record: ResultRecord) -> dict:
@@ -27,7 +27,7 @@ def summarize(record: ResultRecord) -> dict:
 
 
 def comparison_table(paths: list[Path], title: str = "") -> Table:
-    rows = sorted((summarize(load_result(p)) for p in paths), key=lambda r: -(r.get("test accuracy") or r.get("test similarity") or 0))
+    rows = sorted((summarize(read_record(p)) for p in paths), key=lambda r: -(r.get("test accuracy") or r.get("test similarity") or 0))
     present = [m for m in table_metrics() if any(r.get(m.key) is not None for r in rows)]
     table = Table(title=title)
     table.add_column("experiment")

@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from peftbench.analysis import verdicts as verdicts_mod
-from peftbench.analysis.load import read_record
+from peftbench.records.record import read_record_or_none
+from peftbench.records.status import SUCCESS
 from peftbench.tune.space import LR_KEY
 
 TUNED_PREFIX = "tuned-"
@@ -26,12 +27,12 @@ def trial_points(trials: pd.DataFrame) -> pd.DataFrame:
     score, NaN when it failed), status, params (the searched values)."""
     rows = []
     for path, status in zip(trials["path"], trials["status"]):
-        record = read_record(path, lambda message: None)
+        record = read_record_or_none(path)
         info = record.run_info.trial if record else None
         if info is None or info.confirms:  # a re-score with the confirmation seed: in tune.json's decision
             continue
         lr = info.params.get(LR_KEY, ((record.run_info.train_config or {}).get("optimizer_kwargs") or {}).get("lr"))
-        value = _last(record.window_rows(), info.objective) if status == "success" else math.nan
+        value = _last(record.window_rows(), info.objective) if status == SUCCESS else math.nan
         rows.append({"source": info.source, "study": info.study, "number": info.number, "lr": lr, "value": value,
                      "objective": info.objective, "status": status, "params": info.params})
     columns = ["source", "study", "number", "lr", "value", "objective", "status", "params"]
@@ -50,7 +51,7 @@ def tuned_info(runs: pd.DataFrame) -> dict[str, dict]:
     """Experiment -> its `run_info.tuned` (the search behind it), for experiments a search wrote."""
     found = {}
     for name, group in runs[runs["tuned_from"].notna()].groupby("experiment", sort=False):
-        record = read_record(group["path"].iloc[0], lambda message: None)
+        record = read_record_or_none(group["path"].iloc[0])
         if record is not None and record.run_info.tuned is not None:
             found[str(name)] = record.run_info.tuned.model_dump()
     return found

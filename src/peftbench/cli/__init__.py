@@ -31,7 +31,7 @@ def _options(
                                      "by default only their errors. Goes before the command: peftbench -v run ..."),
 ) -> None:
     """Benchmark parameter-efficient fine-tuning methods under identical conditions."""
-    from peftbench import folders, logs
+    from peftbench.system import folders, logs
 
     # Before any command imports torch, peft or bitsandbytes: they log while being imported, and
     # huggingface_hub reads its folder variables at import.

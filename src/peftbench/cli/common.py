@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.text import Text
 
 from peftbench.errors import UserError
-from peftbench.signals import EXIT_USER_ERROR
+from peftbench.system.signals import EXIT_USER_ERROR
 
 # Piped output (CI logs, `| tee`) would default to 80 columns and squeeze the comparison table.
 console = Console() if sys.stdout.isatty() else Console(width=160)
@@ -42,7 +42,7 @@ def user_errors():
     try:
         yield
     except UserError as err:
-        from peftbench.names import remove_unused_folders
+        from peftbench.records.names import remove_unused_folders
 
         remove_unused_folders()  # an output folder made just for this command, still empty: gone again
         fail(err)
@@ -51,8 +51,8 @@ def user_errors():
 def require_training() -> None:
     """What every command that trains checks before it starts: the [train] extra is installed, and the
     cache folders the environment names can be written (a UserError otherwise)."""
-    from peftbench.extras import require_extra
-    from peftbench.folders import check_caches
+    from peftbench.system.extras import require_extra
+    from peftbench.system.folders import check_caches
 
     require_extra("train")
     check_caches()
@@ -62,14 +62,19 @@ MODEL_HELP = ("Base model of every run: a Hub id or a local folder (the training
               "--set model_id=... would set it).")
 
 
-def run_overrides(set_: list[str], max_steps: int | None = None, model: str | None = None) -> dict:
-    """`--set`, `--max-steps` and `--model` as one overrides dict: the one route these options take into a
-    run's configuration, for `run`, `sweep` and `tune` alike (a UserError for a malformed --set)."""
-    from peftbench.config import parse_overrides
+def run_overrides(set_: list[str], max_steps: int | None = None, model: str | None = None,
+                  seed: int | None = None) -> dict:
+    """`--set`, `--model`, `--max-steps` and `--seed` as one overrides dict: the one route these options
+    take into a run's configuration, for `run`, `sweep` and `tune` alike (a UserError for a malformed
+    --set). An option wins over `--set` of the same key, keeping that key's place; an option's new key
+    comes after the `--set` keys, in this order (`tune` writes them into tuned experiments' files)."""
+    from peftbench.planning.config import parse_overrides
 
     overrides = parse_overrides(set_)
-    if max_steps is not None:
-        overrides["max_steps"] = max_steps
     if model is not None:
         overrides["model_id"] = model
+    if max_steps is not None:
+        overrides["max_steps"] = max_steps
+    if seed is not None:
+        overrides["seed"] = seed
     return overrides

@@ -1,4 +1,4 @@
-"""`peftbench doctor`: is this machine ready to benchmark? (the checks are in peftbench/doctor.py)"""
+"""`peftbench doctor`: is this machine ready to benchmark? (the checks are in peftbench/system/doctor.py)"""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def doctor(
 ) -> None:
     """Check this machine: torch build, accelerators, bitsandbytes, disk and cache folders, Hub access and
     access to the gated reference models; each failed check says how to fix it. Exit 1 if any failed."""
-    from peftbench.doctor import FAIL, OK, run_checks
+    from peftbench.system.doctor import FAIL, OK, run_checks
 
     checks = run_checks(timeout)
     table = Table("check", "", "found", "fix", show_lines=False)

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from peftbench.cli.common import console, user_errors
 from peftbench.errors import UserError
-from peftbench.names import probe_writable
+from peftbench.records.names import probe_writable
 
 
 def methods(
@@ -24,7 +24,7 @@ def methods(
 ) -> None:
     """One row per PeftType of the installed peft, plus full fine-tuning: experiments shipped for the
     task, whether they train (checked), and why a type is not shipped."""
-    from peftbench.experiment import experiments_root
+    from peftbench.planning.experiment import experiments_root
     from peftbench.tasks import task_spec
 
     with user_errors():
@@ -65,7 +65,7 @@ def _coverage_table(task: str, experiments_dir: Path, check: bool, refresh: bool
 
 
 def _capability_table(task: str, experiments_dir: Path, refresh: bool, save_to: Path | None) -> Table:
-    from peftbench.experiment import discover
+    from peftbench.planning.experiment import discover
     from peftbench.methods.capabilities import CAPABILITIES, experiment_capabilities, save_matrix
     from peftbench.methods.coverage import experiment_type
 

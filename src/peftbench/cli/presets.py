@@ -14,7 +14,8 @@ from rich.text import Text
 
 from peftbench.cli.common import console, err_console, require_training, user_errors
 from peftbench.cli.run import TASK_FILE_HELP, declared_task
-from peftbench.signals import handle_stops
+from peftbench.records.status import SUCCESS
+from peftbench.system.signals import handle_stops
 from peftbench.sweep.executor import ExecutorOptions
 
 DEMO_EXPERIMENTS = ["minimath/lora/default", "minimath/ia3/default", "minimath/ln_tuning/default",
@@ -45,8 +46,8 @@ def demo(
     the folder are not repeated."""
     from peftbench.analysis.table import comparison_table
     from peftbench.cli.sweep import run_sweep
-    from peftbench.experiment import experiments_root, load_experiment
-    from peftbench.results import find_results
+    from peftbench.planning.experiment import experiments_root, load_experiment
+    from peftbench.records.results import find_results
 
     with user_errors():
         require_training()
@@ -81,8 +82,8 @@ def smoke(
 
     Results go to a temporary folder and are discarded; the exit code is non-zero if any run failed."""
     from peftbench.cli.sweep import run_sweep
-    from peftbench.experiment import discover, experiments_root
-    from peftbench.plan import task_of
+    from peftbench.planning.experiment import discover, experiments_root
+    from peftbench.planning.plan import task_of
     from peftbench.tasks import task_spec
 
     with user_errors():
@@ -96,10 +97,10 @@ def smoke(
         outcomes = run_sweep(found, None, Path(out), overrides, ExecutorOptions(), task_file=task_file)
     table = Table("experiment", "outcome")
     for key, outcome in sorted(outcomes.items()):
-        ok = outcome.state == "done"
+        ok = outcome.state == SUCCESS
         table.add_row(Text(key), Text("ok") if ok else Text(f"{outcome.state}: {outcome.reason}", style="red"))
     console.print(table)
-    if any(o.state != "done" for o in outcomes.values()):
+    if any(o.state != SUCCESS for o in outcomes.values()):
         raise typer.Exit(1)
 
 

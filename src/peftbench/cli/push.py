@@ -6,7 +6,6 @@ HF_ENDPOINT points them at another Hub. Every failure is one line and exit code 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -15,7 +14,7 @@ from rich.text import Text
 
 from peftbench.cli.common import console, user_errors
 from peftbench.errors import UserError
-from peftbench.saved_adapter import RECORD_FILE
+from peftbench.adapters.saved import RECORD_FILE
 
 # What save_adapter writes: a card, and the adapter's config (or, for full fine-tuning, the model's).
 CARD = "README.md"
@@ -83,11 +82,13 @@ def push_folder(folder: Path | str, repo_id: str, private: bool = False, token: 
 
 
 def _commit_message(folder: Path) -> str:
-    try:
-        info = json.loads((folder / RECORD_FILE).read_text())["run_info"]
-        return f"peftbench: {info['experiment_name']} on {info['task']}"
-    except (OSError, ValueError, KeyError, TypeError):
+    from peftbench.records.record import read_record_or_none
+
+    record = read_record_or_none(folder / RECORD_FILE)  # the record copy is not required for an upload
+    info = record.run_info if record is not None else None
+    if info is None or info.experiment_name is None or info.task is None:
         return "peftbench: upload adapter"
+    return f"peftbench: {info.experiment_name} on {info.task}"
 
 
 def _is_network_error(err: BaseException) -> bool:

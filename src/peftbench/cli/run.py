@@ -48,18 +48,18 @@ def run(
     tracking_dir: Path = typer.Option(Path("tracking"), help=TRACKING_DIR_HELP),
 ) -> None:
     """Train and evaluate one experiment; write its result record and predictions."""
-    from peftbench.plan import plan_run
-    from peftbench.progress import Reporter
-    from peftbench.record import SUCCESS
-    from peftbench.results import probe_results_folder
-    from peftbench.signals import Terminated, exit_code, handle_stops
-    from peftbench.trackers import tracking_options
+    from peftbench.planning.plan import plan_run
+    from peftbench.telemetry.progress import Reporter
+    from peftbench.records.status import CANCELLED, SUCCESS
+    from peftbench.records.results import probe_results_folder
+    from peftbench.system.signals import Terminated, exit_code, handle_stops
+    from peftbench.telemetry.trackers import tracking_options
 
     handle_stops()
     try:
         with user_errors():
             require_training()
-            plan = plan_run(experiment_dir, seed=seed, overrides=run_overrides(set_, max_steps, model),
+            plan = plan_run(experiment_dir, overrides=run_overrides(set_, max_steps, model, seed),
                             task_file=task_file, save_adapter=save_adapter, task=task)
             trackers = tracking_options(report_to, tracking_dir).make()
             probe_results_folder(output_dir)  # an unwritable folder is found now, not after training
@@ -69,7 +69,7 @@ def run(
                                         f"{plan.cfg.max_steps} steps, hash {plan.config_hash})"))
             outcome = execute(plan, output_dir, Reporter(enabled=not quiet), trackers)
     except (KeyboardInterrupt, Terminated) as err:  # stopped before the run began: nothing to record
-        raise typer.Exit(exit_code("cancelled", err)) from None
+        raise typer.Exit(exit_code(CANCELLED, err)) from None
     if outcome.status != SUCCESS:
         err_console.print(Text(f"{outcome.status}: ", style="red") +
                           Text(f"{outcome.record.run_info.error_msg} -> {outcome.path}"))
@@ -79,7 +79,7 @@ def run(
     console.print(comparison_table([outcome.path]))
     console.print(Text(f"result: {outcome.path}"))
     if plan.save_adapter:
-        from peftbench.saved_adapter import adapter_dir
+        from peftbench.adapters.saved import adapter_dir
 
         console.print(Text(f"adapter: {adapter_dir(outcome.path)}"))
 
@@ -90,8 +90,8 @@ def list_experiments(
     results_dir: Path = typer.Option(Path("results"), help="Results folder to check for existing results."),
 ) -> None:
     """List experiments and whether each has a result."""
-    from peftbench.experiment import discover, experiments_root
-    from peftbench.results import find_results
+    from peftbench.planning.experiment import discover, experiments_root
+    from peftbench.records.results import find_results
 
     with user_errors():
         found = discover(experiments_root(experiments_dir), task)
@@ -110,7 +110,7 @@ def params(
 ) -> None:
     """Every training parameter of a task — what training_params.json and --set accept — with its
     default for this task and what it means."""
-    from peftbench.config import describe_fields
+    from peftbench.planning.config import describe_fields
     from peftbench.tasks import task_spec
 
     with user_errors():

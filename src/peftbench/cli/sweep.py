@@ -13,7 +13,7 @@ from rich.text import Text
 from peftbench.cli.common import MODEL_HELP, console, fail, require_training, run_overrides, user_errors
 from peftbench.cli.run import REPORT_TO_HELP, SAVE_ADAPTER_HELP, SET_HELP, TASK_FILE_HELP, TRACKING_DIR_HELP, declared_task
 from peftbench.errors import UserError
-from peftbench.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, handle_stops
+from peftbench.system.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, handle_stops
 from peftbench.sweep.executor import ExecutorKind, ExecutorOptions
 
 
@@ -50,7 +50,7 @@ def sweep(
     """Run a suite: experiments x seeds, each in its own process; skips runs whose result exists with the
     same config hash, so the same command after a crash resumes where it stopped."""
     from peftbench.sweep.plan import find_experiments, parse_list
-    from peftbench.trackers import tracking_options
+    from peftbench.telemetry.trackers import tracking_options
 
     with user_errors():
         require_training()
@@ -82,7 +82,7 @@ def run_sweep(found, seeds, output_dir: Path, overrides: dict, options: Executor
     the outcomes by run key ({} when nothing ran)."""
     from peftbench.sweep.plan import plan_sweep
 
-    from peftbench.results import probe_results_folder
+    from peftbench.records.results import probe_results_folder
 
     with user_errors(), console.status(f"validating {len(found)} experiments"):
         planned = plan_sweep(found, seeds, output_dir, overrides, retry_failed, task_file, save_adapter)
@@ -146,7 +146,7 @@ def status(
     output_dir: Path = typer.Option(Path("results"), help="Results folder of the sweep."),
     watch: bool = typer.Option(False, help="Keep redrawing until the sweep ends (Ctrl-C to leave)."),
 ) -> None:
-    """Show a sweep's runs (queued / running with step, loss, ETA / done / failed) from the files on
+    """Show a sweep's runs (queued / running with step, loss, ETA / success / failed) from the files on
     disk, e.g. for a sweep running in another terminal or on a cluster."""
     from rich.live import Live
 

@@ -15,7 +15,7 @@ from peftbench.cli.common import MODEL_HELP, console, fail, require_training, ru
 from peftbench.cli.sweep import CPUS_PER_RUN, EXECUTOR, GPUS_PER_RUN, RAY_ADDRESS, RUNS_PER_GPU
 from peftbench.cli.run import REPORT_TO_HELP, SAVE_ADAPTER_HELP, SET_HELP, TRACKING_DIR_HELP
 from peftbench.errors import UserError
-from peftbench.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, handle_stops
+from peftbench.system.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, handle_stops
 from peftbench.sweep.executor import ExecutorKind, ExecutorOptions
 
 
@@ -54,10 +54,10 @@ def tune(
     the default; a better trial replaces it only if it is better again with a second seed. Winners land in
     <output-dir>/tuned/ and re-run on the test set with every seed; verdicts against the reference,
     corrected for the number of comparisons."""
-    from peftbench.config import deep_merge, parse_overrides
-    from peftbench.extras import require_extra
+    from peftbench.planning.config import deep_merge, parse_overrides
+    from peftbench.system.extras import require_extra
     from peftbench.sweep.plan import find_experiments, parse_list
-    from peftbench.trackers import tracking_options
+    from peftbench.telemetry.trackers import tracking_options
 
     with user_errors():
         require_training()
@@ -67,7 +67,7 @@ def tune(
                                   tracking_options(report_to, tracking_dir))
         found = find_experiments(list(experiment_dirs or []), task, parse_list(methods, "methods"))
         seed_list = parse_list(seeds, "seeds", int)
-        overrides = run_overrides(set_, model=model)  # max_steps stays apart: it is the search's budget
+        overrides = run_overrides(set_, max_steps, model)  # max_steps, when given, is the search's budget
         final_overrides = parse_overrides(final_set)
         search_overrides = parse_overrides(search_set)
         tunable = _tunable(found)
@@ -78,16 +78,14 @@ def tune(
         if moved is not None:
             console.print(Text(f"storage set aside as {moved}; rebuilding the searches from their trial records"))
     per_round = batch or max(1, (jobs or 1) // len(tunable))
-    search = _search(tunable, trials, output_dir, overrides, max_steps, search_seed, per_round, options,
-                     search_overrides, force)
+    search = _search(tunable, trials, output_dir, overrides, search_seed, per_round, options, search_overrides, force)
     if not final:
         return
     finals = _finals(search, tunable, found, baselines)
     from peftbench.cli.sweep import run_sweep
     from peftbench.sweep.driver import failed
 
-    baked = {**overrides, **({"max_steps": max_steps} if max_steps is not None else {})}
-    outcomes = run_sweep(finals, seed_list, output_dir, deep_merge(baked, final_overrides), options,
+    outcomes = run_sweep(finals, seed_list, output_dir, deep_merge(overrides, final_overrides), options,
                          save_adapter=save_adapter)
     console.print(Text(f"budget: {search.budget.describe()}; winners re-run with seeds {seeds}"))
     _print_verdicts(output_dir, tunable[0].task, reference, resamples)
@@ -106,14 +104,14 @@ def _tunable(found):
     return tunable
 
 
-def _search(tunable, trials, output_dir, overrides, max_steps, seed, per_round, options, search_overrides, force):
+def _search(tunable, trials, output_dir, overrides, seed, per_round, options, search_overrides, force):
     from peftbench.sweep.driver import run_planned
     from peftbench.tune import search as search_mod
     from peftbench.tune.trials import describe_params
     from peftbench.tune.winner import check_owner
 
     with user_errors(), console.status(f"validating {len(tunable)} searches"):
-        search = search_mod.prepare(tunable, trials, output_dir, overrides, max_steps, seed, per_round, search_overrides)
+        search = search_mod.prepare(tunable, trials, output_dir, overrides, seed, per_round, search_overrides)
     try:
         with user_errors():  # before any trial: a folder this search may not write is refused now, not after hours
             for method in search.methods:
@@ -147,11 +145,11 @@ def _search(tunable, trials, output_dir, overrides, max_steps, seed, per_round, 
 
 
 def _write_winners(search, decisions: dict, overrides: dict, force: bool) -> None:
-    from peftbench.tune.search import counted
+    from peftbench.tune.search import baked_overrides, counted
     from peftbench.tune.trials import describe_params
     from peftbench.tune.winner import write_tuned
 
-    baked = {**overrides, "max_steps": search.budget.max_steps}
+    baked = baked_overrides(search, overrides)
     for method in search.methods:
         decision = decisions[method.name]
         table = Table("trial", "values", search.budget.objective, "state",
@@ -174,7 +172,7 @@ def _write_winners(search, decisions: dict, overrides: dict, force: bool) -> Non
 def _finals(search, tunable, found, baselines: bool):
     """Each searched experiment and its winner (unless the search kept the default: then the default's
     runs are the tuned configuration's), plus the task's baseline rows."""
-    from peftbench.experiment import discover, load_experiment
+    from peftbench.planning.experiment import discover, load_experiment
     from peftbench.tune.winner import tuned_folder
 
     finals = []

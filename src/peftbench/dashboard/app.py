@@ -25,8 +25,8 @@ import pandas as pd  # noqa: E402
 from peftbench.analysis.filters import InvalidFilter  # noqa: E402
 from peftbench.analysis.load import load_runs, memory_key  # noqa: E402
 from peftbench.dashboard import figure, items, view  # noqa: E402
-from peftbench.names import is_name  # noqa: E402
-from peftbench.extras import require  # noqa: E402
+from peftbench.records.names import is_name  # noqa: E402
+from peftbench.system.extras import require  # noqa: E402
 
 gr = require("gradio")  # the [dashboard] extra; missing -> one line naming the pip install
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from peftbench.analysis.filters import filter_mask
 from peftbench.metrics import METRICS, is_bytes, is_fraction, metric, ordered_columns
+from peftbench.records.status import SUCCESS
 from peftbench.analysis.stats import summarize
 
 IDENTITY = ["experiment", "method", "seed", "runs", "model", "source"]  # `runs`: seeds per experiment
@@ -92,7 +93,7 @@ def select(runs: pd.DataFrame, task: str | None, model: str | None) -> pd.DataFr
     """Successful runs of one task (and model, unless `ALL_MODELS`), tuning trials left out."""
     chosen = runs
     if "status" in runs.columns:  # a cancelled run's partial figures are no result
-        chosen = chosen[chosen["status"].fillna("success") == "success"]
+        chosen = chosen[chosen["status"].fillna(SUCCESS) == SUCCESS]
     if "trial" in runs.columns:  # tuning trials chose on the validation split: no final results
         chosen = chosen[chosen["trial"].isna()]
     if task is not None:

@@ -15,10 +15,10 @@ import yaml
 
 from peftbench.analysis.load import Warn, default_warn
 from peftbench.errors import UserError
-from peftbench.names import probe_writable
+from peftbench.records.names import probe_writable
 from peftbench.export import csv_table, eval_results, lm_eval_json
 from peftbench.export.runs import read_runs, sidecar_rows
-from peftbench.results import _atomic_write_text
+from peftbench.records.results import atomic_write_text
 
 FORMATS = ("lm-eval", "eval-results", "csv")
 
@@ -71,7 +71,7 @@ def _csv(sources, out: Path, warn: Warn, **_) -> Exported:
 def _write(files: dict[Path, str], done: Exported) -> Exported:
     # Everything is serialised before the first write, so a bad record fails with nothing written.
     for path, text in files.items():
-        _atomic_write_text(path, text)
+        atomic_write_text(path, text)
         done.written.append(path)
     return done
 

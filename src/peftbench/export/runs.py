@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from peftbench.analysis.load import Warn, read_record, result_files, task_of
+from peftbench.analysis.load import Warn, result_files, task_of
 from peftbench.metrics import direction
-from peftbench.record import SUCCESS, ResultRecord, RunInfo
-from peftbench.results import predictions_path
+from peftbench.records.record import ResultRecord, RunInfo, read_record_or_none
+from peftbench.records.status import SUCCESS
+from peftbench.records.results import predictions_path
 
 # Per-model figures of the final row that are not a test set's score (lower is better for both).
 MODEL_FIGURES = ("forgetting", "drift")
@@ -147,7 +148,7 @@ def read_runs(sources: Iterable[Path], warn: Warn) -> tuple[list[ExportRun], int
     """The successful runs under `sources` (searched recursively) and how many others were passed over."""
     runs, passed_over = [], 0
     for path in result_files(list(sources)):
-        record = read_record(path, warn)
+        record = read_record_or_none(path, warn)
         if record is None:
             continue
         if record.status != SUCCESS:

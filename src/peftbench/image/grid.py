@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import secrets
+import io
 from pathlib import Path
 
 import torch
+
+from peftbench.records.results import atomic_write_bytes
 
 
 def save_grid(rows: list[tuple[str, torch.Tensor]], path: Path | str, title: str = "", cell_inches: float = 1.2) -> Path:
@@ -38,15 +39,13 @@ def save_grid(rows: list[tuple[str, torch.Tensor]], path: Path | str, title: str
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Same-folder temp file + rename, so a reader never sees a half-written PNG.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    png = io.BytesIO()
     try:
-        fig.savefig(tmp, format="png", dpi=80)
-        os.replace(tmp, path)
+        fig.savefig(png, format="png", dpi=80)
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
+    # The records' atomic write (temp file, fsync, rename), so a reader never sees a half-written PNG.
+    atomic_write_bytes(path, png.getvalue())
     return path
 
 

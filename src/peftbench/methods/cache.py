@@ -7,8 +7,8 @@ import json
 from importlib.metadata import PackageNotFoundError, version
 from typing import Callable
 
-from peftbench.models import cache_dir
-from peftbench.results import atomic_write_json
+from peftbench.system.folders import cache_dir
+from peftbench.records.results import atomic_write_json
 
 # Bump when a check changes what it measures, so stale answers are not reused.
 CHECKS_VERSION = "3"

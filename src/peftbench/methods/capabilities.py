@@ -25,9 +25,9 @@ from typing import Callable
 
 import torch
 
-from peftbench.experiment import Experiment
+from peftbench.planning.experiment import Experiment
 from peftbench.methods.probe import CPU, one_line, train_text_probe
-from peftbench.results import CAPABILITIES  # one list for the checks and the (torch-free) report
+from peftbench.records.results import CAPABILITIES  # one list for the checks and the (torch-free) report
 
 RTOL = 1e-4  # float32 merging of a tiny model differs by ~1e-6 relative; a wrong merge by far more
 # A merge that tuning moved far (FourierFT's inverse FFT on a large step) carries float error in proportion:
@@ -200,7 +200,7 @@ def layer_types(model) -> list[str]:
 def save_matrix(results_dir: Path | str, task: str, matrix: dict[str, dict]) -> Path:
     from importlib.metadata import version
 
-    from peftbench.results import atomic_write_json, capabilities_path
+    from peftbench.records.results import atomic_write_json, capabilities_path
 
     path = capabilities_path(results_dir, task)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from peftbench.experiment import Experiment, discover
+from peftbench.planning.experiment import Experiment, discover
 from peftbench.methods import reasons
 from peftbench.methods.cache import cached
 from peftbench.tasks import task_spec
@@ -160,20 +160,20 @@ def _fmt(value: float) -> str:
 
 
 def full_runs(results: Path, task: str) -> FullRuns:
-    from peftbench.record import read_record
-    from peftbench.results import find_results
+    from peftbench.records.record import read_record_or_none
+    from peftbench.records.results import find_results
+    from peftbench.records.status import SUCCESS
 
     spec = task_spec(task)
     metric = f"test {spec.metric}"
     values, losses, forgetting, base = {}, {}, {}, None
     for path in find_results(results, task).values():
-        try:
-            record = read_record(path)
-        except Exception:  # not a record of ours: the report warns about such files, here they are no run
+        record = read_record_or_none(path)  # not a record of ours: the report warns about such files, here no run
+        if record is None:
             continue
         info = record.run_info
         value = record.final_metrics().get(metric)
-        if record.train_info.status != "success" or info.seed != 0 or not isinstance(value, (int, float)):
+        if record.train_info.status != SUCCESS or info.seed != 0 or not isinstance(value, (int, float)):
             continue
         values[info.experiment_name] = float(value)
         for figures, key in ((losses, "train loss"), (forgetting, "forgetting")):

@@ -10,8 +10,8 @@ from typing import Callable
 
 import torch
 
-from peftbench.adapters import build_optimizer, wrap_model
-from peftbench.experiment import ADAPTER_FILE, Experiment
+from peftbench.adapters.build import build_optimizer, wrap_model
+from peftbench.planning.experiment import ADAPTER_FILE, Experiment
 from peftbench.methods.probe import one_line
 
 STEPS = 5
@@ -71,7 +71,7 @@ def flux2_denoiser() -> Denoiser:
 
 def denoiser_for(exp: Experiment) -> Denoiser | None:
     """The stand-in of `exp`'s task, or None for an image task without one."""
-    from peftbench.plan import plan_run
+    from peftbench.planning.plan import plan_run
 
     cfg = plan_run(exp.path).cfg
     if exp.task == "minigen":
@@ -123,7 +123,7 @@ def missing_image_extra() -> str | None:
     """Why image checks cannot run here (diffusers absent: the [image] extra), or None."""
     import importlib.util
 
-    from peftbench.extras import missing_message
+    from peftbench.system.extras import missing_message
 
     return None if importlib.util.find_spec("diffusers") else missing_message("diffusers", "image")
 

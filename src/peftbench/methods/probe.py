@@ -9,17 +9,18 @@ from dataclasses import dataclass
 
 import torch
 
-from peftbench.adapters import build_optimizer, build_scheduler, wrap_model
-from peftbench.config import TrainConfig
-from peftbench.data import encode_example
+from peftbench.adapters.build import build_optimizer, build_scheduler, wrap_model
+from peftbench.planning.config import TrainConfig
 from peftbench.errors import UserError
-from peftbench.experiment import ADAPTER_FILE, Experiment
-from peftbench.measure import MemorySampler
+from peftbench.planning.experiment import ADAPTER_FILE, Experiment
+from peftbench.telemetry.measure import MemorySampler
 from peftbench.methods.standins import DEEP_LAYERS, tiny_llama
-from peftbench.models import load_model
 from peftbench.tasks import task_spec
 from peftbench.tasks.minimath import problems as minimath_data
-from peftbench.train import TrainState, causal_lm_loss, text_batches, train
+from peftbench.text.data import encode_example, text_batches
+from peftbench.text.lm_loss import causal_lm_loss
+from peftbench.text.models import load_model
+from peftbench.training.sft import TrainState, train
 
 # The smallest run that still goes through every part of a real one.
 PROBE_OVERRIDES = {
@@ -87,7 +88,7 @@ def _train(exp: Experiment, layers: int, seed: int, extra: dict | None) -> TextP
 def text_train_check(exp: Experiment) -> dict:
     """{"trains": bool | None, ...}: trains = finite loss, some trainable weight moved, and generation
     runs; None = not checked, because the config does not fit the stand-in's layer shapes."""
-    from peftbench.evaluate import generate_answers
+    from peftbench.text.evaluate import generate_answers
 
     try:
         probe = train_text_probe(exp)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from peftbench.models import cache_dir
+from peftbench.system.folders import cache_dir
 
 # Configs are sized for the task's real model, and a few name a layer count (e.g. the number of
 # adapted decoder layers); the deep stand-in has as many layers as common 1-8B decoders so those fit.
@@ -15,7 +15,7 @@ DEEP_LAYERS = 32
 
 
 def tiny_llama(layers: int = 2) -> Path:
-    """peftbench.tiny's Llama (hidden 64, SmolLM2's tokenizer) with `layers` decoder layers, cached."""
+    """peftbench.text.tiny's Llama (hidden 64, SmolLM2's tokenizer) with `layers` decoder layers, cached."""
     target = cache_dir() / "standins" / f"tiny-llama-{layers}"
     if (target / "config.json").exists():
         return target
@@ -34,7 +34,7 @@ def _build_tiny_llama(target: Path, layers: int) -> None:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from peftbench.tiny import save_tiny_llama
+    from peftbench.text.tiny import save_tiny_llama
 
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
     try:

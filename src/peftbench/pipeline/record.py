@@ -1,17 +1,20 @@
-"""The result record of a run (`peftbench.record.ResultRecord`), built from what the run accumulated."""
+"""The result record of a run (`peftbench.records.record.ResultRecord`), built from what the run accumulated."""
 
 from __future__ import annotations
 
 import time
 
-from peftbench import __version__, environment, reference_compat
+from peftbench import __version__
+from peftbench.records import reference_compat
+from peftbench.system import environment
 from peftbench.metrics import TRAIN_LOSS, TRAIN_SAMPLES, TRAIN_TOKENS
-from peftbench.pipeline.state import Run
-from peftbench.record import SUCCESS, GitInfo, MetaInfo, ResultRecord, RunInfo, TrainInfo
-from peftbench.signals import describe
+from peftbench.pipeline.state import RunState
+from peftbench.records.record import GitInfo, MetaInfo, ResultRecord, RunInfo, TrainInfo
+from peftbench.records.status import SUCCESS
+from peftbench.system.signals import describe
 
 
-def build_record(run: Run, status: str, error: BaseException | None) -> ResultRecord:
+def build_record(run: RunState, status: str, error: BaseException | None) -> ResultRecord:
     total = time.perf_counter() - run.started
     plan, state = run.plan, run.state
     final_row = {"step": state.step, **run.final, TRAIN_LOSS.key: state.last_loss, TRAIN_SAMPLES.key: state.samples,
@@ -67,7 +70,7 @@ def build_record(run: Run, status: str, error: BaseException | None) -> ResultRe
                         **({"rl_eval_info": rl} if rl else {}))
 
 
-def rl_eval_info(run: Run) -> dict:
+def rl_eval_info(run: RunState) -> dict:
     """The reference suite's RL section: greedy pass@1 on the test split and the last step's training
     reward, its spread and the KL to the base model."""
     last = next((row for row in reversed(run.state.metrics) if "reward" in row), {})

@@ -16,22 +16,23 @@ from pathlib import Path
 import torch
 
 from peftbench.errors import UserError
-from peftbench.measure import MemorySampler, count_parameters
-from peftbench.memory_accounting import AccountedMemory
+from peftbench.telemetry.measure import MemorySampler, count_parameters
+from peftbench.telemetry.memory_accounting import AccountedMemory
 from peftbench.pipeline.image import ImageRun
 from peftbench.pipeline.record import build_record
 from peftbench.pipeline.setup import BaseView, prepare_training, saved_size
-from peftbench.pipeline.state import Run
+from peftbench.pipeline.state import RunState
 from peftbench.pipeline.text import TextRun
-from peftbench.plan import RunPlan
-from peftbench.progress import Reporter
-from peftbench.record import SUCCESS, ResultRecord
-from peftbench.results import result_path, samples_path, write_run
-from peftbench.saved_adapter import adapter_dir, save_adapter
-from peftbench.signals import check_stop, is_stop
-from peftbench.threads import apply_thread_limit
-from peftbench.trackers import Trackers, summary_of
-from peftbench.train import train
+from peftbench.planning.plan import RunPlan
+from peftbench.telemetry.progress import Reporter
+from peftbench.records.record import ResultRecord
+from peftbench.records.status import CANCELLED, FAILED, SUCCESS
+from peftbench.records.results import result_path, samples_path, write_run
+from peftbench.adapters.saved import adapter_dir, save_adapter
+from peftbench.system.signals import check_stop, is_stop
+from peftbench.system.threads import apply_thread_limit
+from peftbench.telemetry.trackers import Trackers, summary_of
+from peftbench.training.sft import train
 
 STRATEGIES = {"text": TextRun, "image": ImageRun}
 
@@ -51,12 +52,12 @@ def execute(plan: RunPlan, output_dir: Path | str, reporter: Reporter | None = N
     get every training window and, after the record is written, its figures."""
     reporter = reporter or Reporter(enabled=False)
     trackers = trackers or Trackers({})
-    run = Run(plan, plan.spec.create())
+    run = RunState(plan, plan.spec.create())
     trackers.start(f"{plan.task}/{plan.stem}", _tracked_config(plan))  # a tracker that cannot start: UserError
     try:
         with reporter:
             _run_all(run, reporter, trackers)
-            check_stop()  # stopped where the exception was swallowed (signals.py): still not a success
+            check_stop()  # stopped where the exception was swallowed (system/signals.py): still not a success
         status, error = SUCCESS, None
     except UserError:
         raise
@@ -88,7 +89,7 @@ def _failure(err: BaseException) -> tuple[str, BaseException]:
     broke (OOM, NaN, a bug): a sweep leaves it alone unless asked to --retry-failed."""
     if not is_stop(err) and not isinstance(err, torch.OutOfMemoryError):
         traceback.print_exc()
-    return ("cancelled" if is_stop(err) else "failed"), err
+    return (CANCELLED if is_stop(err) else FAILED), err
 
 
 def _tracked_config(plan: RunPlan) -> dict:
@@ -97,7 +98,7 @@ def _tracked_config(plan: RunPlan) -> dict:
             "peft_config": plan.experiment.peft_config}
 
 
-def _run_all(run: Run, reporter: Reporter, trackers: Trackers) -> None:
+def _run_all(run: RunState, reporter: Reporter, trackers: Trackers) -> None:
     from transformers import set_seed
 
     cfg = run.cfg
@@ -121,7 +122,7 @@ def _run_all(run: Run, reporter: Reporter, trackers: Trackers) -> None:
     run.file_size = 0 if cfg.skip_training else saved_size(model)  # a baseline produces nothing to save
 
 
-def _trained(run: Run, modality, reporter: Reporter, device, trackers: Trackers):
+def _trained(run: RunState, modality, reporter: Reporter, device, trackers: Trackers):
     cfg = run.cfg
     model, optimizer, scheduler = prepare_training(run, modality.load())
     run.model = model
@@ -140,9 +141,9 @@ def _trained(run: Run, modality, reporter: Reporter, device, trackers: Trackers)
     batches = None if grpo else modality.batches()
     try:
         with reporter.training(cfg.max_steps) as on_step, memory, accounted:
-            if grpo:  # the same model, optimizer, meters and callbacks; TRL's GRPO loop (rl/grpo.py)
-                from peftbench.data import format_prompt
-                from peftbench.rl.grpo import train_grpo
+            if grpo:  # the same model, optimizer, meters and callbacks; TRL's GRPO loop (training/grpo.py)
+                from peftbench.training.grpo import train_grpo
+                from peftbench.text.data import format_prompt
 
                 train_grpo(model, modality.tokenizer, run.task, cfg, run.state, optimizer, scheduler, memory,
                            accounted, validate, on_step, on_window, format_prompt)
@@ -156,7 +157,7 @@ def _trained(run: Run, modality, reporter: Reporter, device, trackers: Trackers)
     return model
 
 
-def _untrained(run: Run, modality):
+def _untrained(run: RunState, modality):
     """A baseline row: the base model evaluated as it is, with one validation row at step 0."""
     model = modality.load()
     run.params = (0, count_parameters(model)[1])

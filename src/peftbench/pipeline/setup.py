@@ -9,13 +9,13 @@ from typing import Callable
 
 import torch
 
-from peftbench.adapters import build_optimizer, build_scheduler, wrap_model
-from peftbench.experiment import ADAPTER_FILE
-from peftbench.measure import count_parameters, dir_size
-from peftbench.pipeline.state import Run
+from peftbench.adapters.build import build_optimizer, build_scheduler, wrap_model
+from peftbench.planning.experiment import ADAPTER_FILE
+from peftbench.telemetry.measure import count_parameters, dir_size
+from peftbench.pipeline.state import RunState
 
 
-def prepare_training(run: Run, base_model):
+def prepare_training(run: RunState, base_model):
     """Wrap the base model (or unfreeze it: full fine-tuning), then build optimizer and schedule."""
     plan, cfg = run.plan, run.plan.cfg
     raw = plan.experiment.peft_config

@@ -7,12 +7,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from peftbench.plan import RunPlan
-from peftbench.train import TrainState
+from peftbench.planning.plan import RunPlan
+from peftbench.training.sft import TrainState
 
 
 @dataclass
-class Run:
+class RunState:
+    """The mutable state of one run while the pipeline executes its `RunPlan`."""
+
     plan: RunPlan
     task: Any  # the task's implementation object (plan.spec.create())
     started: float = field(default_factory=time.perf_counter)

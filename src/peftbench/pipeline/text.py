@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import random
 
-from peftbench.baseline import base_cross_entropy
-from peftbench.data import encode_all, format_prompt
 from peftbench.errors import UserError
-from peftbench.evaluate import cross_entropy_and_drift, encode_corpus, generate_answers, score_answers
-from peftbench.extract import EXTRACTOR_VERSION
 from peftbench.metrics import BASE_CE, DRIFT, FORGETTING, TUNED_CE, task_metric
-from peftbench.models import load_model
 from peftbench.pipeline.setup import BaseView
-from peftbench.results import FORGETTING_SET
-from peftbench.train import causal_lm_loss, text_batches
+from peftbench.records.results import FORGETTING_SET
+from peftbench.text.baseline import base_cross_entropy
+from peftbench.text.data import encode_all, format_prompt, text_batches
+from peftbench.text.evaluate import cross_entropy_and_drift, encode_corpus, generate_answers, score_answers
+from peftbench.text.extract import EXTRACTOR_VERSION
+from peftbench.text.lm_loss import causal_lm_loss
+from peftbench.text.models import load_model
 
 CORPUS_BATCH_MAX = 8  # full-vocabulary log-probs are large; keep forgetting batches small
 

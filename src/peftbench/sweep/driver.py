@@ -10,13 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+from peftbench.records.status import CANCELLED, FAILED
 from peftbench.sweep.executor import ExecutorOptions, OnChange, make_executor
 from peftbench.sweep.outcome import Outcome
-from peftbench.sweep.plan import PlannedRun
+from peftbench.sweep.plan import SweepEntry
 from peftbench.sweep.state import driver_file, prune_drivers, write_state
 
 
-def run_planned(planned: list[PlannedRun], output_dir: Path | str, options: ExecutorOptions = ExecutorOptions(),
+def run_planned(planned: list[SweepEntry], output_dir: Path | str, options: ExecutorOptions = ExecutorOptions(),
                 on_change: OnChange | None = None) -> dict[str, Outcome]:
     """Run the plan's `run` rows with the executor `options` asks for; an Outcome per run key."""
     output_dir = Path(output_dir)
@@ -34,14 +35,14 @@ def run_planned(planned: list[PlannedRun], output_dir: Path | str, options: Exec
 
 def failed(outcomes: dict[str, Outcome]) -> list[str]:
     """Keys of runs that failed or were cancelled."""
-    return [key for key, o in outcomes.items() if o.state in ("failed", "cancelled")]
+    return [key for key, o in outcomes.items() if o.state in (FAILED, CANCELLED)]
 
 
 def sweep_folders(folders: list[Path | str], output_dir: Path | str, overrides: dict | None = None,
                   seeds: list[int] | None = None, options: ExecutorOptions = ExecutorOptions(),
-                  on_change: OnChange | None = None) -> tuple[list[PlannedRun], dict[str, Outcome]]:
+                  on_change: OnChange | None = None) -> tuple[list[SweepEntry], dict[str, Outcome]]:
     """Plan and run experiment folders in one call (benchmark scripts; no live display)."""
-    from peftbench.experiment import load_experiment
+    from peftbench.planning.experiment import load_experiment
     from peftbench.sweep.plan import plan_sweep
 
     planned = plan_sweep([load_experiment(f) for f in folders], seeds, Path(output_dir), overrides)

@@ -15,8 +15,8 @@ from typing import Callable, Protocol
 
 from peftbench.errors import UserError
 from peftbench.sweep.outcome import Outcome
-from peftbench.sweep.plan import PlannedRun
-from peftbench.trackers import Tracking
+from peftbench.sweep.plan import SweepEntry
+from peftbench.telemetry.trackers import Tracking
 
 OnChange = Callable[[dict[str, Outcome], set[str]], None]  # (outcomes so far, keys running now)
 
@@ -45,7 +45,7 @@ class ExecutorOptions:
 
 
 class Executor(Protocol):
-    def run(self, runs: list[PlannedRun], output_dir: Path, on_change: OnChange) -> dict[str, Outcome]:
+    def run(self, runs: list[SweepEntry], output_dir: Path, on_change: OnChange) -> dict[str, Outcome]:
         """Run every planned run; an Outcome per run key. `on_change` is called as runs start and end."""
         ...
 

@@ -11,7 +11,7 @@ import contextlib
 import time
 from pathlib import Path
 
-from peftbench.progress import Reporter
+from peftbench.telemetry.progress import Reporter
 from peftbench.sweep.state import host_and_pid, write_state
 
 

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from peftbench.sweep.plan import PlannedRun
-from peftbench.trackers import Tracking
+from peftbench.sweep.plan import SweepEntry
+from peftbench.telemetry.trackers import Tracking
 
 PR_SET_PDEATHSIG = 1
 
 
-def worker_args(planned: PlannedRun, output_dir: Path, tracking: Tracking = Tracking()) -> list[str]:
+def worker_args(planned: SweepEntry, output_dir: Path, tracking: Tracking = Tracking()) -> list[str]:
     """Arguments after `python`; paths absolute so a worker on another node (shared filesystem) or
     in another working directory finds the same folders."""
     args = ["-m", "peftbench.sweep.worker", str(Path(output_dir).resolve()), json.dumps(planned.plan.to_json())]

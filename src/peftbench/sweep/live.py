@@ -9,14 +9,15 @@ from rich.table import Table
 from rich.text import Text
 
 from peftbench.metrics import format_value
-from peftbench.record import SUCCESS, ResultRecord
-from peftbench.results import result_path
+from peftbench.records.record import ResultRecord, read_record_or_none
+from peftbench.records.status import (CANCELLED, FAILED, INTERRUPTED, NOT_RUN, QUEUED, RUNNING, SKIPPED, STATES,
+                                      SUCCESS)
+from peftbench.records.results import result_path
 from peftbench.sweep.outcome import Outcome
-from peftbench.sweep.plan import stored_record
 from peftbench.sweep.state import heartbeat_file, pid_alive, read_state
 
-STYLE = {"done": "green", "running": "cyan", "queued": "dim", "failed": "red", "cancelled": "yellow",
-         "skipped": "dim", "interrupted": "yellow"}
+STYLE = {SUCCESS: "green", RUNNING: "cyan", QUEUED: "dim", FAILED: "red", CANCELLED: "yellow", SKIPPED: "dim",
+         INTERRUPTED: "yellow"}
 
 
 def _main_metric(record: ResultRecord) -> str:
@@ -38,25 +39,25 @@ def _running(beat: dict) -> str:
 
 
 def run_row(run: dict, output_dir: Path, outcome: Outcome | None, driver_alive: bool) -> tuple[str, str]:
-    """(state, detail) of one planned run (a PlannedRun.to_dict())."""
+    """(state, detail) of one planned run (a SweepEntry.to_dict())."""
     task, stem, digest = run["task"], run["stem"], run["config_hash"]
-    done = stored_record(result_path(output_dir, task, stem, SUCCESS))
+    done = read_record_or_none(result_path(output_dir, task, stem, SUCCESS))
     if done and done.run_info.config_hash == digest:
-        return "done", _main_metric(done)
-    if outcome is not None and outcome.state != "done":
+        return SUCCESS, _main_metric(done)
+    if outcome is not None and outcome.state != SUCCESS:
         return outcome.state, outcome.reason
     if run["action"] == "skip":
-        return "skipped", run["reason"]
+        return SKIPPED, run["reason"]
     beat = read_state(heartbeat_file(output_dir, task, stem))
     if beat:
         alive = pid_alive(beat.get("pid"), beat.get("host"))
         if alive is not False:
-            return "running", _running(beat) + (f" on {beat['host']}" if alive is None else "")
-        return "interrupted", f"process {beat.get('pid')} is gone (at {_running(beat)})"
-    stopped = stored_record(result_path(output_dir, task, stem, "failed"))
+            return RUNNING, _running(beat) + (f" on {beat['host']}" if alive is None else "")
+        return INTERRUPTED, f"process {beat.get('pid')} is gone (at {_running(beat)})"
+    stopped = read_record_or_none(result_path(output_dir, task, stem, FAILED))
     if stopped and stopped.run_info.config_hash == digest:
-        return ("failed" if stopped.status == "failed" else "cancelled"), stopped.run_info.error_msg
-    return ("queued", "") if driver_alive else ("not run", "sweep stopped before it")
+        return (FAILED if stopped.status == FAILED else CANCELLED), stopped.run_info.error_msg
+    return (QUEUED, "") if driver_alive else (NOT_RUN, "sweep stopped before it")
 
 
 def status_table(runs: list[dict], output_dir: Path, outcomes: dict[str, Outcome] | None = None,
@@ -73,5 +74,4 @@ def status_table(runs: list[dict], output_dir: Path, outcomes: dict[str, Outcome
 
 
 def summary_line(counts: dict[str, int]) -> str:
-    order = ["done", "running", "queued", "skipped", "failed", "cancelled", "interrupted", "not run"]
-    return ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k))
+    return ", ".join(f"{counts[k]} {k}" for k in STATES if counts.get(k))

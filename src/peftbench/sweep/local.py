@@ -12,12 +12,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from peftbench.signals import Terminated
+from peftbench.system.signals import Terminated
 from peftbench.sweep.executor import ExecutorOptions, OnChange
 from peftbench.sweep.launch import start_worker, worker_args
 from peftbench.sweep.outcome import Outcome, from_exit_code
-from peftbench.sweep.plan import PlannedRun
-from peftbench.threads import cpu_cores, thread_env
+from peftbench.sweep.plan import SweepEntry
+from peftbench.system.threads import cpu_cores, thread_env
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class LocalExecutor:
         self.tracking = options.tracking
         self.poll = poll
 
-    def run(self, runs: list[PlannedRun], output_dir: Path, on_change: OnChange) -> dict[str, Outcome]:
+    def run(self, runs: list[SweepEntry], output_dir: Path, on_change: OnChange) -> dict[str, Outcome]:
         queue = list(runs)
         free = list(range(len(self.slots)))
         active: dict[str, tuple] = {}  # key -> (worker, slot index, planned, started)

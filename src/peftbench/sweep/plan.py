@@ -12,17 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from peftbench.errors import UserError
-from peftbench.experiment import (REFERENCE_DEFAULTS, Experiment, discover, experiments_root, is_experiment_dir,
+from peftbench.planning.experiment import (REFERENCE_DEFAULTS, Experiment, discover, experiments_root, is_experiment_dir,
                                   load_experiment, reference_suite)
-from peftbench.plan import RunPlan, plan_run
-from peftbench.record import SUCCESS, NotARecord, ResultRecord, read_record
-from peftbench.results import result_path
-from peftbench.saved_adapter import RECORD_FILE, adapter_dir
+from peftbench.planning.plan import RunPlan, plan_run
+from peftbench.records.record import read_record_or_none
+from peftbench.records.status import FAILED, SUCCESS
+from peftbench.records.results import result_path
+from peftbench.adapters.saved import RECORD_FILE, adapter_dir
 
 
 @dataclass(frozen=True)
-class PlannedRun:
-    """A run of the sweep, with what to do about it: `run`, or `skip` (and why)."""
+class SweepEntry:
+    """One entry of a sweep: a run's `RunPlan` with what the sweep does about it, `run` or `skip` (and why)."""
 
     plan: RunPlan
     action: str  # "run" | "skip"
@@ -45,16 +46,8 @@ class PlannedRun:
                 "path": str(self.plan.experiment.path)}
 
 
-def stored_record(path: Path) -> ResultRecord | None:
-    """The record in `path`, or None when it is missing or damaged (then the run is simply due)."""
-    try:
-        return read_record(path)
-    except NotARecord:
-        return None
-
-
 def existing_hash(path: Path) -> str | None:
-    record = stored_record(path)
+    record = read_record_or_none(path)
     return record.run_info.config_hash if record else None
 
 
@@ -111,14 +104,14 @@ def _selects(item: str, exp: Experiment, pool: list[Experiment]) -> bool:
 
 def adapter_kept(result: Path, digest: str) -> bool:
     """Whether `--save-adapter` kept this config's adapter beside `result` (its copy of the record says)."""
-    kept = stored_record(adapter_dir(result) / RECORD_FILE)
+    kept = read_record_or_none(adapter_dir(result) / RECORD_FILE)
     return kept is not None and kept.run_info.config_hash == digest
 
 
 def decide(output_dir: Path, task: str, stem: str, digest: str, retry_failed: bool,
            save_adapter: bool = False) -> tuple[str, str]:
     path = result_path(output_dir, task, stem, SUCCESS)
-    done = stored_record(path)
+    done = read_record_or_none(path)
     if done is not None:
         old = done.run_info.config_hash
         if old != digest:
@@ -126,19 +119,19 @@ def decide(output_dir: Path, task: str, stem: str, digest: str, retry_failed: bo
         if save_adapter and not adapter_kept(path, digest):
             return "run", "done, but its adapter was not kept"
         return "skip", "done"
-    other = stored_record(result_path(output_dir, task, stem, "failed"))
+    other = read_record_or_none(result_path(output_dir, task, stem, FAILED))
     if other is None:
         return "run", "new"
     if other.run_info.config_hash != digest:
         return "run", "config changed since it stopped"
-    if other.status == "failed" and not retry_failed:
+    if other.status == FAILED and not retry_failed:
         return "skip", "failed earlier (--retry-failed reruns it)"
-    return "run", "retry failed" if other.status == "failed" else "interrupted earlier"
+    return "run", "retry failed" if other.status == FAILED else "interrupted earlier"
 
 
 def plan_sweep(experiments: list[Experiment], seeds: list[int] | None, output_dir: Path,
                overrides: dict | None = None, retry_failed: bool = False,
-               task_file: Path | None = None, save_adapter: bool = False) -> list[PlannedRun]:
+               task_file: Path | None = None, save_adapter: bool = False) -> list[SweepEntry]:
     """Every experiment x seed, validated (no model loads, no torch), with what to do about it.
     `task_file` declares the experiments' task (`--task-file`); `save_adapter` keeps every run's adapter,
     and makes a run due again when its result exists without one."""
@@ -148,5 +141,5 @@ def plan_sweep(experiments: list[Experiment], seeds: list[int] | None, output_di
             plan = plan_run(exp.path, seed=seed, overrides=overrides, task_file=task_file, save_adapter=save_adapter,
                             task=exp.task)
             action, reason = decide(output_dir, exp.task, plan.stem, plan.config_hash, retry_failed, save_adapter)
-            planned.append(PlannedRun(plan, action, reason))
+            planned.append(SweepEntry(plan, action, reason))
     return planned

@@ -21,12 +21,13 @@ import time
 from pathlib import Path
 
 from peftbench.errors import UserError
-from peftbench.extras import require
+from peftbench.records.status import FAILED, SUCCESS
+from peftbench.system.extras import require
 from peftbench.sweep.executor import ExecutorOptions, OnChange
 from peftbench.sweep.launch import worker_args
 from peftbench.sweep.outcome import Outcome, from_exit_code, is_done, record_crash
-from peftbench.sweep.plan import PlannedRun
-from peftbench.threads import thread_env
+from peftbench.sweep.plan import SweepEntry
+from peftbench.system.threads import thread_env
 
 
 def _run_worker(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
@@ -56,7 +57,7 @@ class RayExecutor:
     def __init__(self, options: ExecutorOptions, poll: float = 0.5):
         self.options, self.poll = options, poll
 
-    def run(self, runs: list[PlannedRun], output_dir: Path, on_change: OnChange) -> dict[str, Outcome]:
+    def run(self, runs: list[SweepEntry], output_dir: Path, on_change: OnChange) -> dict[str, Outcome]:
         opts = self.options
         ray = connect(opts.ray_address, None)
         try:
@@ -87,16 +88,16 @@ def _drive(ray, task, runs, output_dir, env, on_change, jobs, poll, tracking) ->
     return outcomes
 
 
-def _collect(ray, ref, planned: PlannedRun, output_dir: Path, seconds: float) -> Outcome:
+def _collect(ray, ref, planned: SweepEntry, output_dir: Path, seconds: float) -> Outcome:
     try:
         code, host, early = ray.get(ref)
     except ray.exceptions.RayError as err:  # the Ray worker or its node died
         message = f"Ray worker died: {type(err).__name__}"
         if not is_done(planned, output_dir):
             record_crash(planned, output_dir, message)
-        return Outcome("failed", message, seconds)
+        return Outcome(FAILED, message, seconds)
     outcome = from_exit_code(code, planned, output_dir, seconds, host, early)
-    if outcome.state == "done" and not is_done(planned, output_dir):
-        return Outcome("failed", f"finished on {host}, but its result is not in {output_dir} here: "
+    if outcome.state == SUCCESS and not is_done(planned, output_dir):
+        return Outcome(FAILED, f"finished on {host}, but its result is not in {output_dir} here: "
                                  "the results folder must be shared by all nodes", seconds, host)
     return outcome

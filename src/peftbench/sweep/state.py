@@ -23,8 +23,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from peftbench.names import is_name, join_under
-from peftbench.results import atomic_write_json
+from peftbench.records.names import is_name, join_under
+from peftbench.records.results import atomic_write_json
 
 STATE_DIR = ".sweep"
 

@@ -4,7 +4,7 @@ meanwhile, run it with a heartbeat, leave a result (success) or a record in the 
 `python -m peftbench.sweep.worker OUTPUT_DIR PLAN_JSON [TRACKING_JSON]` — PLAN_JSON is `RunPlan.to_json()`:
 the worker plans the same run again from it and refuses to run if the config changed since the sweep
 planned it; TRACKING_JSON (`trackers.Tracking.to_json()`) names the `--report-to` trackers.
-Exit codes: `peftbench.signals` (those of `peftbench run`, plus EXIT_LOCKED and EXIT_DONE_ELSEWHERE).
+Exit codes: `peftbench.system.signals` (those of `peftbench run`, plus EXIT_LOCKED and EXIT_DONE_ELSEWHERE).
 """
 
 from __future__ import annotations
@@ -18,19 +18,19 @@ from pathlib import Path
 
 from filelock import Timeout
 
-from peftbench import folders, logs
+from peftbench.system import folders, logs
 from peftbench.errors import UserError
-from peftbench.plan import RunPlan
-from peftbench.record import SUCCESS
-from peftbench.results import result_path
-from peftbench.signals import (EXIT_DONE_ELSEWHERE, EXIT_LOCKED, EXIT_USER_ERROR, Terminated, exit_code,
+from peftbench.planning.plan import RunPlan
+from peftbench.records.status import CANCELLED, SUCCESS
+from peftbench.records.results import result_path
+from peftbench.system.signals import (EXIT_DONE_ELSEWHERE, EXIT_LOCKED, EXIT_USER_ERROR, Terminated, exit_code,
                                handle_stops)
 from peftbench.sweep.plan import adapter_kept, existing_hash
 from peftbench.sweep.state import heartbeat_file, log_file, run_lock
 
 
 _to_executor = None  # the stream the executor reads, kept once stdout and stderr go to the run's log
-from peftbench.trackers import Tracking
+from peftbench.telemetry.trackers import Tracking
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {err}", file=_to_executor, flush=True)
         return EXIT_USER_ERROR
     except (KeyboardInterrupt, Terminated) as err:  # stopped before the run began: nothing to record
-        return exit_code("cancelled", err)
+        return exit_code(CANCELLED, err)
 
 
 def _run_locked(plan: RunPlan, output_dir: Path, tracking: Tracking) -> int:

@@ -27,7 +27,7 @@ class TaskSpec:
     """What the rest of peftbench knows about a task without importing its implementation.
 
     `metric` is the main metric's name ("accuracy" -> `valid accuracy`, `test accuracy`); `config_model`
-    validates a run's parameters (a subclass of `peftbench.config.RunConfig`, `extra="forbid"` so a key
+    validates a run's parameters (a subclass of `peftbench.planning.config.RunConfig`, `extra="forbid"` so a key
     meaning nothing to this task is refused); `defaults` are deep-merged under an experiment's
     `training_params.json`; `max_threads` caps torch's threads for tasks whose ops are too small to gain
     from more (the executor's split still applies when it is lower). A task declared by a task file names

@@ -22,19 +22,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from peftbench.config import build_config, deep_merge
+from peftbench.planning.config import build_config, deep_merge
 from peftbench.errors import UserError
-from peftbench.experiment import Experiment, load_experiment
+from peftbench.planning.experiment import Experiment, load_experiment
 from peftbench.metrics import task_metric
-from peftbench.peft_config import validate_peft_config
-from peftbench.plan import plan_run
-from peftbench.sweep.plan import PlannedRun, plan_sweep
+from peftbench.records.status import FAILED, INTERRUPTED, SUCCESS
+from peftbench.adapters.peft_config import validate_peft_config
+from peftbench.planning.plan import plan_run
+from peftbench.sweep.plan import SweepEntry, plan_sweep
 from peftbench.tasks.registry import task_spec
 from peftbench.tune import space as space_mod
 from peftbench.tune import study as study_mod
 from peftbench.tune import trials as trials_mod
 
-Runner = Callable[[list[PlannedRun], Path], dict]  # (runs to do, trials folder) -> outcomes by run key
+Runner = Callable[[list[SweepEntry], Path], dict]  # (runs to do, trials folder) -> outcomes by run key
 OnTrial = Callable[["MethodSearch", "TrialRow"], None]
 BUDGET_KEYS = ("max_steps", "batch_size")  # what must be equal across methods unless searched
 
@@ -43,7 +44,7 @@ BUDGET_KEYS = ("max_steps", "batch_size")  # what must be equal across methods u
 class TrialRow:
     number: int
     params: dict[str, Any]
-    state: str  # done | failed | interrupted
+    state: str  # records.status: SUCCESS | FAILED | INTERRUPTED
     value: float | None = None
     reason: str = ""
 
@@ -100,15 +101,20 @@ class SearchInterrupted(Exception):
     """Some trials of the round did not finish; the same command resumes them."""
 
 
-def prepare(experiments: list[Experiment], trials: int, results: Path, overrides: dict, max_steps: int | None,
-            seed: int = 0, batch: int = 1, search_overrides: dict | None = None) -> Search:
+def prepare(experiments: list[Experiment], trials: int, results: Path, overrides: dict, seed: int = 0,
+            batch: int = 1, search_overrides: dict | None = None) -> Search:
     """Validate every experiment's search (space, configs at a probe point, equal budgets, the default
     inside the space) and open its study (locked for this process) before any trial runs.
-    `search_overrides` apply to the trials only (e.g. a larger validation split), on top of `overrides`."""
+    `overrides` are the command's (`cli.common.run_overrides`): their max_steps, when there is one, is
+    every trial's budget (`--search-set max_steps` does not change it), else the experiments' own (which
+    must then agree). `search_overrides` apply to the trials only (e.g. a larger validation split), on
+    top of `overrides`."""
     results = Path(results)
+    steps = overrides.get("max_steps")
     overrides = deep_merge(overrides, search_overrides or {})
-    base = {**overrides, **({"max_steps": max_steps} if max_steps is not None else {})}
-    probes = [plan_run(exp.path, overrides=base, task=exp.task) for exp in experiments]
+    if steps is not None:
+        overrides["max_steps"] = steps
+    probes = [plan_run(exp.path, overrides=overrides, task=exp.task) for exp in experiments]
     steps = _equal_budget(probes, experiments)
     shared = trials_mod.trial_overrides(steps, overrides)
     methods = []
@@ -135,6 +141,12 @@ def prepare(experiments: list[Experiment], trials: int, results: Path, overrides
         search.release()
         raise
     return search
+
+
+def baked_overrides(search: Search, overrides: dict) -> dict:
+    """What a tuned experiment's training parameters keep of the command's `overrides` (without the
+    search's own): every `--set` value and the budget's steps, so it trains as its trials did."""
+    return {**overrides, "max_steps": search.budget.max_steps}
 
 
 def _equal_budget(probes, experiments) -> int:
@@ -197,26 +209,26 @@ def _next_batch(search: Search) -> list[tuple[MethodSearch, int, Path]]:
     return batch
 
 
-def _collect(search: Search, method: MethodSearch, number: int, plan: PlannedRun, outcomes: dict,
+def _collect(search: Search, method: MethodSearch, number: int, plan: SweepEntry, outcomes: dict,
              on_trial: OnTrial | None) -> str | None:
     """Tell the study how the trial went; the reason when it did not finish (the trial stays open)."""
     state, record = trials_mod.outcome_of(trials_mod.trials_output(search.results), plan.task, plan.stem,
                                           plan.config_hash)
     params = plan.plan.experiment.trial["params"]
-    if state == "interrupted":
+    if state == INTERRUPTED:
         outcome = outcomes.get(plan.key)
         reason = f"{plan.experiment}: {outcome.state}: {outcome.reason}" if outcome else f"{plan.experiment}: no result"
         row = TrialRow(number, params, state, None, reason)
     else:
-        value = trials_mod.score(record, search.budget.objective) if state == "done" else None
-        if state == "done" and value is None:
-            state = "failed"
+        value = trials_mod.score(record, search.budget.objective) if state == SUCCESS else None
+        if state == SUCCESS and value is None:
+            state = FAILED
         study_mod.tell(method.study, number, value)
-        row = TrialRow(number, params, state, value, record.run_info.error_msg if state == "failed" else "")
+        row = TrialRow(number, params, state, value, record.run_info.error_msg if state == FAILED else "")
     method.rows[number] = row
     if on_trial:
         on_trial(method, row)
-    return row.reason if state == "interrupted" else None
+    return row.reason if state == INTERRUPTED else None
 
 
 def counted(method: MethodSearch, trials: int) -> list:
@@ -260,7 +272,7 @@ class Decision:
 
 
 def _score(value: float | None) -> str:
-    return "failed" if value is None else f"{value:.3g}"
+    return FAILED if value is None else f"{value:.3g}"
 
 
 def confirm(search: Search, runner: Runner) -> dict[str, Decision]:
@@ -286,10 +298,10 @@ def confirm(search: Search, runner: Runner) -> dict[str, Decision]:
         scores = []
         for plan in plans:
             state, record = trials_mod.outcome_of(output, plan.task, plan.stem, plan.config_hash)
-            if state == "interrupted":
+            if state == INTERRUPTED:
                 raise SearchInterrupted(f"{plan.experiment}: the confirmation run did not finish; the same command "
                                         "resumes the search")
-            scores.append(trials_mod.score(record, search.budget.objective) if state == "done" else None)
+            scores.append(trials_mod.score(record, search.budget.objective) if state == SUCCESS else None)
         decisions[method.name] = _decide(search, best, default, scores)
     return decisions
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from peftbench.config import deep_merge, read_json
+from peftbench.planning.config import deep_merge, read_json
 from peftbench.errors import UserError
 
 SPACE_FILE = "search_space.json"

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from peftbench.experiment import ADAPTER_FILE, PARAMS_FILE, TRIAL_FILE, Experiment
-from peftbench.record import SUCCESS, NotARecord, ResultRecord, read_record
-from peftbench.results import atomic_write_json, cancelled_dir, result_path
+from peftbench.planning.experiment import ADAPTER_FILE, PARAMS_FILE, TRIAL_FILE, Experiment
+from peftbench.records.record import ResultRecord, read_record_or_none
+from peftbench.records.status import FAILED, INTERRUPTED, SUCCESS
+from peftbench.records.results import atomic_write_json, cancelled_dir, result_path
 from peftbench.tune import space as space_mod
 from peftbench.tune.study import tune_dir
 
@@ -49,21 +50,20 @@ def write_trial(folder: Path, exp: Experiment, params: dict, info: dict) -> Path
 
 
 def outcome_of(output: Path, task: str, stem: str, digest: str) -> tuple[str, ResultRecord | None]:
-    """What a trial's run left: ("done", record), ("failed", record) for a run that broke by itself, or
-    ("interrupted", None) when it was stopped or never ran — then a resumed search runs it again."""
-    for status in (SUCCESS, "failed"):
+    """What a trial's run left: (SUCCESS, record), (FAILED, record) for a run that broke by itself, or
+    (INTERRUPTED, None) when it was stopped or never ran — then a resumed search runs it again."""
+    for status in (SUCCESS, FAILED):
         path = result_path(output, task, stem, status) if status == SUCCESS else cancelled_dir(output) / task / f"{stem}.json"
-        try:
-            record = read_record(path)
-        except NotARecord:
+        record = read_record_or_none(path)
+        if record is None:
             continue
         if record.run_info.config_hash != digest:
             continue
         if record.status == SUCCESS:
-            return "done", record
-        if record.status == "failed":
-            return "failed", record
-    return "interrupted", None
+            return SUCCESS, record
+        if record.status == FAILED:
+            return FAILED, record
+    return INTERRUPTED, None
 
 
 def score(record: ResultRecord, key: str) -> float | None:

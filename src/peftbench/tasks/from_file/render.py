@@ -7,9 +7,9 @@ Placeholders are the data's columns, the names the column map gives them, and fo
 from __future__ import annotations
 
 from peftbench.errors import UserError
-from peftbench.extract import normalize_number
 from peftbench.tasks.base import Example
 from peftbench.tasks.from_file.spec import TaskFileSpec, placeholders
+from peftbench.text.extract import normalize_number
 
 DERIVED_CHOICE = ("options", "gold")
 

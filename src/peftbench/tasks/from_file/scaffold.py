@@ -21,8 +21,8 @@ from pathlib import Path
 import yaml
 
 from peftbench.errors import UserError
-from peftbench.experiment import SHIPPED, discover
-from peftbench.results import atomic_write_json
+from peftbench.planning.experiment import SHIPPED, discover
+from peftbench.records.results import atomic_write_json
 from peftbench.tasks.from_file.sources import is_url
 from peftbench.tasks.from_file.spec import read_spec
 

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Callable
 
 from peftbench.errors import UserError
-from peftbench.extract import score as numeric_score
 from peftbench.tasks.base import Score
 from peftbench.tasks.from_file.spec import NormalizeSpec, ScorerSpec
+from peftbench.text.extract import score as numeric_score
 
 ScoreFn = Callable[[str, str], Score]
 _REGISTRY: dict[str, Callable[[str, str], "Score | bool"]] = {}

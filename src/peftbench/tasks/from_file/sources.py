@@ -77,7 +77,7 @@ def _datasets():
     """The `datasets` module, without its per-split progress bars (peftbench draws its own)."""
     import datasets
 
-    from peftbench import logs
+    from peftbench.system import logs
 
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity(logs.library_level())

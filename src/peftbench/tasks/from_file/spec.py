@@ -27,7 +27,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from peftbench.config import _Strict
+from peftbench.planning.config import Strict
 from peftbench.errors import UserError
 
 SPLITS = ("train", "valid", "test")
@@ -70,7 +70,7 @@ def _template(value: str) -> str:
     return value
 
 
-class SplitRule(_Strict):
+class SplitRule(Strict):
     """Carve valid/test out of train: a row count (int) or a fraction of train (0 < f < 1)."""
 
     valid: int | float | None = None
@@ -87,7 +87,7 @@ class SplitRule(_Strict):
         return value
 
 
-class DataSpec(_Strict):
+class DataSpec(Strict):
     files: str | list[str] | dict[Split, str | list[str]] | None = Field(
         default=None, description="local paths (relative to the task file) or http(s) URLs; one format")
     format: Literal["json", "csv", "parquet"] | None = Field(default=None, description="default: from the extension")
@@ -130,7 +130,7 @@ class DataSpec(_Strict):
         return format_of([p for files in self.source_splits().values() for p in files], self.format)
 
 
-class PromptSpec(_Strict):
+class PromptSpec(Strict):
     template: str = Field(description="the prompt, or the user message when chat_template is true")
     chat_template: bool = Field(default=False, description="wrap the prompt in the model's own chat template")
     system: str | None = Field(default=None, description="system message (chat_template only)")
@@ -147,7 +147,7 @@ class PromptSpec(_Strict):
         return self
 
 
-class NormalizeSpec(_Strict):
+class NormalizeSpec(Strict):
     """How predictions and gold answers are compared by the text scorers (exact, regex)."""
 
     lowercase: bool = True
@@ -156,7 +156,7 @@ class NormalizeSpec(_Strict):
     strip_articles: bool = False
 
 
-class ScorerSpec(_Strict):
+class ScorerSpec(Strict):
     type: Literal["numeric", "exact", "regex", "choice", "python"]
     stop: list[str] | None = Field(default=None, description="cut the prediction at the first of these; "
                                    "default: first newline, except numeric with a worked-solution target (its "
@@ -192,7 +192,7 @@ class ScorerSpec(_Strict):
         return [] if self.type == "numeric" else ["\n"]
 
 
-class CorpusSpec(_Strict):
+class CorpusSpec(Strict):
     """General text for forgetting and drift: a local/remote file or a dataset split, one text per row."""
 
     files: str | list[str] | None = None
@@ -212,7 +212,7 @@ class CorpusSpec(_Strict):
         return self
 
 
-class TaskFileSpec(_Strict):
+class TaskFileSpec(Strict):
     """A task file as written: what `read_spec` validates (the registry's `TaskSpec` is built from it)."""
 
     name: str | None = Field(default=None, description="task name; default: the task file's folder (task.yaml) or stem")

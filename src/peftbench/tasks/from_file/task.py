@@ -10,15 +10,15 @@ import hashlib
 import json
 from pathlib import Path
 
-from peftbench.config import TrainConfig, build_config, deep_merge
-from peftbench.extract import EXTRACTOR_VERSION
-from peftbench.tasks.common import corpora
+from peftbench.planning.config import TrainConfig, build_config, deep_merge
 from peftbench.tasks.base import Example, Score, TestSet
+from peftbench.tasks.common import corpora
 from peftbench.tasks.from_file import sources
 from peftbench.tasks.from_file.render import Renderer, chat_renderer
 from peftbench.tasks.from_file.scorers import build_scorer
 from peftbench.tasks.from_file.settings import TEXT_DEFAULTS
 from peftbench.tasks.from_file.spec import TaskFileSpec, read_spec
+from peftbench.text.extract import EXTRACTOR_VERSION
 
 
 def default_name(path: Path) -> str:
@@ -113,7 +113,7 @@ class FileTask:
         if not self.spec.prompt.chat_template:
             return None
         if model_id not in self._chat:
-            from peftbench.models import load_tokenizer, resolve_model
+            from peftbench.text.models import load_tokenizer, resolve_model
 
             self._chat[model_id] = chat_renderer(load_tokenizer(resolve_model(model_id)[0]), model_id, self.where)
         return self._chat[model_id]

@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from peftbench.config import ImageConfig, ImageTrainConfig, _Strict
+from peftbench.planning.config import ImageConfig, ImageTrainConfig, Strict
 
 
-class ImagegenOptions(_Strict):
+class ImagegenOptions(Strict):
     """What only `imagegen` needs: where the images and DINOv2 come from, and the prompt sets."""
 
     family: Literal["auto", "stable-diffusion", "flux2-klein"] = Field(

@@ -361,10 +361,9 @@ def load_family(model_id: str, family: str, dtype: torch.dtype, device: torch.de
     """Resolve `model_id` (Hub id or local pipeline folder), load its components and the denoiser."""
     from diffusers.utils import logging as diffusers_logging
 
-    from peftbench import logs
-    from peftbench.models import quiet_transformers
+    from peftbench.system import logs
 
-    quiet_transformers()  # peftbench draws its own progress; the libraries' per-load bars are noise
+    logs.quiet_transformers()  # peftbench draws its own progress; the libraries' per-load bars are noise
     diffusers_logging.set_verbosity(logs.library_level())
     diffusers_logging.disable_progress_bar()
     info = {"model_id": model_id}

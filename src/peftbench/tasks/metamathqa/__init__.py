@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from peftbench.config import DataConfig, TrainConfig
+from peftbench.planning.config import DataConfig, TrainConfig
 from peftbench.tasks.registry import register_task
 
 SOURCES = {

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import random
 
-from peftbench.extract import EXTRACTOR_VERSION, extract_answer, score
 from peftbench.tasks.base import Example, Score, TestSet
 from peftbench.tasks.common import gsm8k
 from peftbench.tasks.common.sources import load_rows, source_info
 from peftbench.tasks.metamathqa import SOURCES
+from peftbench.text.extract import EXTRACTOR_VERSION, extract_answer, score
 
 
 def _source(cfg, split: str) -> str:

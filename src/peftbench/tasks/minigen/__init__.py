@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from peftbench.config import ImageTrainConfig, _Strict
+from peftbench.planning.config import ImageTrainConfig, Strict
 from peftbench.tasks.registry import register_task
 
 MODEL_ID = "minigen:digits-unet"
 
 
-class BaseSettings(_Strict):
+class BaseSettings(Strict):
     """How the base model is pretrained (part of its cache key)."""
 
     steps: int = Field(gt=0, description="pretraining steps on the nine known digits")
@@ -24,7 +24,7 @@ class BaseSettings(_Strict):
     seed: int = Field(default=0, ge=0)
 
 
-class MiniGenSettings(_Strict):
+class MiniGenSettings(Strict):
     concept_digit: int = Field(ge=0, le=9, description="the digit the base never sees; the concept to learn")
     valid_size: int = Field(gt=0, description="held-out concept images used as validation references")
     test_size: int = Field(gt=0, description="held-out concept images used as test references")

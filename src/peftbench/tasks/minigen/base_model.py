@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
+from peftbench.system.folders import cache_dir
 from peftbench.image.diffusion import diffusion_loss
-from peftbench.models import cache_dir
 from peftbench.tasks.minigen import digits
 
 # Bump when pretraining code changes what it produces: old cache entries are then ignored.

@@ -10,8 +10,8 @@ import os
 import torch
 from torch import nn
 
-from peftbench.models import cache_dir
-from peftbench.results import atomic_write_json
+from peftbench.system.folders import cache_dir
+from peftbench.records.results import atomic_write_json
 from peftbench.tasks.minigen import digits
 
 CODE_VERSION = 2

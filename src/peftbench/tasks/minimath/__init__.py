@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from peftbench.config import DataConfig, TrainConfig
+from peftbench.planning.config import DataConfig, TrainConfig
 from peftbench.tasks.registry import register_task
 
 
@@ -78,7 +78,7 @@ def minimath():
     return MiniMath()
 
 
-# minimath trained by reinforcement learning (GRPO, rl/grpo.py): the same problems, scorer and test sets,
+# minimath trained by reinforcement learning (GRPO, training/grpo.py): the same problems, scorer and test sets,
 # rewarded by the scorer instead of taught the worked solutions. Short enough to sweep on a laptop CPU.
 RL_DEFAULTS = {
     **DEFAULTS,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from peftbench.extract import EXTRACTOR_VERSION, score
 from peftbench.tasks.base import Example, Score, TestSet
 from peftbench.tasks.common import corpora, gsm8k
 from peftbench.tasks.minimath import TEST_ALL, TRAIN_ALL, problems
+from peftbench.text.extract import EXTRACTOR_VERSION, score
 
 
 class MiniMath:

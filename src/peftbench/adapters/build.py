@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from peftbench.errors import UserError
-from peftbench.peft_config import build_peft_config, validate_peft_config  # noqa: F401 (re-exported)
+from peftbench.adapters.peft_config import build_peft_config
 
 
 def wrap_model(model, raw: dict | None, source: str, autocast_adapter_dtype: bool,

@@ -21,7 +21,7 @@ from typing import Callable
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
-from peftbench.signals import check_stop
+from peftbench.system.signals import check_stop
 
 # Generation-config fields whose non-default value changes greedy decoding; with any of them set the
 # caller must use `generate`, which applies them.

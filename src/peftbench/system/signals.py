@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import signal
 
+from peftbench.records.status import SUCCESS
+
 EXIT_OK = 0
 EXIT_FAILED = 1  # the run broke by itself (error, out of memory, NaN loss): recorded `failed`
 EXIT_USER_ERROR = 2  # a mistake in the input, found before anything was written
@@ -56,7 +58,7 @@ def is_stop(error: BaseException | None) -> bool:
 
 def exit_code(status: str, error: BaseException | None) -> int:
     """The process exit code for a run that ended with `status` ("success" | "cancelled" | "failed")."""
-    if status == "success":
+    if status == SUCCESS:
         return EXIT_OK
     if isinstance(error, KeyboardInterrupt):
         return EXIT_INTERRUPTED

@@ -8,10 +8,10 @@ from typing import Callable, Iterator
 import torch
 import torch.nn.functional as F
 
-from peftbench import greedy
-from peftbench.data import format_prompt
-from peftbench.signals import check_stop
+from peftbench.system.signals import check_stop
 from peftbench.tasks.base import Example, Score
+from peftbench.text import greedy
+from peftbench.text.data import format_prompt
 
 
 def _batches(items: list, size: int) -> Iterator[list]:

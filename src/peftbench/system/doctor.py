@@ -22,8 +22,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from peftbench import __version__, folders
-from peftbench.extras import install_hint
+from peftbench import __version__
+from peftbench.system import folders
+from peftbench.system.extras import install_hint
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 # The reference suite's models: text (MetaMathQA) and image (DreamBooth), both gated on the Hub.
@@ -112,7 +113,7 @@ def check_bitsandbytes(probe: dict | None) -> Check:
 
 def check_lock() -> Check:
     """Whether the installed packages are those of the lock setup.sh installed (docs/install.md)."""
-    from peftbench.environment import UNLOCKED, lock_info
+    from peftbench.system.environment import UNLOCKED, lock_info
 
     info = lock_info()
     if info == UNLOCKED:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from peftbench.record import ResultRecord
+    from peftbench.records.record import ResultRecord
 
 ADAPTER_SUFFIX = ".adapter"
 RECORD_FILE = "peftbench_result.json"
@@ -38,8 +38,8 @@ def save_adapter(model, folder: str | os.PathLike, record: ResultRecord, tokeniz
 
     The folder appears complete or not at all: everything is written to a hidden sibling first and
     renamed into place, replacing an earlier save of the same run."""
-    from peftbench.model_card import base_model_id, build_card
-    from peftbench.results import atomic_write_json
+    from peftbench.adapters.model_card import base_model_id, build_card
+    from peftbench.records.results import atomic_write_json
 
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ ENV = "PEFTBENCH_VERBOSITY"
 # Verbosity 0, 1, 2+: the lowest level of a third-party record that is shown.
 THIRD_PARTY_LEVELS = (logging.ERROR, logging.WARNING, logging.DEBUG)
 OWN = "peftbench"
-_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+_PACKAGE_DIR = str(Path(__file__).resolve().parents[1])  # the peftbench package, not system/
 
 
 class _Gate(logging.Filter):
@@ -52,6 +52,16 @@ def library_level() -> int:
     """The lowest level of a library's message to show, for libraries with their own handlers
     (transformers, datasets, diffusers set verbosity instead of propagating to the root logger)."""
     return THIRD_PARTY_LEVELS[min(verbosity_from_env(), len(THIRD_PARTY_LEVELS) - 1)]
+
+
+def quiet_transformers() -> None:
+    """peftbench draws its own progress bars; transformers' per-load bars and notices are noise (shown
+    with `peftbench -v`)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity(library_level())
+    hf_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

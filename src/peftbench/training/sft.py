@@ -13,11 +13,9 @@ from typing import Callable, Iterator
 
 import torch
 
-from peftbench.data import Encoded, collate, endless_batches
-from peftbench.lm_loss import labelled_positions_loss, plain_loss
-from peftbench.measure import MemorySampler, Stopwatch
-from peftbench.memory_accounting import AccountedMemory
-from peftbench.signals import check_stop
+from peftbench.telemetry.measure import MemorySampler, Stopwatch
+from peftbench.telemetry.memory_accounting import AccountedMemory
+from peftbench.system.signals import check_stop
 from peftbench.tasks.base import Batch
 
 
@@ -38,26 +36,6 @@ def mixed_precision(cfg, device: torch.device):
     if cfg.use_amp and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
-
-
-def text_batches(data: list[Encoded], batch_size: int, seed: int, pad_id: int, device: torch.device) -> Iterator[Batch]:
-    """Endless padded batches of a text task, length-bucketed, in an order fixed by `seed`."""
-    lengths = [len(ex.input_ids) for ex in data]
-    for indices in endless_batches(lengths, batch_size, seed):
-        items = [data[i] for i in indices]
-        inputs = {k: v.to(device) for k, v in collate(items, pad_id).items()}
-        yield Batch(inputs, samples=len(items), tokens=sum(len(it.input_ids) for it in items))
-
-
-def causal_lm_loss(model, batch: Batch) -> torch.Tensor:
-    """A text task's loss: mean cross-entropy over the labelled tokens, with the output head run on
-    those positions only (equal to `plain_causal_lm_loss` to float tolerance; see lm_loss.py)."""
-    return labelled_positions_loss(model, batch.inputs)
-
-
-def plain_causal_lm_loss(model, batch: Batch) -> torch.Tensor:
-    """The reference suite's loss (the model's own, logits at every position): the benchmarks' baseline."""
-    return plain_loss(model, batch.inputs)
 
 
 def train(
@@ -82,14 +60,14 @@ def train(
     and method. `state` is filled in place so the caller still holds the metrics if this raises.
     `on_window(row)` gets each window's row as it is recorded (`--report-to` trackers). `accounted`, if
     given (and entered by the caller, like `memory`), records each step's accounted memory
-    (memory_accounting.py)."""
+    (telemetry/memory_accounting.py)."""
     # AdaLoRA and AdaMSS reallocate ranks as they train; every other method has no such hook.
     reallocate = getattr(getattr(model, "base_model", None), "update_and_allocate", None)
     window = {"loss": 0.0, "steps": 0, "samples": 0, "tokens": 0, "time": state.train_time.total}
     started = time.perf_counter()
     model.train()
     for step in range(state.step + 1, cfg.max_steps + 1):
-        check_stop()  # a stop whose exception was swallowed (signals.py) ends the run here
+        check_stop()  # a stop whose exception was swallowed (system/signals.py) ends the run here
         batch = next(batches)  # outside the clock: data preparation is not training
         with state.train_time:
             with mixed_precision(cfg, device):

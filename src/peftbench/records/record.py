@@ -1,4 +1,5 @@
-"""The result record: one JSON file per run (docs/design.md, "Result record"), typed.
+"""The result record: one JSON file per run (docs/design.md, "Result record"), typed, and the one place
+that reads a record file: strictly (`read_record`) or tolerantly (`read_record_or_none`).
 
 Every writer builds a `ResultRecord` (the run pipeline, the sweep driver's record for a run that died,
 `import`) and every reader parses one, so the fields below are the single definition of the format.
@@ -10,16 +11,17 @@ No torch here: the reader side imports it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from peftbench.names import NAME_RULE, is_experiment_name, is_name
+from peftbench.errors import UserError
+from peftbench.records.names import NAME_RULE, is_experiment_name, is_name
+from peftbench.records.status import Status
 from peftbench.safe_json import RECORD_MAX_BYTES, BadFile, read_json
 
-SUCCESS = "success"
-Status = Literal["success", "cancelled", "failed"]
 Number = int | float
 
 
@@ -173,8 +175,9 @@ class ResultRecord(_Open):
         return self.model_dump(mode="json", exclude_unset=True)
 
 
-class NotARecord(ValueError):
-    """A file that is not a result record; the message names it."""
+class NotARecord(UserError, ValueError):
+    """A file that is not a result record: one line naming the file and what is wrong. A UserError, so a
+    command that needs the record stops with that line."""
 
 
 def parse_record(data: Any, source: Path | str) -> ResultRecord:
@@ -201,6 +204,18 @@ def read_record(path: Path | str) -> ResultRecord:
     except BadFile as err:
         raise NotARecord(str(err)) from None
     return parse_record(data, path)
+
+
+def read_record_or_none(path: Path | str, warn: Callable[[str], None] | None = None) -> ResultRecord | None:
+    """The record in `path`, or None when it is not one (missing, unreadable, not a record) after one line
+    `warn("skipped <path>: why")`; silently without `warn`. For folders of mixed files, and for results a
+    run may not have left (a sweep deciding what is due)."""
+    try:
+        return read_record(path)
+    except NotARecord as exc:
+        if warn is not None:
+            warn(f"skipped {exc}")
+        return None
 
 
 def json_schema() -> dict[str, Any]:

@@ -13,9 +13,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from peftbench.config import TrainConfig, build_config, read_json
+from peftbench.planning.config import TrainConfig, read_json, validate_config
 from peftbench.errors import UserError
-from peftbench.names import check_name
+from peftbench.records.names import check_name
 
 ADAPTER_FILE = "adapter_config.json"
 PARAMS_FILE = "training_params.json"
@@ -58,12 +58,10 @@ class Experiment:
         return path if path.is_file() else None
 
     def train_config(self, defaults: dict, extra: dict | None = None, schema: type = TrainConfig) -> TrainConfig:
-        """Task defaults, deep-merged with training_params.json, then with command-line overrides,
-        validated against `schema` (the task's config model)."""
-        config = build_config(defaults, self.overrides, self.path / PARAMS_FILE, schema)
-        if extra:
-            config = build_config(config.model_dump(), extra, "command line", schema)
-        return config
+        """Task defaults, deep-merged with training_params.json, then with command-line overrides `extra`,
+        validated once against `schema` (the task's config model)."""
+        layers = [(self.path / PARAMS_FILE, self.overrides)] + ([("command line", extra)] if extra else [])
+        return validate_config(defaults, layers, schema)
 
 
 # The reference suite's layout: <suite>/experiments/<method>/<name>/, its defaults one level above the
@@ -163,7 +161,7 @@ def discover(root: Path | str, task: str | None = None) -> list[Experiment]:
     return found
 
 
-SHIPPED = Path(__file__).resolve().parent / "experiments"  # package data: the experiments peftbench ships
+SHIPPED = Path(__file__).resolve().parents[1] / "experiments"  # package data: the experiments peftbench ships
 LOCAL = Path("experiments")
 
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from peftbench.config import RunConfig
+from peftbench.planning.config import RunConfig
 from peftbench.errors import UserError
-from peftbench.experiment import ADAPTER_FILE, PARAMS_FILE, Experiment, config_hash, load_experiment
-from peftbench.extras import require_extra
-from peftbench.peft_config import validate_peft_config
+from peftbench.planning.experiment import ADAPTER_FILE, PARAMS_FILE, Experiment, config_hash, load_experiment
+from peftbench.system.extras import require_extra
+from peftbench.adapters.peft_config import validate_peft_config
 from peftbench.tasks.registry import TaskSpec, task_spec
 
 
@@ -72,10 +72,13 @@ def plan_run(exp_dir: Path | str, max_steps: int | None = None, seed: int | None
              overrides: dict | None = None, task_file: Path | str | None = None,
              save_adapter: bool = False, task: str | None = None) -> RunPlan:
     """Validate an experiment with its task's defaults and `overrides` (a nested dict deep-merged like
-    training_params.json, e.g. from `--set`); `max_steps` and `seed` are shorthands for two of them.
-    `task_file` declares the experiment's task (`--task-file`; see `task_of`); `save_adapter` keeps
-    the trained adapter beside the record; `task` is the task of a reference-layout experiment
-    (`experiment.load_experiment`)."""
+    training_params.json, e.g. from `--set`: the commands pass every option through it,
+    `cli.common.run_overrides`); `max_steps` and `seed` are shorthands for two of them. `task_file`
+    declares the experiment's task (`--task-file`; see `task_of`); `save_adapter` keeps the trained
+    adapter beside the record; `task` is the task of a reference-layout experiment
+    (`experiment.load_experiment`). Config values are merged as plain dicts and validated once
+    (`Experiment.train_config`); a run shorter than eval_steps validates after its last step (the
+    config model clamps eval_steps to max_steps)."""
     experiment = load_experiment(exp_dir, task)
     spec = task_of(experiment, task_file)
     if spec.kind == "image":  # diffusers and scikit-learn: one line naming the install, before any model loads
@@ -88,8 +91,6 @@ def plan_run(exp_dir: Path | str, max_steps: int | None = None, seed: int | None
     cfg = experiment.train_config(spec.defaults, extra, spec.config_model)
     if getattr(cfg, "trainer", "sft") == "grpo":  # TRL: one line naming the install, before any model loads
         require_extra("rl")
-    if cfg.max_steps < cfg.eval_steps:
-        cfg = cfg.model_copy(update={"eval_steps": cfg.max_steps})  # a short run still validates once
     digest = config_hash(experiment.task, cfg, experiment.peft_config, cfg.seed, spec.fingerprint)
     plan = RunPlan(experiment, spec, cfg, extra, digest, save_adapter)
     if experiment.peft_config is not None and cfg.skip_training:

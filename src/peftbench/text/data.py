@@ -6,12 +6,13 @@ import hashlib
 import json
 import random
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 
-from peftbench.models import cache_dir
-from peftbench.results import atomic_write_json
-from peftbench.tasks.base import Example
+from peftbench.system.folders import cache_dir
+from peftbench.records.results import atomic_write_json
+from peftbench.tasks.base import Batch, Example
 
 # Bump when encode_example changes what it produces, so old cache entries are not reused.
 ENCODING_VERSION = "1"
@@ -106,3 +107,12 @@ def collate(items: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
         labels[row, :n] = torch.tensor(it.labels)
         mask[row, :n] = 1
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def text_batches(data: list[Encoded], batch_size: int, seed: int, pad_id: int, device: torch.device) -> Iterator[Batch]:
+    """Endless padded batches of a text task, length-bucketed, in an order fixed by `seed`."""
+    lengths = [len(ex.input_ids) for ex in data]
+    for indices in endless_batches(lengths, batch_size, seed):
+        items = [data[i] for i in indices]
+        inputs = {k: v.to(device) for k, v in collate(items, pad_id).items()}
+        yield Batch(inputs, samples=len(items), tokens=sum(len(it.input_ids) for it in items))

@@ -2,7 +2,9 @@
 
 A task's defaults are deep-merged with an experiment's `training_params.json` (a nested
 `optimizer_kwargs: {"lr": ...}` keeps the default weight decay, unlike the reference suite's shallow
-merge). Unknown keys, wrong types and impossible values raise a UserError naming the file and key.
+merge), then with command-line overrides, as plain dicts, and validated once (`validate_config`).
+Unknown keys, wrong types and impossible values raise a UserError naming the file (or the command
+line) and the key.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from peftbench.errors import UserError
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
     # strict: JSON's types as they are, so `true` or `8.0` or `"8"` for an integer is an error rather
     # than a silent 1 or 8 (an integer is still a number). allow_inf_nan=False: NaN passes every
     # `gt`/`lt` bound by comparing false, so it must be refused by name.
@@ -37,14 +39,14 @@ def _non_finite(value: Any) -> bool:
     return False
 
 
-class GenerationConfig(_Strict):
+class GenerationConfig(Strict):
     """Greedy decoding limits for evaluation."""
 
     max_new_tokens: int = Field(gt=0, description="new tokens generated per answer")
     max_length: int = Field(gt=0, description="cap on prompt + answer tokens")
 
 
-class DataConfig(_Strict):
+class DataConfig(Strict):
     """How much of each split a text task uses; `null` means all of it (where the split is finite).
     Tasks extend this section with their own keys (minimath: `gsm8k_test_size`; metamathqa: `sources`)."""
 
@@ -55,7 +57,7 @@ class DataConfig(_Strict):
     forgetting_max_tokens: int = Field(default=256, gt=0, description="tokens kept per forgetting text")
 
 
-class InstructionsConfig(_Strict):
+class InstructionsConfig(Strict):
     """Instruction following on prompts with one verifiable instruction each (afterwards/instructions.py),
     answered by the tuned and the base model."""
 
@@ -64,7 +66,7 @@ class InstructionsConfig(_Strict):
     max_new_tokens: int = Field(default=160, gt=0, description="new tokens per response")
 
 
-class RetentionConfig(_Strict):
+class RetentionConfig(Strict):
     """What else the model can still do after fine-tuning, measured on the base and the tuned model
     (text tasks). Not part of the config hash: it changes no training and no test result."""
 
@@ -76,7 +78,7 @@ class RetentionConfig(_Strict):
     lm_eval_limit: int | None = Field(default=None, gt=0, description="items per lm-eval task; null = all")
 
 
-class OverheadConfig(_Strict):
+class OverheadConfig(Strict):
     """Generation speed of the base model, the adapter unmerged and merged (afterwards/overhead.py):
     interleaved and repeated in one process. Not part of the config hash."""
 
@@ -86,8 +88,8 @@ class OverheadConfig(_Strict):
     new_tokens: int = Field(default=16, gt=1, description="tokens generated per measurement")
 
 
-class GrpoConfig(_Strict):
-    """GRPO (rl/grpo.py, TRL's trainer): each step samples `num_generations` answers to each of `batch_size`
+class GrpoConfig(Strict):
+    """GRPO (training/grpo.py, TRL's trainer): each step samples `num_generations` answers to each of `batch_size`
     training prompts, rewards them with the task's scorer, and moves the policy towards the better ones."""
 
     num_generations: int = Field(default=4, gt=1, description="answers sampled per prompt (the group)")
@@ -102,7 +104,7 @@ class GrpoConfig(_Strict):
                                      "(a <stem>.adapter/ folder --save-adapter kept), e.g. a supervised run's")
 
 
-class RunConfig(_Strict):
+class RunConfig(Strict):
     """Fields every task shares: model, precision, batch sizes, steps, optimizer (part of the config hash).
 
     A task validates its parameters with its own subclass (`TaskSpec.config_model`): text tasks
@@ -143,6 +145,14 @@ class RunConfig(_Strict):
                 raise ValueError(f"{key} must be finite, got {value!r}")
         return kwargs
 
+    @model_validator(mode="after")
+    def _validates_once(self):
+        """A run shorter than `eval_steps` still validates once, after its last step: eval_steps is clamped
+        to max_steps (the value the config hash and the record carry)."""
+        if self.max_steps < self.eval_steps:
+            self.__dict__["eval_steps"] = self.max_steps  # frozen model: set during its own validation
+        return self
+
 
 class TrainConfig(RunConfig):
     """A text task's parameters: the shared fields plus tokenisation, prompt, decoding and data sizes."""
@@ -176,7 +186,7 @@ class TrainConfig(RunConfig):
         return template
 
 
-class ImageConfig(_Strict):
+class ImageConfig(Strict):
     """DreamBooth-style concept learning and sampling, shared by every image task."""
 
     resolution: int = Field(gt=0, description="side of the square training and sample images, in pixels")
@@ -233,16 +243,40 @@ def build_config(
 ) -> RunConfig:
     """Validate defaults deep-merged with overrides against `schema` (the task's config model);
     errors name `source` and the offending key."""
-    merged = deep_merge(defaults, overrides)
+    return validate_config(defaults, [(source, overrides)], schema)
+
+
+Layer = tuple[Path | str, dict]  # (where the values come from, for errors; the values)
+
+
+def validate_config(defaults: dict, layers: list[Layer], schema: type[RunConfig] = TrainConfig) -> RunConfig:
+    """Deep-merge `layers` over `defaults` in order (e.g. training_params.json, then the command line) as
+    plain dicts and validate the result once against `schema` (the task's config model).
+
+    An error names the first layer that is invalid by itself: the values up to that layer fail to
+    validate (a defaults' mistake is named by the first layer), as a mistake in a file is that file's,
+    whatever comes after it. Only a failure validates the shorter merges again, to find that layer."""
+    merged = defaults
+    for _, values in layers:
+        merged = deep_merge(merged, values)
     try:
         return schema.model_validate(merged)
     except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        value = _lookup(merged, first["loc"])
-        if first["type"] == "extra_forbidden":
-            raise UserError(f"{source}: unknown training parameter '{key}'") from None
-        raise UserError(f"{source}: invalid value {value!r} for '{key}': {first['msg']}") from None
+        source, failed, data = layers[-1][0], err, merged
+    partial = defaults
+    for where, values in layers[:-1]:
+        partial = deep_merge(partial, values)
+        try:
+            schema.model_validate(partial)
+        except ValidationError as err:
+            source, failed, data = where, err, partial
+            break
+    first = failed.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    value = _lookup(data, first["loc"])
+    if first["type"] == "extra_forbidden":
+        raise UserError(f"{source}: unknown training parameter '{key}'") from None
+    raise UserError(f"{source}: invalid value {value!r} for '{key}': {first['msg']}") from None
 
 
 def _lookup(data: Any, loc: tuple) -> Any:

@@ -2,7 +2,7 @@
 sidecars beside a record, and finding results.
 
 The seam between runner and reader (docs/design.md, "Result record"): no torch here, the dashboard
-imports it on a laptop without the training stack. The record itself is `peftbench.record`.
+imports it on a laptop without the training stack. The record itself is `peftbench.records.record`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from peftbench.errors import UserError
-from peftbench.names import join_under, probe_writable
-from peftbench.record import SUCCESS, ResultRecord, read_record
+from peftbench.records.names import join_under, probe_writable
+from peftbench.records.record import ResultRecord
+from peftbench.records.status import CANCELLED, SUCCESS
 
 PREDICTIONS_SUFFIX = ".predictions.jsonl"
 # A sidecar's rows are test items, except those of this `test_set`: the text pipeline's per-text
@@ -26,32 +27,40 @@ SAMPLES_SUFFIX = ".samples.png"
 _TMP_SUFFIX = ".tmp"
 
 
-def _finite_or_none(value: Any) -> Any:
+def finite_or_none(value: Any) -> Any:
     """Replace nan/inf by None, recursively: strict JSON readers (browsers, jq) reject NaN."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {key: _finite_or_none(item) for key, item in value.items()}
+        return {key: finite_or_none(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite_or_none(item) for item in value]
+        return [finite_or_none(item) for item in value]
     return value
 
 
 def _to_json(data: Any, **kwargs) -> str:
     # allow_nan=False: a non-finite value that slipped past the conversion is a bug, not a "NaN" token.
-    return json.dumps(_finite_or_none(data), allow_nan=False, ensure_ascii=False, **kwargs)
+    return json.dumps(finite_or_none(data), allow_nan=False, ensure_ascii=False, **kwargs)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` so that readers see either the old file or the complete new one, never a part."""
-    path = Path(path)
+    _atomic_write(Path(path), text, "x", "utf-8")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """`atomic_write_text` for binary files (the sample grid's PNG)."""
+    _atomic_write(Path(path), data, "xb", None)
+
+
+def _atomic_write(path: Path, data: str | bytes, mode: str, encoding: str | None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # Same folder as the target: os.replace is only atomic within one file system. A hidden name that
     # ends in .tmp keeps find_results and globbing users from picking it up.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
     try:
-        with open(tmp, "x", encoding="utf-8") as handle:
-            handle.write(text)
+        with open(tmp, mode, encoding=encoding) as handle:
+            handle.write(data)
             handle.flush()
             # Without fsync, a crash after the rename can leave an empty file under the final name.
             os.fsync(handle.fileno())
@@ -78,14 +87,14 @@ def _fsync_dir(folder: Path) -> None:
 
 def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
     """Write `data` as indented JSON, atomically; nan/inf become null."""
-    _atomic_write_text(Path(path), _to_json(data, indent=2) + "\n")
+    atomic_write_text(Path(path), _to_json(data, indent=2) + "\n")
 
 
 def atomic_write_jsonl(path: str | os.PathLike, rows: list[dict]) -> None:
     """Write one JSON object per line, atomically; nan/inf become null."""
     # Serialise everything before touching the disk, so a bad row fails without any file work.
     text = "".join(_to_json(row) + "\n" for row in rows)
-    _atomic_write_text(Path(path), text)
+    atomic_write_text(Path(path), text)
 
 
 def cancelled_dir(results_dir: str | os.PathLike) -> Path:
@@ -153,15 +162,10 @@ def write_run(
     atomic_write_json(path, record.to_json())
     if status == SUCCESS:
         # A rerun that succeeded supersedes the earlier failure of the same experiment.
-        stale = result_path(results_dir, task, stem, "cancelled")
+        stale = result_path(results_dir, task, stem, CANCELLED)
         stale.unlink(missing_ok=True)
         predictions_path(stale).unlink(missing_ok=True)
     return path
-
-
-def load_result(path: str | os.PathLike) -> ResultRecord:
-    """Read one result file; `peftbench.record.NotARecord` (a ValueError) naming the file if it is not one."""
-    return read_record(path)
 
 
 def find_results(results_dir: str | os.PathLike, task: str | None = None) -> dict[str, Path]:

@@ -8,12 +8,14 @@ would train. The run's model load (20 s and more) then never starts for a config
 Generic over methods: nothing here names a peft type. An init that needs real weights (PiSSA's SVD,
 OLoRA's QR, EVA, LoftQ) cannot run on meta tensors: such a failure is inconclusive, never an error.
 
-Not wired into planning or runs (`benchmarks/adapter_preflight.py` measures why): planning imports no
+Not wired into planning or runs, so it lives beside the benchmark that measures why
+(`benchmarks/adapter_preflight.py`, which imports it from here; tests/test_adapter_preflight.py loads it
+by path): planning imports no
 torch, and torch, transformers and peft take seconds to import, more than a sweep driver's whole plan;
 inside a run, where they are imported anyway, the preflight of a default LoRA costs about as much as
 loading the offline model from its cache, to spare that load only for a config that cannot work,
 which already ends as one line before training (a target module the model lacks), while ranks and
-counts are bounded without a model (`adapter_params.MAX_RANK`).
+counts are bounded without a model (`peftbench.adapters.params.MAX_RANK`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import typing
 from dataclasses import dataclass
 
-from peftbench.adapter_params import check_fields, field_hints
+from peftbench.adapters.params import check_fields, field_hints
 from peftbench.errors import UserError
 
 # An adapter with more trainable parameters than this many times the model is a typo (r: 50000), not
@@ -78,7 +80,7 @@ def preflight(raw: dict, model, source: str, default_task_type: str | None = "CA
     import torch
     from peft import get_peft_model
 
-    from peftbench.peft_config import build_peft_config
+    from peftbench.adapters.peft_config import build_peft_config
 
     config = build_peft_config(raw, source, default_task_type)  # types, ranges, peft's __post_init__
     total = sum(p.numel() for p in model.parameters())

@@ -6,7 +6,7 @@ that passed so a sweep's driver does not pay peft's (and torch's) import for con
 
 from __future__ import annotations
 
-from peftbench.adapter_params import CHECKS_VERSION, check_fields
+from peftbench.adapters.params import CHECKS_VERSION, check_fields
 from peftbench.errors import UserError
 
 
@@ -44,7 +44,7 @@ def validate_peft_config(raw: dict, source: str, default_task_type: str | None =
     import json
     from importlib.metadata import version
 
-    from peftbench.models import cache_dir
+    from peftbench.system.folders import cache_dir
 
     # CHECKS_VERSION: a config remembered as valid before a check was added is checked again.
     blob = json.dumps([raw, default_task_type, version("peft"), CHECKS_VERSION], sort_keys=True, default=str)

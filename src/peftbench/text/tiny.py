@@ -11,9 +11,9 @@ def save_tiny_llama(path: Path | str, seed: int = 0) -> Path:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from peftbench.models import EMBEDDED_MODELS, _gguf_path
+    from peftbench.text.models import EMBEDDED_MODELS, gguf_path
 
-    gguf = _gguf_path("SmolLM2-135M-Instruct")
+    gguf = gguf_path("SmolLM2-135M-Instruct")
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=EMBEDDED_MODELS["SmolLM2-135M-Instruct"][1])
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -1,7 +1,7 @@
 """The model card (README.md) of a saved adapter: Hub metadata with the run's test results, and a page
 saying what was trained, on what, how well, at what cost, and how to load it.
 
-Built from the result record alone (`peftbench.record.ResultRecord`), so a card can be (re)written for
+Built from the result record alone (`peftbench.records.record.ResultRecord`), so a card can be (re)written for
 any record without the model.
 """
 
@@ -11,7 +11,7 @@ import math
 
 from peftbench import __version__
 from peftbench.metrics import DRIFT, FORGETTING
-from peftbench.record import ResultRecord
+from peftbench.records.record import ResultRecord
 
 # Embedded models are conversions of a Hub model: the card names the Hub model as the base so the
 # Hub links them, and says that the weights were the dequantized GGUF, not the safetensors release.

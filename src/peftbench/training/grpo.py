@@ -24,8 +24,8 @@ from __future__ import annotations
 import tempfile
 import time
 
-from peftbench.signals import check_stop
-from peftbench.train import TrainState
+from peftbench.system.signals import check_stop
+from peftbench.training.sft import TrainState
 
 # Window-row keys (declared in metrics.py) from TRL's logged figures.
 FROM_TRL = {"reward": "reward", "reward_std": "reward std", "kl": "kl", "completions/mean_length": "completion length",

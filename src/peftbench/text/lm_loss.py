@@ -21,7 +21,8 @@ import weakref
 import torch
 import torch.nn.functional as F
 
-from peftbench.data import IGNORE_INDEX
+from peftbench.tasks.base import Batch
+from peftbench.text.data import IGNORE_INDEX
 
 # model -> bool: may the head be swapped? Checked once per model object (see `_head_swap_is_exact`).
 _CHECKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -43,6 +44,17 @@ def labelled_positions_loss(model, inputs: dict) -> torch.Tensor:
     with _head_replaced(located) as head:
         hidden = model(**rest).logits  # the identity head returns the final hidden states
     return _selected_cross_entropy(head, hidden, labels)
+
+
+def causal_lm_loss(model, batch: Batch) -> torch.Tensor:
+    """A text task's loss: mean cross-entropy over the labelled tokens, with the output head run on
+    those positions only (equal to `plain_causal_lm_loss` to float tolerance; see the module's docstring)."""
+    return labelled_positions_loss(model, batch.inputs)
+
+
+def plain_causal_lm_loss(model, batch: Batch) -> torch.Tensor:
+    """The reference suite's loss (the model's own, logits at every position): the benchmarks' baseline."""
+    return plain_loss(model, batch.inputs)
 
 
 def _selected_cross_entropy(head, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -11,9 +11,9 @@ import json
 
 from filelock import FileLock
 
-from peftbench.evaluate import corpus_cross_entropy
-from peftbench.models import cache_dir
-from peftbench.results import atomic_write_json
+from peftbench.system.folders import cache_dir
+from peftbench.records.results import atomic_write_json
+from peftbench.text.evaluate import corpus_cross_entropy
 
 
 def baseline_key(model_info: dict, corpus_info: dict, cfg) -> str:
