@@ -163,7 +163,7 @@ def discover(root: Path | str, task: str | None = None) -> list[Experiment]:
     return found
 
 
-SHIPPED = Path(__file__).resolve().parent / "experiments"  # package data: the experiments peftbench ships
+SHIPPED = Path(__file__).resolve().parents[1] / "experiments"  # package data: the experiments peftbench ships
 LOCAL = Path("experiments")
 
 

@@ -25,7 +25,7 @@ ENV = "PEFTBENCH_VERBOSITY"
 # Verbosity 0, 1, 2+: the lowest level of a third-party record that is shown.
 THIRD_PARTY_LEVELS = (logging.ERROR, logging.WARNING, logging.DEBUG)
 OWN = "peftbench"
-_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+_PACKAGE_DIR = str(Path(__file__).resolve().parents[1])  # the peftbench package, not system/
 
 
 class _Gate(logging.Filter):
