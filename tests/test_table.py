@@ -6,7 +6,8 @@ import sys
 
 from rich.console import Console
 
-from peftbench.analysis.table import comparison_table, summarize
+from peftbench.analysis.load import run_row
+from peftbench.analysis.table import comparison_table
 from peftbench.records.record import ResultRecord
 
 
@@ -24,8 +25,8 @@ def _record(name: str, acc: float, forgetting: float | None) -> dict:
     }
 
 
-def test_summarize_takes_final_metrics_and_mean_speed():
-    row = summarize(ResultRecord.model_validate(_record("lora/x", 0.4, 0.02)))
+def test_rows_take_final_metrics_and_mean_speed(tmp_path):
+    row = run_row(ResultRecord.model_validate(_record("lora/x", 0.4, 0.02)), tmp_path / "lora--x.json")
     assert row["test accuracy"] == 0.4 and row["forgetting"] == 0.02
     assert row["tokens / sec"] == 200.0
     assert row["accelerator_memory_max"] == 3 * 2**20

@@ -94,7 +94,7 @@ def instruction_following(model, base, tokenizer, cfg, model_info: dict, reporte
     except UserError as err:  # the [retention] extra is missing: the run goes on without this figure
         return {}, {"status": f"not measured: {err}"}, []
     texts = [chat_prompt(tokenizer, p.text) for p in items]
-    with reporter.task("instruction following", len(texts), keep=True) as advance:
+    with reporter.task(INSTRUCTIONS.key, len(texts), keep=True) as advance:
         tuned = answer(model, tokenizer, cfg, texts, settings.max_new_tokens, advance)
 
     def of_base() -> list[str]:

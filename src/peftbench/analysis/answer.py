@@ -9,9 +9,9 @@ import math
 
 from peftbench.analysis import verdicts as verdicts_mod
 from peftbench.analysis.report_data import TaskReport
-from peftbench.metrics import is_fraction, label
+from peftbench.metrics import TRAINABLE, is_fraction, label
 
-PARAMS = "num_trainable_params mean"
+PARAMS = f"{TRAINABLE.key} mean"  # the summary's column (stats.summarize)
 
 
 def sentence(report: TaskReport) -> str:

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 import pandas as pd
 
 from peftbench.analysis import verdicts as verdicts_mod
+from peftbench.analysis.answer import PARAMS
 from peftbench.analysis.report_data import TaskReport
+from peftbench.metrics import FORGETTING
 
 HOLDS, NOT_SHOWN, CANNOT_TELL = "holds", "not shown", "cannot tell"
-PARAMS = "num_trainable_params mean"
 # Rows that are no evidence for a claim about PEFT methods: the reference's own method, the untrained
 # baselines (nothing trained), and full fine-tuning (not parameter-efficient; the reference suite's
 # "beat LoRA" list is of PEFT methods only).
@@ -98,7 +99,7 @@ def _forget_less(report: TaskReport) -> Claim:
         return Claim(claim, CANNOT_TELL, "the runs recorded no trainable-parameter counts")
     params = dict(zip(report.summary["experiment"], report.summary[PARAMS]))
     limit = params.get(report.reference)
-    found = [v for v in _methods_verdicts(report, "forgetting")
+    found = [v for v in _methods_verdicts(report, FORGETTING.key)
              if limit is not None and params.get(v.experiment) is not None and params[v.experiment] < limit]
     if not found or all(v.word == verdicts_mod.UNDECIDED for v in found):
         return Claim(claim, CANNOT_TELL, f"no verdict: {_counts(found) if found else 'no smaller method'}")

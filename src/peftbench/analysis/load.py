@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from peftbench.metrics import ACCOUNTED_MAX, MEMORY_MAX, TOKENS_PER_SEC, run_table_metrics
+from peftbench.metrics import ACCOUNTED_MAX, MEMORY_MAX, TOTAL_TIME, run_table_metrics
 from peftbench.records.names import NAME_RULE, is_name
 from peftbench.records.record import ResultRecord, read_record_or_none
 from peftbench.records.results import predictions_path
@@ -30,9 +30,11 @@ CONFIG_FILES = {"adapter_config.json", "training_params.json", "default_training
 # The reference calls its DINOv2 image similarity `dino_similarity`; ours is `similarity`.
 ALIASES = {"dino_similarity": "similarity"}
 # The final row's keys and train_info's fields that become columns of the runs table (the registry's
-# quality and cost metrics; `test …` keys of the final row are taken whether declared or not).
+# quality and cost metrics; `test …` keys of the final row are taken whether declared or not), and the
+# window keys whose mean over the windows is a figure of the run (`Metric.run_mean`: tokens / sec).
 FINAL_KEYS = tuple(m.key for m in run_table_metrics() if m.where == "final" and not m.key.startswith("test "))
 TRAIN_INFO_KEYS = [m.key for m in run_table_metrics() if m.where == "train_info"]
+WINDOW_MEAN_KEYS = [m.key for m in run_table_metrics() if m.where == "window"]
 ID_COLUMNS = ["source", "task", "model", "method", "experiment", "seed", "status", "created_at", "path",
               "predictions_path", "config_hash", "run", "trial"]
 
@@ -138,12 +140,13 @@ def run_row(record: ResultRecord, path: Path) -> dict:
     for key in TRAIN_INFO_KEYS:
         if key in written:
             row[key] = _number(getattr(train, key))
-    if "total_time" not in written and info.total_time is not None:  # the reference keeps it in run_info only
-        row["total_time"] = _number(info.total_time)
-    speeds = [_number(r[TOKENS_PER_SEC.key]) for r in record.window_rows() if TOKENS_PER_SEC.key in r]
-    speeds = [s for s in speeds if not math.isnan(s)]
-    if speeds:  # mean over the logging windows, as the terminal table shows it
-        row[TOKENS_PER_SEC.key] = sum(speeds) / len(speeds)
+    if TOTAL_TIME.key not in written and info.total_time is not None:  # the reference keeps it in run_info only
+        row[TOTAL_TIME.key] = _number(info.total_time)
+    for key in WINDOW_MEAN_KEYS:
+        values = [_number(r[key]) for r in record.window_rows() if key in r]
+        values = [v for v in values if not math.isnan(v)]
+        if values:  # mean over the logging windows
+            row[key] = sum(values) / len(values)
     return row
 
 

@@ -15,14 +15,16 @@ from rich.text import Text
 from peftbench.analysis import answer, claims, report_data, report_figures, report_html, report_verdicts
 from peftbench.analysis.markdown import md_table, md_text
 from peftbench.analysis.report_data import TaskReport, leaderboard
-from peftbench.metrics import label
+from peftbench.metrics import ACCOUNTED_MAX, FORGETTING, MEMORY_MAX, TRAINABLE, TRAIN_TIME, label
 from peftbench.errors import UserError
 from peftbench.records.names import join_under, probe_writable
 from peftbench.records.results import atomic_write_text
 
 MAIN_FIGURE = "pareto"  # the figure the README and docs show: main metric vs every cost
-TERMINAL_HEADERS = {"forgetting (Δ cross-entropy)": "forgetting", "train time (s)": "train s",
-                    "train memory peak": "train mem", "trainable parameters": "trainable", "Pareto front vs": "front vs"}
+# Shorter headers for the terminal's leaderboard: the comparison table's (`Metric.short`), the memory one without
+# its unit (the leaderboard's cells carry it).
+TERMINAL_HEADERS = {FORGETTING.label: FORGETTING.short, TRAIN_TIME.label: TRAIN_TIME.short,
+                    MEMORY_MAX.label: "train mem", TRAINABLE.label: TRAINABLE.short, "Pareto front vs": "front vs"}
 MIN_WIDTHS = {"experiment": 28, "Pareto front vs": 20}
 
 
@@ -58,7 +60,7 @@ def note(report: TaskReport, n_resamples: int) -> str:
              f"intervals of accuracies are clipped to 0-100%)."]
     parts.append(report_verdicts.verdict_sentence(report, n_resamples))
     kinds = sorted(report.runs["memory_kind"].dropna().unique()) if "memory_kind" in report.runs else []
-    if report.memory == report_data.ACCOUNTED_KEY:
+    if report.memory == ACCOUNTED_MAX.key:
         parts.append("Training memory is accounted: bytes of parameters, gradients, optimizer state and the peak "
                      f"of tensors saved for backward, the same on any allocator (the process's {', '.join(kinds) or 'RSS'} "
                      "is in the records too).")

@@ -20,20 +20,12 @@ from peftbench.analysis import stats, tuning
 from peftbench.analysis import verdicts as verdicts_mod
 from peftbench.analysis.load import load_curves, memory_key
 from peftbench.analysis.pareto import pareto_front
-from peftbench.metrics import direction, fmt_of, is_fraction, label, ordered_columns
+from peftbench.metrics import (MEMORY_AXIS, MEMORY_MAX, direction, format_value, front_name, is_fraction, label,
+                               leaderboard_columns, memory_keys, ordered_columns, trade_off_metrics, trade_offs)
 from peftbench.records.results import CAPABILITIES, capabilities_path, samples_path
 from peftbench.records.status import SUCCESS
 
 OURS = "peftbench"
-# Costs the main metric is traded against, in the order the report shows them. `drift` stands in for
-# forgetting on tasks that have no forgetting figure (image tasks); the memory one is the task's
-# `memory_key` (accounted memory for CPU runs).
-TRADE_OFFS = ["accelerator_memory_max", "train_time", "file_size", "forgetting", "generation overhead unmerged"]
-ACCOUNTED_KEY = "accounted_memory_max"
-MEMORY_KEYS = ("accelerator_memory_max", ACCOUNTED_KEY)
-FALLBACK = {"forgetting": "drift"}
-SHORT = {"accelerator_memory_max": "memory", "accounted_memory_max": "memory", "train_time": "time",
-         "file_size": "size", "generation overhead unmerged": "inference"}  # leaderboard cells
 
 
 @dataclass
@@ -51,7 +43,7 @@ class TaskReport:
     power: list[power_mod.Power] = field(default_factory=list)  # interval widths and item counts, per pair
     trials: pd.DataFrame = field(default_factory=pd.DataFrame)  # tuning trials (`tuning.trial_points`)
     tuned: list[dict] = field(default_factory=list)  # default vs tuned (`tuning.default_vs_tuned`)
-    memory: str = "accelerator_memory_max"  # the training-memory column that ranks these runs (`memory_key`)
+    memory: str = MEMORY_MAX.key  # the training-memory column that ranks these runs (`memory_key`)
     trade_offs: list[str] = field(default_factory=list)  # x metrics of the Pareto plots
     fronts: dict[str, pd.Series] = field(default_factory=dict)  # x metric -> on-front flag per summary row
     best_per_method: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -122,7 +114,7 @@ def _published(external: pd.DataFrame, main: str, methods: list[str]) -> pd.Data
     if pool.empty:
         return pd.DataFrame()
     pool = pool.sort_values(main, ascending=not direction(main), kind="stable").drop_duplicates("method")
-    columns = ["method", "experiment", "model", "source", main] + [c for c in TRADE_OFFS + ["drift"] if c in pool]
+    columns = ["method", "experiment", "model", "source", main] + [c for c in trade_off_metrics() if c in pool]
     return pool[columns].reset_index(drop=True)
 
 
@@ -155,10 +147,12 @@ def _capabilities(runs: pd.DataFrame, task: str) -> pd.DataFrame:
 
 
 def _trade_offs(summary: pd.DataFrame, memory: str) -> list[str]:
+    """The x metric of each trade-off axis (`metrics.trade_offs`): the first of the axis's metrics with
+    values (drift where there is no forgetting), on the memory axis the one that ranks these runs."""
     chosen = []
-    for metric in (memory if m in MEMORY_KEYS else m for m in TRADE_OFFS):
-        for candidate in (metric, FALLBACK.get(metric)):
-            if candidate and summary.get(f"{candidate} mean", pd.Series(dtype=float)).notna().any():
+    for axis, keys in trade_offs().items():
+        for candidate in ([memory] if axis == MEMORY_AXIS else keys):
+            if summary.get(f"{candidate} mean", pd.Series(dtype=float)).notna().any():
                 chosen.append(candidate)
                 break
     return chosen
@@ -251,38 +245,23 @@ def build(runs: pd.DataFrame, reference: str = "lora", n_resamples: int = 10_000
     return [r for r in reports if r is not None]
 
 
-def fmt(value, column: str) -> str:
-    """A metric value as the report writes it; missing -> empty (never a made-up number)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    how = fmt_of(column) or "{:.3g}"
-    if how == "mb":
-        return f"{value / 2**20:,.0f} MB"
-    if how == "kb":
-        return f"{value / 2**10:,.0f} KB"
-    return how.format(value)
-
-
 def main_cell(row: pd.Series, main: str) -> str:
     """`mean [low, high]`, or the mean with "1 run, no CI" — never a ±0 for a single run."""
     mean, low, high = row[f"{main} mean"], row[f"{main} ci_low"], row[f"{main} ci_high"]
     if isinstance(mean, float) and math.isnan(mean):
         return ""
     if math.isnan(low):
-        return f"{fmt(mean, main)} ({int(row[f'{main} n'])} run, no CI)"
-    return f"{fmt(mean, main)} [{fmt(low, main)}, {fmt(high, main)}]"
-
-
-# The narrow leaderboard (a terminal's or a front page's width): quality, verdict and the costs a user
-# weighs first; the full one adds the other metrics, the trainable parameters and the Pareto fronts.
-NARROW_COLUMNS = ["forgetting", *MEMORY_KEYS, "train_time", "file_size"]
+        return f"{format_value(mean, main, units=True)} ({int(row[f'{main} n'])} run, no CI)"
+    low, high = format_value(low, main, units=True), format_value(high, main, units=True)
+    return f"{format_value(mean, main, units=True)} [{low}, {high}]"
 
 
 def leaderboard(report: TaskReport, narrow: bool = False) -> pd.DataFrame:
     """The leaderboard as text cells, best first: experiment, seeds, main metric with 95% CI, the
     paired comparison with the reference experiment, costs, and the fronts each experiment is on
-    (`narrow`: only NARROW_COLUMNS of the costs, no fronts)."""
-    columns = NARROW_COLUMNS if narrow else LEADERBOARD_COLUMNS
+    (`narrow`: the narrow columns of the costs, `metrics.leaderboard_columns(narrow=True)`, no fronts:
+    a terminal's or a front page's width)."""
+    columns = leaderboard_columns(narrow)
     rows = []
     for index, row in report.summary.iterrows():
         name = row["experiment"]
@@ -294,17 +273,13 @@ def leaderboard(report: TaskReport, narrow: bool = False) -> pd.DataFrame:
                                                          if verdict else "")
         for metric in report.metrics:
             if metric != report.main and metric in columns and _shown(report, metric):
-                cells[label(metric)] = fmt(row[f"{metric} mean"], metric)
+                cells[label(metric)] = format_value(row[f"{metric} mean"], metric, units=True)
         if not narrow:
-            cells["Pareto front vs"] = ", ".join(SHORT.get(x, x) for x, front in report.fronts.items() if front.iloc[index])
+            cells["Pareto front vs"] = ", ".join(front_name(x) for x, front in report.fronts.items() if front.iloc[index])
         rows.append(cells)
     return pd.DataFrame(rows)
 
 
 def _shown(report: TaskReport, metric: str) -> bool:
     """Of the two training-memory figures, only the one that ranks these runs is a leaderboard column."""
-    return metric not in MEMORY_KEYS or metric == report.memory
-
-
-LEADERBOARD_COLUMNS = ["test accuracy gsm8k", "forgetting", "drift", "instruction following delta", *MEMORY_KEYS,
-                      "train_time", "file_size", "num_trainable_params", "generation overhead unmerged"]
+    return metric not in memory_keys() or metric == report.memory

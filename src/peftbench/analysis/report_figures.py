@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, PercentFormatter
 
-from peftbench.metrics import direction, fmt_of, is_bytes, label
+from peftbench.metrics import TRAIN_LOSS, direction, fmt_of, is_bytes, label
 from peftbench.analysis.report_data import TaskReport
 
 FRONT_COLOR, OTHER_COLOR, REF_COLOR = "#d62728", "#9a9a9a", "#1f77b4"
@@ -172,7 +172,7 @@ def curves(report: TaskReport, path: Path) -> Path | None:
     """Train loss and the validation metric over steps, mean over seeds, for the best experiments."""
     data = report.curves
     valid = "valid " + report.main.split(" ", 2)[1]
-    panels = [c for c in ("train loss", valid) if c in data and data[c].notna().any()]
+    panels = [c for c in (TRAIN_LOSS.key, valid) if c in data and data[c].notna().any()]
     top = curve_experiments(report)
     if data.empty or not panels or not top:
         return None

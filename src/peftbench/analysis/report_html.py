@@ -11,9 +11,10 @@ import jinja2
 import pandas as pd
 import plotly.graph_objects as go
 
-from peftbench.metrics import direction, fmt_of, is_bytes, label
+from peftbench.metrics import (FILE_SIZE, FORGETTING, MEMORY_MAX, METRICS, TRAIN_LOSS, direction, fmt_of,
+                               format_value, is_bytes, label, memory_keys, trade_off_metrics)
 from peftbench.analysis import answer, report_verdicts
-from peftbench.analysis.report_data import TaskReport, fmt, leaderboard
+from peftbench.analysis.report_data import TaskReport, leaderboard
 from peftbench.analysis.report_figures import FRONT_COLOR, OTHER_COLOR, REF_COLOR, wide_range, curve_experiments
 
 LAYOUT = {"template": "plotly_white", "margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "font": {"size": 12}}
@@ -58,7 +59,8 @@ def pareto_figure(report: TaskReport, x: str) -> go.Figure:
     fig = go.Figure()
     for name, rows, color in (("dominated", means[known & ~front], OTHER_COLOR),
                               ("Pareto front", means[front].sort_values(x), FRONT_COLOR)):
-        hover = [f"{e}<br>{label(report.main)}: {fmt(m, report.main)}<br>{label(x)}: {fmt(v, x)}"
+        hover = [f"{e}<br>{label(report.main)}: {format_value(m, report.main, units=True)}"
+                 f"<br>{label(x)}: {format_value(v, x, units=True)}"
                  for e, m, v in zip(rows["experiment"], rows[report.main], rows[x])]
         on_front = name == "Pareto front"  # front points carry their names: the answer the plot is for
         fig.add_scatter(x=rows[x], y=rows[report.main], name=name, hovertext=hover, hoverinfo="text",
@@ -117,10 +119,18 @@ BEST_NOTE = ("Each method's experiment with the highest mean on the test set: a 
 def best_table(report: TaskReport) -> pd.DataFrame:
     best = report.best_per_method
     columns = {"method": best["method"], "best experiment": best["experiment"]}
+    # The main metric, then the training costs and what was lost of the base model: the trade-off metrics
+    # of roles cost and retention (the memory one that ranks these runs).
+    shown = {report.main, report.memory} | {k for k in trade_off_metrics()
+                                            if k not in memory_keys() and METRICS[k].role in ("cost", "retention")}
     for metric in [report.main] + [m for m in report.metrics if m != report.main]:
-        if metric in (report.memory, "train_time", "file_size", "forgetting", "drift", report.main):
-            columns[label(metric)] = [fmt(v, metric) for v in best[f"{metric} mean"]]
+        if metric in shown:
+            columns[label(metric)] = [format_value(v, metric, units=True) for v in best[f"{metric} mean"]]
     return pd.DataFrame(columns)
+
+
+# The reference suite's figures shown beside ours, besides its main metric.
+REFERENCE_FIGURES = (FORGETTING.key, MEMORY_MAX.key, FILE_SIZE.key)
 
 
 def published_table(report: TaskReport) -> pd.DataFrame:
@@ -129,12 +139,12 @@ def published_table(report: TaskReport) -> pd.DataFrame:
     rows = []
     for _, ref in report.published.iterrows():
         row = {"method": ref["method"], "ours: experiment": ours.loc[ref["method"], "experiment"],
-               f"ours: {label(report.main)}": fmt(ours.loc[ref["method"], f"{report.main} mean"], report.main),
+               f"ours: {label(report.main)}": format_value(ours.loc[ref["method"], f"{report.main} mean"], report.main, units=True),
                "reference: experiment": ref["experiment"], "reference: model": ref["model"],
-               f"reference: {label(report.main)}": fmt(ref[report.main], report.main)}
-        for metric in ("forgetting", "accelerator_memory_max", "file_size"):
+               f"reference: {label(report.main)}": format_value(ref[report.main], report.main, units=True)}
+        for metric in REFERENCE_FIGURES:
             if metric in ref:
-                row[f"reference: {label(metric)}"] = fmt(ref[metric], metric)
+                row[f"reference: {label(metric)}"] = format_value(ref[metric], metric, units=True)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -209,7 +219,7 @@ def render(reports: list[TaskReport], notes: dict[str, str], intro: str) -> str:
     sections = []
     for report in reports:
         valid = "valid " + report.main.split(" ", 2)[1]
-        curve_columns = [c for c in ("train loss", valid) if c in report.curves and report.curves[c].notna().any()
+        curve_columns = [c for c in (TRAIN_LOSS.key, valid) if c in report.curves and report.curves[c].notna().any()
                          and curve_experiments(report)]
         section = {
             "task": report.task, "note": notes[report.task], "answer": answer.sentence(report),

@@ -13,9 +13,9 @@ from peftbench.analysis import claims as claims_mod
 from peftbench.analysis import power as power_mod
 from peftbench.analysis import verdicts as verdicts_mod
 from peftbench.analysis.markdown import md_table, md_text
-from peftbench.analysis.report_data import TaskReport, fmt
+from peftbench.analysis.report_data import TaskReport
 from peftbench.analysis.stats import t_interval
-from peftbench.metrics import direction, is_fraction, label
+from peftbench.metrics import direction, format_value, is_fraction, label
 
 
 def verdict_sentence(report: TaskReport, n_resamples: int) -> str:
@@ -124,9 +124,11 @@ def _cell(values: list[float], main: str) -> str:
     if n == 0:
         return ""
     if n == 1:
-        return f"{fmt(mean, main)} (1 run, no CI)"
-    return f"{fmt(mean, main)} [{fmt(max(low, 0) if is_fraction(main) else low, main)}, " \
-           f"{fmt(min(high, 1) if is_fraction(main) else high, main)}] ({n} seeds)"
+        return f"{format_value(mean, main, units=True)} (1 run, no CI)"
+    if is_fraction(main):
+        low, high = max(low, 0), min(high, 1)
+    return (f"{format_value(mean, main, units=True)} [{format_value(low, main, units=True)}, "
+            f"{format_value(high, main, units=True)}] ({n} seeds)")
 
 
 def tuned_table(report: TaskReport) -> pd.DataFrame:
@@ -151,7 +153,7 @@ def tuned_table(report: TaskReport) -> pd.DataFrame:
 
 
 def _score(value, main: str) -> str:
-    return "" if value is None else fmt(value, main)
+    return "" if value is None else format_value(value, main, units=True)
 
 
 def sensitivity_png(report: TaskReport, path: Path) -> Path | None:

@@ -1,34 +1,32 @@
-"""A comparison table of result files, for the terminal (columns: the registry's `table_metrics`)."""
+"""A comparison table of result files, for the terminal (columns: the registry's `table_metrics`; rows:
+`load.run_row`, the runs table's row of each record)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
 
-from peftbench.metrics import TOKENS_PER_SEC, format_value, table_metrics
-from peftbench.records.record import ResultRecord
+from peftbench.analysis.load import run_row
+from peftbench.metrics import format_value, of_role, table_metrics
 from peftbench.records.record import read_record
 
 
-def summarize(record: ResultRecord) -> dict:
-    """One flat row: final test metrics, training figures, and the mean tokens/s over windows."""
-    info = record.train_info
-    speeds = [m[TOKENS_PER_SEC.key] for m in record.window_rows() if m.get(TOKENS_PER_SEC.key)]
-    row = {"experiment": record.run_info.experiment_name, "status": info.status}
-    row.update({k: v for k, v in record.final_metrics().items()
-                if k.startswith("test ") or k in ("forgetting", "drift")})
-    for key in ("train_time", "total_time", "accelerator_memory_max", "accounted_memory_max", "num_trainable_params",
-                "file_size", "memory_kind"):
-        row[key] = getattr(info, key)
-    row[TOKENS_PER_SEC.key] = sum(speeds) / len(speeds) if speeds else None
-    return row
+def _present(value) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def _quality(row: dict) -> float:
+    """What a row is ranked by: its first quality figure of the final row, in declaration order (test
+    accuracy, else similarity); 0 without one."""
+    return next((row[m.key] for m in of_role("quality", "final") if _present(row.get(m.key))), 0)
 
 
 def comparison_table(paths: list[Path], title: str = "") -> Table:
-    rows = sorted((summarize(read_record(p)) for p in paths), key=lambda r: -(r.get("test accuracy") or r.get("test similarity") or 0))
-    present = [m for m in table_metrics() if any(r.get(m.key) is not None for r in rows)]
+    rows = sorted((run_row(read_record(p), Path(p)) for p in paths), key=lambda r: -_quality(r))
+    present = [m for m in table_metrics() if any(_present(r.get(m.key)) for r in rows)]
     table = Table(title=title)
     table.add_column("experiment")
     for m in present:

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from peftbench.analysis.predictions import iter_predictions, scan_scores
-from peftbench.metrics import FORGETTING, INSTRUCTIONS, direction
+from peftbench.metrics import FORGETTING, INSTRUCTIONS, TEST_ACCURACY, direction
 
 INSTRUCTIONS_SET = "instructions"  # the sidecar rows of instruction following (afterwards/retention.py)
 
@@ -416,7 +416,7 @@ def reference_experiment(runs: pd.DataFrame, name: str, metric: str) -> str | No
     return pick_reference(runs, name, metric)
 
 
-def short_runs_note(paths: list, main: str = "test accuracy") -> str:
+def short_runs_note(paths: list, main: str = TEST_ACCURACY.key) -> str:
     """What a table of single runs (the demo) can and cannot say: the measured 95% half-width of a
     paired difference between its runs over the test items, and that it ranks nothing."""
     from peftbench.analysis.load import load_runs

@@ -6,16 +6,17 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from peftbench.metrics import direction
+from peftbench.metrics import MEMORY_MAX, METRICS, direction, trade_off_metrics
 from peftbench.analysis.pareto import pareto_front
 from peftbench.dashboard.view import MB, header, is_bytes, is_fraction, seed_suffix
 
 
-def default_axes(columns: list[str], memory: str = "accelerator_memory_max") -> tuple[str | None, str | None]:
+def default_axes(columns: list[str], memory: str = MEMORY_MAX.key) -> tuple[str | None, str | None]:
     """Quality on y against memory (`memory`: the column that ranks these runs, `load.memory_key`; else
-    time, else anything) on x."""
+    another training cost on a trade-off axis: the other memory figure, time, size; else anything) on x."""
     quality = [c for c in columns if c.startswith("test ")]
-    costs = [c for c in (memory, "accelerator_memory_max", "train_time", "file_size") if c in columns]
+    training_costs = [k for k in trade_off_metrics() if METRICS[k].role == "cost"]
+    costs = [c for c in dict.fromkeys([memory, *training_costs]) if c in columns]
     y = quality[0] if quality else (columns[0] if columns else None)
     x = costs[0] if costs else next((c for c in columns if c != y), y)
     return x, y

@@ -17,13 +17,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from peftbench.analysis.load import Warn, result_files, task_of
-from peftbench.metrics import direction
+from peftbench.metrics import DRIFT, FORGETTING, direction
 from peftbench.records.record import ResultRecord, RunInfo, read_record_or_none
 from peftbench.records.status import SUCCESS
 from peftbench.records.results import predictions_path
 
 # Per-model figures of the final row that are not a test set's score (lower is better for both).
-MODEL_FIGURES = ("forgetting", "drift")
+MODEL_FIGURES = (FORGETTING.key, DRIFT.key)
 # Image tasks name their held-out set "test" in the sidecar; text tasks name it after the task.
 MAIN_SET_NAMES = ("test",)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from peftbench.metrics import FORGETTING, TRAIN_LOSS, task_metric
 from peftbench.planning.experiment import Experiment, discover
 from peftbench.methods import reasons
 from peftbench.methods.cache import cached
@@ -165,7 +166,7 @@ def full_runs(results: Path, task: str) -> FullRuns:
     from peftbench.records.status import SUCCESS
 
     spec = task_spec(task)
-    metric = f"test {spec.metric}"
+    metric = task_metric("test", spec.metric)
     values, losses, forgetting, base = {}, {}, {}, None
     for path in find_results(results, task).values():
         record = read_record_or_none(path)  # not a record of ours: the report warns about such files, here no run
@@ -176,7 +177,7 @@ def full_runs(results: Path, task: str) -> FullRuns:
         if record.train_info.status != SUCCESS or info.seed != 0 or not isinstance(value, (int, float)):
             continue
         values[info.experiment_name] = float(value)
-        for figures, key in ((losses, "train loss"), (forgetting, "forgetting")):
+        for figures, key in ((losses, TRAIN_LOSS.key), (forgetting, FORGETTING.key)):
             found = record.final_metrics().get(key)
             if isinstance(found, (int, float)):
                 figures[info.experiment_name] = float(found)

@@ -7,7 +7,8 @@ import time
 from peftbench import __version__
 from peftbench.records import reference_compat
 from peftbench.system import environment
-from peftbench.metrics import TRAIN_LOSS, TRAIN_SAMPLES, TRAIN_TOKENS
+from peftbench.metrics import (ACCOUNTED_AVG, ACCOUNTED_MAX, KL, MEMORY_ALLOCATED, REWARD, REWARD_STD, TEST_ACCURACY,
+                               TRAIN_LOSS, TRAIN_SAMPLES, TRAIN_TOKENS)
 from peftbench.pipeline.state import RunState
 from peftbench.records.record import GitInfo, MetaInfo, ResultRecord, RunInfo, TrainInfo
 from peftbench.records.status import SUCCESS
@@ -47,8 +48,8 @@ def build_record(run: RunState, status: str, error: BaseException | None) -> Res
         accelerator_memory_reserved_avg=mem.get("avg"),
         accelerator_memory_reserved_99th=mem.get("p99"),
         memory_kind=mem.get("kind") or emem.get("kind"),
-        **({"accelerator_memory_allocated_max": mem["allocated_max"]} if "allocated_max" in mem else {}),
-        **({"accounted_memory_max": acc["max"], "accounted_memory_avg": acc["avg"],
+        **({MEMORY_ALLOCATED.key: mem["allocated_max"]} if "allocated_max" in mem else {}),
+        **({ACCOUNTED_MAX.key: acc["max"], ACCOUNTED_AVG.key: acc["avg"],
             "accounted_memory_breakdown": acc["breakdown"]} if acc.get("breakdown") else {}),
         eval_memory_max=emem.get("max"),
         file_size=run.file_size,
@@ -73,7 +74,7 @@ def build_record(run: RunState, status: str, error: BaseException | None) -> Res
 def rl_eval_info(run: RunState) -> dict:
     """The reference suite's RL section: greedy pass@1 on the test split and the last step's training
     reward, its spread and the KL to the base model."""
-    last = next((row for row in reversed(run.state.metrics) if "reward" in row), {})
+    last = next((row for row in reversed(run.state.metrics) if REWARD.key in row), {})
     tested = [row for row in run.predictions if row.get("test_set") == run.plan.task]
-    return {"test_pass_at_1": run.final.get("test accuracy"), "reward_mean": last.get("reward"),
-            "reward_std": last.get("reward std"), "kl_mean": last.get("kl"), "num_eval_samples": len(tested)}
+    return {"test_pass_at_1": run.final.get(TEST_ACCURACY.key), "reward_mean": last.get(REWARD.key),
+            "reward_std": last.get(REWARD_STD.key), "kl_mean": last.get(KL.key), "num_eval_samples": len(tested)}

@@ -14,12 +14,15 @@ import importlib.util
 import subprocess
 from pathlib import Path
 
+from peftbench.metrics import TEST_SIMILARITY
+
 # Packages whose source commit the reference records in meta_info.package_info.
 COMMIT_PACKAGES = ("transformers", "peft", "datasets", "bitsandbytes", "torch", "diffusers")
 # Tasks whose `test similarity` is the reference's DINOv2 CLS cosine similarity (same encoder output:
 # the CLS token after the final layer norm). minigen's similarity uses a small digit classifier
 # instead, so it is deliberately not offered under the reference's DINO name.
 DINO_SIMILARITY_TASKS = {"imagegen"}
+DINO_KEY = "test dino_similarity"  # the reference's name of the same figure
 GIT_TIMEOUT_S = 5
 
 
@@ -67,6 +70,6 @@ def commit_hashes() -> dict[str, str | None]:
 def final_aliases(task: str | None, final: dict) -> dict:
     """Final-row keys under the reference's names that `final` lacks: `test dino_similarity` for tasks
     whose `test similarity` is the reference's DINOv2 figure."""
-    if task in DINO_SIMILARITY_TASKS and "test similarity" in final and "test dino_similarity" not in final:
-        return {"test dino_similarity": final["test similarity"]}
+    if task in DINO_SIMILARITY_TASKS and TEST_SIMILARITY.key in final and DINO_KEY not in final:
+        return {DINO_KEY: final[TEST_SIMILARITY.key]}
     return {}

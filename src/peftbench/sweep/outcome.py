@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from peftbench import __version__
+from peftbench.metrics import TRAIN_LOSS
 from peftbench.records.record import MetaInfo, ResultRecord, RunInfo, TrainInfo, read_record_or_none
 from peftbench.records.status import CANCELLED, FAILED, SKIPPED, SUCCESS
 from peftbench.records.results import cancelled_dir, find_results, write_run
@@ -62,7 +63,7 @@ def record_crash(planned: SweepEntry, output_dir: Path, message: str) -> None:
     and loss, so the status table and the report can say what happened. A later sweep reruns it."""
     beat_path = heartbeat_file(output_dir, planned.task, planned.stem)
     beat = read_state(beat_path) or {}
-    metrics = [{"step": beat["step"], "train loss": beat.get("loss")}] if beat.get("step") else []
+    metrics = [{"step": beat["step"], TRAIN_LOSS.key: beat.get("loss")}] if beat.get("step") else []
     record = ResultRecord(
         run_info=RunInfo(created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                          experiment_name=planned.experiment, task=planned.task, seed=planned.seed,

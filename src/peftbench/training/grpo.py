@@ -24,12 +24,12 @@ from __future__ import annotations
 import tempfile
 import time
 
+from peftbench.metrics import EVAL_TIME, METRICS, REWARD, TRAIN_SAMPLES
 from peftbench.system.signals import check_stop
 from peftbench.training.sft import TrainState
 
-# Window-row keys (declared in metrics.py) from TRL's logged figures.
-FROM_TRL = {"reward": "reward", "reward_std": "reward std", "kl": "kl", "completions/mean_length": "completion length",
-            "loss": "train loss", "frac_reward_zero_std": "groups without signal"}
+# TRL's logged figures -> our window-row keys: the metrics that declare a TRL key (`Metric.trl`).
+FROM_TRL = {m.trl: m.key for m in METRICS.values() if m.trl}
 
 
 def prompts_dataset(task, cfg, format_prompt):
@@ -107,7 +107,7 @@ def train_grpo(model, tokenizer, task, cfg, state: TrainState, optimizer, schedu
             on_step(state)
 
         def on_log(self, args, trl_state, control, logs=None, **kwargs):
-            if not logs or "reward" not in logs:
+            if not logs or REWARD.trl not in logs:
                 return
             step = trl_state.global_step
             state.samples += cfg.batch_size
@@ -115,11 +115,11 @@ def train_grpo(model, tokenizer, task, cfg, state: TrainState, optimizer, schedu
             state.train_time.total += float(logs.get("step_time", 0.0))
             state.last_loss = float(logs.get("loss", float("nan")))
             row = {"step": step, **{ours: float(logs[theirs]) for theirs, ours in FROM_TRL.items() if theirs in logs},
-                   "train samples": state.samples}
+                   TRAIN_SAMPLES.key: state.samples}
             if step % cfg.eval_steps == 0 or step == cfg.max_steps:
                 started = time.perf_counter()
                 row.update(validate())
-                row["eval time"] = time.perf_counter() - started
+                row[EVAL_TIME.key] = time.perf_counter() - started
             state.metrics.append(row)
             on_window(row)
 

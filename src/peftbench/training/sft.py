@@ -13,6 +13,8 @@ from typing import Callable, Iterator
 
 import torch
 
+from peftbench.metrics import (ELAPSED, EVAL_TIME, SAMPLES_PER_SEC, TOKENS_PER_SEC, TRAIN_LOSS, TRAIN_SAMPLES,
+                               WINDOW_TRAIN_TIME)
 from peftbench.telemetry.measure import MemorySampler, Stopwatch
 from peftbench.telemetry.memory_accounting import AccountedMemory
 from peftbench.system.signals import check_stop
@@ -110,17 +112,18 @@ def _window_row(state: TrainState, window: dict, validate: Callable[[], dict], s
     valid = validate()
     return {
         "step": state.step,
-        "train loss": window["loss"] / max(window["steps"], 1),
-        "train samples": state.samples,
-        "train time": train_seconds,
-        "eval time": time.perf_counter() - eval_start,
+        TRAIN_LOSS.key: window["loss"] / max(window["steps"], 1),
+        TRAIN_SAMPLES.key: state.samples,
+        WINDOW_TRAIN_TIME.key: train_seconds,
+        EVAL_TIME.key: time.perf_counter() - eval_start,
         **_throughput(window, train_seconds),
         **valid,
-        "elapsed time": time.perf_counter() - started,
+        ELAPSED.key: time.perf_counter() - started,
     }
 
 
 def _throughput(window: dict, seconds: float) -> dict:
     # Text tasks report tokens / sec (the reference's figure); image tasks have no tokens, so samples / sec.
-    key, count = ("tokens / sec", window["tokens"]) if window["tokens"] else ("samples / sec", window["samples"])
+    key, count = ((TOKENS_PER_SEC.key, window["tokens"]) if window["tokens"]
+                  else (SAMPLES_PER_SEC.key, window["samples"]))
     return {key: count / seconds if seconds > 0 else None}
