@@ -3,7 +3,6 @@ against the loopback Hub stand-in, and one-line errors (exit 2) for what a user 
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
