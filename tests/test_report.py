@@ -243,3 +243,22 @@ def test_curves_need_three_windows_and_show_the_best_few():
     chosen = curve_experiments(report)
     assert len(chosen) <= MAX_CURVES and all(int(n[1:].split("/")[0]) % 3 != 0 for n in chosen)  # 1 window: out
     assert chosen == [n for n in names if int(n[1:].split("/")[0]) % 3 != 0][:MAX_CURVES]  # best first, as ranked
+
+
+def test_rl_runs_get_a_reward_curve_and_a_reward_that_never_rose_is_named():
+    from types import SimpleNamespace
+
+    from peftbench.analysis.report_figures import curve_columns
+    from peftbench.metrics import REWARD
+
+    rising = [0.1, 0.2, 0.3, 0.4]
+    flat = [0.3, 0.2, 0.3, 0.25]  # second half 0.275, not above the first step's 0.3
+    rows = [{"experiment": name, "step": step + 1, "seed": 0, "train loss": 0.0, REWARD.key: value}
+            for name, line in (("lora/default", rising), ("vera/default", flat)) for step, value in enumerate(line)]
+    rl = SimpleNamespace(curves=pd.DataFrame(rows), main="test accuracy",
+                         summary=pd.DataFrame({"experiment": ["lora/default", "vera/default"]}))
+    assert curve_columns(rl) == ["train loss", REWARD.key]
+    assert report.flat_rewards(rl) == ["vera/default"]
+    sft = SimpleNamespace(curves=pd.DataFrame([{k: v for k, v in r.items() if k != REWARD.key} for r in rows]),
+                          main="test accuracy", summary=rl.summary)
+    assert curve_columns(sft) == ["train loss"] and report.flat_rewards(sft) == []

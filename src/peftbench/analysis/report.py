@@ -15,7 +15,7 @@ from rich.text import Text
 from peftbench.analysis import answer, claims, report_data, report_figures, report_html, report_verdicts
 from peftbench.analysis.markdown import md_table, md_text
 from peftbench.analysis.report_data import TaskReport, leaderboard
-from peftbench.metrics import ACCOUNTED_MAX, FORGETTING, MEMORY_MAX, TRAINABLE, TRAIN_TIME, label
+from peftbench.metrics import ACCOUNTED_MAX, FORGETTING, MEMORY_MAX, REWARD, TRAINABLE, TRAIN_TIME, label
 from peftbench.errors import UserError
 from peftbench.records.names import join_under, probe_writable
 from peftbench.records.results import atomic_write_text
@@ -71,8 +71,27 @@ def note(report: TaskReport, n_resamples: int) -> str:
                      "peak includes evaluation: published figures are not measured like ours.")
     if report.n_failed:
         parts.append(f"{report.n_failed} failed or cancelled runs are left out.")
+    flat = flat_rewards(report)
+    if flat:
+        parts.append(f"Reinforcement learning without a rising reward (its mean over the second half of training "
+                     f"is not above its first step's, the starting model's): {', '.join(flat)}.")
     parts.append("Empty cells: the runs did not record that figure.")
     return " ".join(parts)
+
+
+def flat_rewards(report: TaskReport) -> list[str]:
+    """Experiments trained by RL whose reward (mean over seeds per step) did not rise: the mean over the
+    second half of the steps is at most the first step's, sampled from the starting model. Said in the
+    note so a run that learned nothing is never a silent zero."""
+    data = report.curves
+    if data.empty or REWARD.key not in data:
+        return []
+    flat = []
+    for name, rows in data.dropna(subset=[REWARD.key]).groupby("experiment"):
+        line = rows.groupby("step")[REWARD.key].mean().sort_index()
+        if len(line) >= 2 and line.iloc[len(line) // 2:].mean() <= line.iloc[0]:
+            flat.append(str(name))
+    return sorted(flat)
 
 
 def _markdown(reports: list[TaskReport], figures: dict, notes: dict[str, str], intro: str, samples: dict) -> str:

@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, PercentFormatter
 
-from peftbench.metrics import TRAIN_LOSS, direction, fmt_of, is_bytes, label
+from peftbench.metrics import REWARD, TRAIN_LOSS, direction, fmt_of, is_bytes, label
 from peftbench.analysis.report_data import TaskReport
 
 FRONT_COLOR, OTHER_COLOR, REF_COLOR = "#d62728", "#9a9a9a", "#1f77b4"
@@ -168,13 +168,24 @@ def curve_experiments(report: TaskReport) -> list[str]:
     return [e for e in report.summary["experiment"] if windows.get(e, 0) >= MIN_CURVE_POINTS][:MAX_CURVES]
 
 
-def curves(report: TaskReport, path: Path) -> Path | None:
-    """Train loss and the validation metric over steps, mean over seeds, for the best experiments."""
+def curve_columns(report: TaskReport) -> list[str]:
+    """The per-step figures drawn as curves: train loss, the validation metric and, for runs trained by
+    reinforcement learning, the training reward (their learning signal); those some run has."""
     data = report.curves
     valid = "valid " + report.main.split(" ", 2)[1]
-    panels = [c for c in (TRAIN_LOSS.key, valid) if c in data and data[c].notna().any()]
+    if data.empty or not curve_experiments(report):
+        return []
+    return [c for c in (TRAIN_LOSS.key, valid, REWARD.key) if c in data and data[c].notna().any()]
+
+
+def curves(report: TaskReport, path: Path) -> Path | None:
+    """Train loss, the validation metric (and the reward of RL runs) over steps, mean over seeds, for the
+    best experiments."""
+    data = report.curves
+    valid = "valid " + report.main.split(" ", 2)[1]
+    panels = curve_columns(report)
     top = curve_experiments(report)
-    if data.empty or not panels or not top:
+    if not panels:
         return None
     fig = Figure(figsize=(6.2 * len(panels), 4.2))
     axes = fig.subplots(1, len(panels), squeeze=False)

@@ -11,11 +11,12 @@ import jinja2
 import pandas as pd
 import plotly.graph_objects as go
 
-from peftbench.metrics import (FILE_SIZE, FORGETTING, MEMORY_MAX, METRICS, TRAIN_LOSS, direction, fmt_of,
+from peftbench.metrics import (FILE_SIZE, FORGETTING, MEMORY_MAX, METRICS, direction, fmt_of,
                                format_value, is_bytes, label, memory_keys, trade_off_metrics)
 from peftbench.analysis import answer, report_verdicts
 from peftbench.analysis.report_data import TaskReport, leaderboard
-from peftbench.analysis.report_figures import FRONT_COLOR, OTHER_COLOR, REF_COLOR, wide_range, curve_experiments
+from peftbench.analysis.report_figures import (FRONT_COLOR, OTHER_COLOR, REF_COLOR, curve_columns, curve_experiments,
+                                               wide_range)
 
 LAYOUT = {"template": "plotly_white", "margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "font": {"size": 12}}
 
@@ -218,15 +219,12 @@ def render(reports: list[TaskReport], notes: dict[str, str], intro: str) -> str:
     embed = _Embed()
     sections = []
     for report in reports:
-        valid = "valid " + report.main.split(" ", 2)[1]
-        curve_columns = [c for c in (TRAIN_LOSS.key, valid) if c in report.curves and report.curves[c].notna().any()
-                         and curve_experiments(report)]
         section = {
             "task": report.task, "note": notes[report.task], "answer": answer.sentence(report),
             "leaderboard_table": colour_verdicts(_table(leaderboard(report))),
             "leaderboard_figure": embed(leaderboard_figure(report)),
             "pareto": [embed(pareto_figure(report, x)) for x in report.trade_offs],
-            "curves": [embed(curves_figure(report, c)) for c in curve_columns],
+            "curves": [embed(curves_figure(report, c)) for c in curve_columns(report)],
             "best_table": _table(best_table(report)),
             "verdicts": report_verdicts.html(report, _table, embed),
             "samples": [(name, _image(path)) for name, path in report.samples],
