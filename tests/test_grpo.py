@@ -86,3 +86,14 @@ def test_the_offline_rl_preset_ships_the_methods_and_plans():
         plan = plan_run(exp.path)
         assert plan.cfg.trainer == "grpo" and plan.task == "minimath-rl"
     assert plan_run(found["lora/r1"].path).experiment.peft_config["r"] == 1
+
+
+def test_the_gpu_rl_preset_plans_without_the_hub():
+    """metamathqa-rl: its experiments plan offline (nothing is downloaded before a run)."""
+    from peftbench.planning.experiment import discover
+
+    found = {e.full_name: e for e in discover(EXPERIMENTS, "metamathqa-rl")}
+    assert set(found) == {"lora/default", "lora/r1", "full-finetuning/default", "base/zero-shot"}
+    for exp in found.values():
+        plan = plan_run(exp.path)
+        assert plan.cfg.trainer == "grpo" and plan.cfg.model_id == "Qwen/Qwen3.5-4B"

@@ -53,3 +53,25 @@ def test_metamathqa_runs_on_local_stand_ins(tiny_model_dir, make_experiment, tmp
     sidecar = tmp_path / "results" / "metamathqa" / "lora--t.predictions.jsonl"
     assert len(list(iter_predictions(sidecar))) == 5  # test items; the forgetting sample's rows apart
     assert len(list(iter_predictions(sidecar, forgetting=True))) == 4
+
+
+def test_the_gpu_rl_preset_mirrors_the_reference_rl_track():
+    defaults = task_spec("metamathqa-rl").defaults
+    assert defaults["trainer"] == "grpo" and defaults["max_steps"] == 100
+    assert defaults["data"]["sources"]["train"] == defaults["data"]["sources"]["test"] == "openai/gsm8k:main"
+    assert defaults["grpo"]["num_generations"] == 8 and defaults["grpo"]["beta"] == 0.001
+
+
+def test_rl_on_gsm8ks_training_split_never_trains_on_its_validation_rows(tmp_path):
+    from peftbench.tasks.metamathqa.task import MetaMathQA
+
+    sources = _sources(tmp_path)
+    spec = task_spec("metamathqa-rl")
+    data = {**spec.defaults["data"], "train_size": 5, "valid_size": 3,
+            "sources": {**sources, "train": sources["valid"]}}  # both from the GSM8K-format training file
+    cfg = spec.config_model.model_validate({**spec.defaults, "data": data})
+    task = MetaMathQA()
+    train, valid = task.train_examples(cfg), task.valid_examples(cfg)
+    assert len(train) == 5 and len(valid) == 3
+    assert not {e.id for e in train} & {e.id for e in valid}  # same id prefix and row numbers: disjoint rows
+    assert all(e.gold and e.target.endswith(f"The answer is {e.gold}.") for e in train)

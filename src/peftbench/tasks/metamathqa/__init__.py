@@ -91,3 +91,42 @@ def metamathqa():
     from peftbench.tasks.metamathqa.task import MetaMathQA
 
     return MetaMathQA()
+
+
+# The GPU profile trained by reinforcement learning (GRPO, training/grpo.py), mirroring the settings of the
+# reference suite's RL track (peft's method_comparison/RLMath, default_training_params.json): GSM8K's training
+# split as prompts (its first 3000 rows, less the validation rows), 8 sampled answers per prompt, up to 1024
+# new tokens, temperature 1.0, KL 0.001, a constant learning rate of 4e-5, 100 steps, Qwen3.5-4B in bf16.
+# Needs the Hub and a GPU (docs/rl.md); minimath-rl is its offline counterpart.
+RL_SOURCES = {**SOURCES, "train": "openai/gsm8k:main"}
+RL_DEFAULTS = {
+    **DEFAULTS,
+    "model_id": "Qwen/Qwen3.5-4B",
+    "trainer": "grpo",
+    "use_gc": True,
+    "max_steps": 100,
+    "eval_steps": 25,
+    "optimizer_kwargs": {"lr": 4e-5, "weight_decay": 0.0},
+    "lr_scheduler": "constant",
+    "max_seq_length": 1536,
+    "generation_kwargs": {"max_new_tokens": 1024, "max_length": 1536},
+    "grpo": {"num_generations": 8, "max_new_tokens": 1024, "temperature": 1.0, "beta": 0.001, "loss_type": "grpo"},
+    "data": {**DEFAULTS["data"], "train_size": 3000, "sources": RL_SOURCES},
+}
+
+
+@register_task("metamathqa-rl", kind="text", metric="accuracy", config_model=MetaMathConfig, defaults=RL_DEFAULTS,
+               sizes=sizes)
+def metamathqa_rl():
+    """GRPO on GSM8K's training split, test on its test split, as the reference's RL track (Qwen3.5-4B, GPU + Hub)."""
+    import logging
+
+    import torch
+
+    from peftbench.tasks.metamathqa.task import MetaMathQA
+
+    if not torch.cuda.is_available():  # it would run, for days: say so before the model loads
+        logging.getLogger(__name__).warning(
+            "metamathqa-rl: no CUDA GPU here; this preset (a 4B model, 100 GRPO steps of 8 answers of up to 1024 "
+            "tokens) needs one. The offline RL preset is minimath-rl.")
+    return MetaMathQA()
