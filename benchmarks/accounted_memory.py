@@ -26,6 +26,7 @@ from peftbench.planning.plan import plan_run
 from peftbench.text.data import encode_all, text_batches
 from peftbench.text.lm_loss import causal_lm_loss
 from peftbench.text.models import load_model
+from peftbench.training.hooks import Hooks, Meters
 from peftbench.training.sft import TrainState, train
 
 DEFAULTS = [f"experiments/minimath/{m}/default" for m in ("full-finetuning", "lora", "ia3")]
@@ -43,8 +44,8 @@ def accounted_run(exp_dir: str, steps: int, device: torch.device) -> tuple[dict,
     scheduler = build_scheduler(optimizer, cfg.lr_scheduler, cfg.max_steps, cfg.warmup_ratio)
     batches = text_batches(data, cfg.batch_size, cfg.seed, tokenizer.pad_token_id, device)
     with MemorySampler(device) as sampler, AccountedMemory(model, optimizer) as accounted:
-        train(model, optimizer, scheduler, batches, causal_lm_loss, cfg, device, sampler, TrainState(),
-              validate=dict, accounted=accounted)
+        train(model, optimizer, scheduler, batches, causal_lm_loss, cfg, device, TrainState(),
+              Meters(sampler, accounted), Hooks(validate=dict))
     return accounted.summary(), sampler.summary()
 
 

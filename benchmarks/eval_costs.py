@@ -41,7 +41,7 @@ def prefill_seconds(model, tokenizer, cfg, questions: list[str]) -> tuple[float,
         enc = tokenizer(prompts, return_tensors="pt", padding=True)
         began = time.perf_counter()
         with torch.no_grad():
-            greedy._prefill(model, enc["input_ids"], enc["attention_mask"])
+            greedy.prefill(model, enc["input_ids"], enc["attention_mask"])
         seconds += time.perf_counter() - began
         real += int(enc["attention_mask"].sum())
         padded += enc["input_ids"].numel()
@@ -50,11 +50,11 @@ def prefill_seconds(model, tokenizer, cfg, questions: list[str]) -> tuple[float,
 
 def step_seconds(model, width: int) -> float:
     """Mean seconds of one decoding step over the KV cache of `width` rows with 60-token prompts."""
-    decoder = greedy._decoder(model)
+    decoder = greedy.decoder_of(model)
     ids = torch.randint(100, 1000, (width, 60), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         out = decoder(input_ids=ids, use_cache=True)
-        cache, key = greedy._cache_of(out), "cache" if "cache" in greedy._forward_params(decoder) else "past_key_values"
+        cache, key = greedy.cache_of(out), "cache" if "cache" in greedy.forward_params(decoder) else "past_key_values"
         token = ids[:, -1:]
         decoder(input_ids=token, use_cache=True, **{key: cache})
         began = time.perf_counter()
@@ -74,12 +74,12 @@ def decode_profile(model, tokenizer, cfg, questions: list[str], reserve: bool) -
 
     prompts = [format_prompt(cfg.query_template, q) for q in sorted(questions, key=len, reverse=True)[: cfg.batch_size_eval]]
     enc = tokenizer(prompts, return_tensors="pt", padding=True)
-    decoder = greedy._decoder(model)
-    key = "cache" if "cache" in greedy._forward_params(decoder) else "past_key_values"
+    decoder = greedy.decoder_of(model)
+    key = "cache" if "cache" in greedy.forward_params(decoder) else "past_key_values"
     with torch.no_grad():
-        out, cache, mask, position = greedy._prefill(model, enc["input_ids"], enc["attention_mask"])
+        out, cache, mask, position = greedy.prefill(model, enc["input_ids"], enc["attention_mask"])
         if reserve:
-            greedy._reserve(cache, STEPS + 1)
+            greedy.reserve(cache, STEPS + 1)
         token = out.logits[:, -1].argmax(-1)
 
         def step():

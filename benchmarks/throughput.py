@@ -38,6 +38,7 @@ from peftbench.text.evaluate import generate_answers, generation_batches, plain_
 from peftbench.text.extract import answer_is_final
 from peftbench.text.lm_loss import causal_lm_loss, plain_causal_lm_loss
 from peftbench.text.models import load_model
+from peftbench.training.hooks import Hooks, Meters
 from peftbench.training.sft import TrainState, mixed_precision, train
 
 DEVICE = torch.device("cpu")  # set from --device in main()
@@ -74,12 +75,12 @@ def plain_step(model, optimizer, scheduler, batch, cfg) -> None:
 
 
 def peftbench_step(model, optimizer, scheduler, batch, cfg) -> None:
-    """One step of peftbench's own loop (`train.train`) and loss, with the accounted-memory hooks a run
+    """One step of peftbench's own loop (`training.sft.train`) and loss, with the accounted-memory hooks a run
     has on (their cost is part of the measured figure)."""
     one = cfg.model_copy(update={"max_steps": 1, "eval_steps": 1})
     with MemorySampler(DEVICE) as memory, AccountedMemory(model, optimizer) as accounted:
-        train(model, optimizer, scheduler, iter([batch]), causal_lm_loss, one, DEVICE, memory,
-              TrainState(), validate=dict, accounted=accounted)
+        train(model, optimizer, scheduler, iter([batch]), causal_lm_loss, one, DEVICE, TrainState(),
+              Meters(memory, accounted), Hooks(validate=dict))
 
 
 def measure_training(model, data, tokenizer, cfg, steps: int) -> dict[str, dict[str, float]]:

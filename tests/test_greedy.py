@@ -69,13 +69,13 @@ def test_same_text_answers_and_scores_as_generate(tiny_model_dir, adapter, prefi
 
     monkeypatch.setattr(greedy, "PREFILL_GROUP", prefill_group)  # batches of 4 rows: 2 groups, or 1 pass
     grouped = []
-    group = greedy._grouped_prefill
+    group = greedy.grouped_prefill
 
     def spy(*args):
         grouped.append(group(*args))
         return grouped[-1]
 
-    monkeypatch.setattr(greedy, "_grouped_prefill", spy)
+    monkeypatch.setattr(greedy, "grouped_prefill", spy)
     dropped = []
     select = DynamicCache.batch_select_indices
     monkeypatch.setattr(DynamicCache, "batch_select_indices", lambda self, idx: dropped.append(len(idx)) or select(self, idx))
@@ -161,7 +161,7 @@ def test_preallocated_cache_layer_returns_what_concatenation_returns():
     prompt = torch.randn(3, 2, 5, 4), torch.randn(3, 2, 5, 4)
     grown.update(*prompt)
     reserved.update(*prompt)
-    reserved = greedy._PreallocatedLayer.reserving(reserved, room=2)
+    reserved = greedy.PreallocatedLayer.reserving(reserved, room=2)
     for step in range(4):  # two steps fit the room, two more grow it
         if step == 1:
             keep = torch.tensor([0, 2])
@@ -178,11 +178,11 @@ def test_decoding_uses_the_preallocated_cache(tiny_model_dir, monkeypatch):
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     seen = []
-    reserve = greedy._reserve
-    monkeypatch.setattr(greedy, "_reserve", lambda cache, room: (reserve(cache, room), seen.append(cache))[0])
+    reserve = greedy.reserve
+    monkeypatch.setattr(greedy, "reserve", lambda cache, room: (reserve(cache, room), seen.append(cache))[0])
     ids = torch.tensor([[0, 5, 6, 7], [8, 9, 10, 11]])
     greedy.greedy_decode(model, ids, torch.tensor([[0, 1, 1, 1], [1, 1, 1, 1]]), 3, eos_token_id=-1)
-    assert seen and all(isinstance(layer, greedy._PreallocatedLayer) for layer in seen[0].layers)
+    assert seen and all(isinstance(layer, greedy.PreallocatedLayer) for layer in seen[0].layers)
 
 
 def test_a_method_with_its_own_cache_keeps_one_prompt_pass(tiny_model_dir, monkeypatch):
@@ -193,6 +193,6 @@ def test_a_method_with_its_own_cache_keeps_one_prompt_pass(tiny_model_dir, monke
     examples = minimath_data.generate("test", 4, seed=0)
     prompts = [TEMPLATE.format(query=ex.question) for ex in examples]
     enc = _tokenizer(tiny_model_dir)(prompts, return_tensors="pt", padding=True)
-    assert greedy._grouped_prefill(model, enc["input_ids"], enc["attention_mask"], 3) is None
+    assert greedy.grouped_prefill(model, enc["input_ids"], enc["attention_mask"], 3) is None
     tokenizer = _tokenizer(tiny_model_dir)
     assert generate_answers(model, tokenizer, CFG, examples) == plain_generate_answers(model, tokenizer, CFG, examples)

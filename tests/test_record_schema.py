@@ -40,6 +40,14 @@ def test_schema_file_is_current():
     assert module.SCHEMA_FILE.read_text() == module.render(), "run: python scripts/record_schema.py"
 
 
+def test_design_doc_record_fields_are_current():
+    """docs/design.md lists the record's fields as the typed record declares them, between its markers."""
+    module = _schema_module()
+    doc = module.DESIGN_DOC.read_text(encoding="utf-8")
+    assert doc.count(module.BEGIN) == 1 and doc.count(module.END) == 1, "docs/design.md lost its record-field markers"
+    assert module.with_fields(doc) == doc, "run: python scripts/record_schema.py"
+
+
 def test_run_records_validate(make_experiment, tiny_params, tmp_path, monkeypatch):
     folder = make_experiment(adapter=LORA)
     success = execute(plan_run(folder, overrides=tiny_params), tmp_path / "ok")

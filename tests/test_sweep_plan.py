@@ -282,6 +282,6 @@ def test_demo_runs_two_at_a_time_on_cpu_and_one_per_gpu_on_gpus(monkeypatch):
     from peftbench.cli import presets
 
     monkeypatch.setattr(local, "visible_gpus", lambda: [])
-    assert presets._default_jobs() == presets.DEMO_CPU_JOBS == 2
+    assert presets.default_demo_jobs() == presets.DEMO_CPU_JOBS == 2
     monkeypatch.setattr(local, "visible_gpus", lambda: ["0"])
-    assert presets._default_jobs() is None  # the executor's own default: one run per GPU
+    assert presets.default_demo_jobs() is None  # the executor's own default: one run per GPU

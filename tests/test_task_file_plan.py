@@ -151,11 +151,11 @@ def test_sweep_takes_its_task_from_the_task_file(tmp_path, make_experiment):
 def test_smoke_sizes_fit_a_task_file(make_experiment):
     """`peftbench smoke` shares its text sizes between text tasks; the keys a task file's config lacks
     (minimath's GSM8K sample) are dropped, so they plan."""
-    from peftbench.cli.presets import SMOKE_SIZES, _known_keys
+    from peftbench.cli.presets import SMOKE_SIZES, known_keys
     from peftbench.tasks.from_file import register_task_file
 
     spec = register_task_file(EXAMPLE / "task.yaml")
-    overrides = {**_known_keys(SMOKE_SIZES[spec.kind], spec.config_model), "max_steps": 2}
+    overrides = {**known_keys(SMOKE_SIZES[spec.kind], spec.config_model), "max_steps": 2}
     assert "gsm8k_test_size" not in overrides["data"]
     plan = plan_run(make_experiment(task="unit-conversion", params={}), overrides=overrides)
     assert plan.cfg.data.test_size == 4

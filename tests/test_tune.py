@@ -248,13 +248,13 @@ def test_a_resumed_study_suggests_what_an_uninterrupted_one_would(tmp_path):
 def test_tune_json_names_its_storage_relative_to_the_working_directory(tmp_path, monkeypatch):
     """tune.json is committed with a project: a storage inside the working directory is written relative
     to it, not as this machine's absolute path; one outside stays absolute."""
-    from peftbench.tune.winner import _shown
+    from peftbench.tune.winner import relative_to_cwd
 
     monkeypatch.chdir(tmp_path)
-    assert _shown(tmp_path / "results" / ".tune" / "studies.db") == "results/.tune/studies.db"
-    assert _shown(Path("results/.tune/studies.db")) == "results/.tune/studies.db"
+    assert relative_to_cwd(tmp_path / "results" / ".tune" / "studies.db") == "results/.tune/studies.db"
+    assert relative_to_cwd(Path("results/.tune/studies.db")) == "results/.tune/studies.db"
     outside = tmp_path.parent / "elsewhere" / "studies.db"
-    assert _shown(outside) == outside.as_posix()
+    assert relative_to_cwd(outside) == outside.as_posix()
 
 
 def _t(number, value, params=None):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Iterable, Literal, TypedDict, Unpack
 
 Where = Literal["final", "window", "train_info"]
 # quality: what the task asks for; cost: what training takes (time, memory, size, throughput); retention:
@@ -62,8 +62,19 @@ class Metric:
 METRICS: dict[str, Metric] = {}
 
 
+class _Optional(TypedDict, total=False):
+    """The fields of `Metric` with defaults, which `declare` takes by keyword."""
+
+    leaderboard: Board | None
+    trade_off: str | None
+    trade_off_name: str | None
+    run_mean: bool
+    trl: str | None
+    digits: int
+
+
 def declare(key: str, where: Where, label: str, unit: str, higher_is_better: bool | None, fmt: str, role: Role,
-            short: str | None = None, **more) -> Metric:
+            short: str | None = None, **more: Unpack[_Optional]) -> Metric:
     if key in METRICS:
         raise ValueError(f"metric '{key}' is declared twice")
     if more.get("trade_off") not in (None, *TRADE_OFF_AXES):
@@ -209,7 +220,7 @@ def front_name(key: str) -> str:
     return known.front_name if known else key
 
 
-def ordered_columns(columns) -> list[str]:
+def ordered_columns(columns: Iterable[object]) -> list[str]:
     """Of `columns` (those with values), the metric ones in reading order: the registry's runs-table
     metrics as declared, then undeclared `test …` keys alphabetically."""
     present = set(columns)
@@ -224,7 +235,7 @@ def fmt_of(key: str) -> str:
     return known.fmt if known else ""
 
 
-def format_value(value, key: str, units: bool = False) -> str:
+def format_value(value: float | None, key: str, units: bool = False) -> str:
     """A figure as every table and report shows it: by its metric's format ("{:.3g}" when undeclared),
     byte counts in MB or KB (`units`: with " MB"/" KB" after the number, for cells under a header that
     does not say it); missing (None, NaN) as an empty cell, never a made-up number."""

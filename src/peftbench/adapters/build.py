@@ -12,7 +12,7 @@ from peftbench.adapters.peft_config import build_peft_config
 
 
 def wrap_model(model, raw: dict | None, source: str, autocast_adapter_dtype: bool,
-               default_task_type: str | None = "CAUSAL_LM", every_target: bool = True):
+               default_task_type: str | None = "CAUSAL_LM", every_target: bool = True) -> torch.nn.Module:
     """A PEFT model for `raw`, or the model itself (all parameters trainable) for full fine-tuning.
     `every_target`: each name in a list of target modules must exist in the model (`check_target_modules`)."""
     if raw is None:
@@ -85,7 +85,7 @@ def _checked(factory, *args, **kwargs):
         raise UserError(f"optimizer_kwargs: {err}") from None
 
 
-def build_scheduler(optimizer, kind: str, total_steps: int, warmup_ratio: float):
+def build_scheduler(optimizer, kind: str, total_steps: int, warmup_ratio: float) -> torch.optim.lr_scheduler.LRScheduler:
     from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup
 
     warmup = int(total_steps * warmup_ratio)

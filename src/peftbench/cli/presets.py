@@ -54,7 +54,7 @@ def demo(
         handle_stops()  # SIGTERM ends the driver as Ctrl-C does: workers stopped, records written
         found = [load_experiment(experiments_root(experiments_dir) / name) for name in DEMO_EXPERIMENTS]
     console.print(Text(f"peftbench demo: {', '.join(DEMO_EXPERIMENTS)}, shortened: {DEMO_OVERRIDES}"))
-    run_sweep(found, None, output_dir, DEMO_OVERRIDES, ExecutorOptions(jobs=jobs or _default_jobs()))
+    run_sweep(found, None, output_dir, DEMO_OVERRIDES, ExecutorOptions(jobs=jobs or default_demo_jobs()))
     done = find_results(output_dir, "minimath")
     paths = [done[e.result_stem(0)] for e in found if e.result_stem(0) in done]
     if not paths:
@@ -66,7 +66,8 @@ def demo(
     console.print(Text(short_runs_note(paths), style="yellow"))
 
 
-def _default_jobs() -> int | None:
+def default_demo_jobs() -> int | None:
+    """`demo`'s --jobs when none is given: two runs at a time on CPU, the executor's own default on GPUs."""
     from peftbench.sweep.local import visible_gpus
 
     return None if visible_gpus() else DEMO_CPU_JOBS
@@ -92,7 +93,7 @@ def smoke(
         task = declared_task(task_file) or task
         found = discover(experiments_root(experiments_dir), task)
         spec = task_of(found[0], task_file) if found else task_spec(task)
-        overrides = {**_known_keys(SMOKE_SIZES[spec.kind], spec.config_model), "max_steps": max_steps}
+        overrides = {**known_keys(SMOKE_SIZES[spec.kind], spec.config_model), "max_steps": max_steps}
     with tempfile.TemporaryDirectory(prefix="peftbench-smoke-") as out:
         outcomes = run_sweep(found, None, Path(out), overrides, ExecutorOptions(), task_file=task_file)
     table = Table("experiment", "outcome")
@@ -104,7 +105,7 @@ def smoke(
         raise typer.Exit(1)
 
 
-def _known_keys(overrides: dict, model) -> dict:
+def known_keys(overrides: dict, model) -> dict:
     """`overrides` without the keys `model` (a task's config model) does not have: the smoke sizes are
     shared by the tasks of a kind, and some keys belong to one task only (minimath's GSM8K sample)."""
     kept = {}
@@ -113,5 +114,5 @@ def _known_keys(overrides: dict, model) -> dict:
         if field is None:
             continue
         section = field.annotation
-        kept[key] = _known_keys(value, section) if isinstance(value, dict) and hasattr(section, "model_fields") else value
+        kept[key] = known_keys(value, section) if isinstance(value, dict) and hasattr(section, "model_fields") else value
     return kept

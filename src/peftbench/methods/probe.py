@@ -20,6 +20,7 @@ from peftbench.tasks.minimath import problems as minimath_data
 from peftbench.text.data import encode_example, text_batches
 from peftbench.text.lm_loss import causal_lm_loss
 from peftbench.text.models import load_model
+from peftbench.training.hooks import Hooks, Meters
 from peftbench.training.sft import TrainState, train
 
 # The smallest run that still goes through every part of a real one.
@@ -79,8 +80,8 @@ def _train(exp: Experiment, layers: int, seed: int, extra: dict | None) -> TextP
     data = [encode_example(tokenizer, cfg.query_template, ex, cfg.max_seq_length, cfg.loss_on)
             for ex in probe_examples(seed)]
     batches = text_batches(data, cfg.batch_size, seed, tokenizer.pad_token_id, CPU)
-    state = train(model, optimizer, scheduler, batches, causal_lm_loss, cfg, CPU, MemorySampler(CPU), TrainState(),
-                  validate=dict)
+    state = train(model, optimizer, scheduler, batches, causal_lm_loss, cfg, CPU, TrainState(),
+                  Meters(MemorySampler(CPU)), Hooks(validate=dict))
     moved = any(not torch.equal(b, p.detach()) for b, p in zip(before, params))
     return TextProbe(model, tokenizer, cfg, state.last_loss, sum(p.numel() for p in params), moved, layers)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, cast
 
 import torch
 
@@ -19,22 +20,24 @@ from peftbench.errors import UserError
 from peftbench.telemetry.measure import MemorySampler, count_parameters
 from peftbench.telemetry.memory_accounting import AccountedMemory
 from peftbench.pipeline.image import ImageRun
+from peftbench.pipeline.modality import Modality
 from peftbench.pipeline.record import build_record
 from peftbench.pipeline.setup import BaseView, prepare_training, saved_size
-from peftbench.pipeline.state import RunState
+from peftbench.pipeline.state import Row, RunState
 from peftbench.pipeline.text import TextRun
+from peftbench.planning.config import TrainConfig, trains_with_grpo
 from peftbench.planning.plan import RunPlan
+from peftbench.tasks.base import ImageTask, Task
 from peftbench.telemetry.progress import Reporter
 from peftbench.records.record import ResultRecord
-from peftbench.records.status import CANCELLED, FAILED, SUCCESS
+from peftbench.records.status import CANCELLED, FAILED, SUCCESS, Status
 from peftbench.records.results import result_path, samples_path, write_run
 from peftbench.adapters.saved import adapter_dir, save_adapter
 from peftbench.system.signals import check_stop, is_stop
 from peftbench.system.threads import apply_thread_limit
 from peftbench.telemetry.trackers import Trackers, summary_of
-from peftbench.training.sft import train
-
-STRATEGIES = {"text": TextRun, "image": ImageRun}
+from peftbench.training.hooks import Hooks, Meters
+from peftbench.training.sft import TrainState, train
 
 
 @dataclass
@@ -54,6 +57,8 @@ def execute(plan: RunPlan, output_dir: Path | str, reporter: Reporter | None = N
     trackers = trackers or Trackers({})
     run = RunState(plan, plan.spec.create())
     trackers.start(f"{plan.task}/{plan.stem}", _tracked_config(plan))  # a tracker that cannot start: UserError
+    status: Status
+    error: BaseException | None
     try:
         with reporter:
             _run_all(run, reporter, trackers)
@@ -84,7 +89,7 @@ def execute(plan: RunPlan, output_dir: Path | str, reporter: Reporter | None = N
     return RunOutcome(status, path, record, error)
 
 
-def _failure(err: BaseException) -> tuple[str, BaseException]:
+def _failure(err: BaseException) -> tuple[Status, BaseException]:
     """"cancelled" = stopped from outside (Ctrl-C, SIGTERM): a sweep reruns it. "failed" = the run itself
     broke (OOM, NaN, a bug): a sweep leaves it alone unless asked to --retry-failed."""
     if not is_stop(err) and not isinstance(err, torch.OutOfMemoryError):
@@ -92,10 +97,18 @@ def _failure(err: BaseException) -> tuple[str, BaseException]:
     return (CANCELLED if is_stop(err) else FAILED), err
 
 
-def _tracked_config(plan: RunPlan) -> dict:
+def _tracked_config(plan: RunPlan) -> dict[str, Any]:
     return {"task": plan.task, "experiment": plan.experiment.full_name, "seed": plan.seed,
             "config_hash": plan.config_hash, "train_config": plan.cfg.model_dump(mode="json"),
             "peft_config": plan.experiment.peft_config}
+
+
+def _modality(run: RunState, reporter: Reporter, device: torch.device) -> Modality:
+    """The run's modality. The registry pairs each task object with its kind (`TaskSpec.kind`) and a text
+    task with a `TrainConfig`; the types cannot see that pairing, so it is asserted to them here."""
+    if run.plan.spec.kind == "text":
+        return TextRun(run, cast(Task, run.task), cast(TrainConfig, run.cfg), reporter, device)
+    return ImageRun(run, cast(ImageTask, run.task), reporter, device)
 
 
 def _run_all(run: RunState, reporter: Reporter, trackers: Trackers) -> None:
@@ -105,7 +118,7 @@ def _run_all(run: RunState, reporter: Reporter, trackers: Trackers) -> None:
     apply_thread_limit(run.plan.spec.max_threads)
     set_seed(cfg.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    modality = STRATEGIES[run.plan.spec.kind](run, reporter, device)
+    modality = _modality(run, reporter, device)
     model = _untrained(run, modality) if cfg.skip_training else _trained(run, modality, reporter, device, trackers)
     if not cfg.evaluate_test:  # a tuning trial: its validation decided it, the test set stays unread
         return
@@ -122,42 +135,57 @@ def _run_all(run: RunState, reporter: Reporter, trackers: Trackers) -> None:
     run.file_size = 0 if cfg.skip_training else saved_size(model)  # a baseline produces nothing to save
 
 
-def _trained(run: RunState, modality, reporter: Reporter, device, trackers: Trackers):
+def _trained(run: RunState, modality: Modality, reporter: Reporter, device: torch.device,
+             trackers: Trackers) -> torch.nn.Module:
     cfg = run.cfg
     model, optimizer, scheduler = prepare_training(run, modality.load())
     run.model = model
-    memory = MemorySampler(device)
-
-    def validate() -> dict:
-        with memory.paused():  # validation is not training: its memory stays out of training's figures
-            return modality.validate(model)
-
-    def on_window(row: dict) -> None:
-        with memory.paused():  # nor is logging to a tracker
-            trackers.log_row(row)
-
-    accounted = AccountedMemory(model, optimizer)
-    grpo = getattr(cfg, "trainer", "sft") == "grpo"
+    memory, accounted = MemorySampler(device), AccountedMemory(model, optimizer)
+    meters = Meters(memory, accounted)
+    grpo = trains_with_grpo(cfg)
     batches = None if grpo else modality.batches()
     try:
         with reporter.training(cfg.max_steps) as on_step, memory, accounted:
-            if grpo:  # the same model, optimizer, meters and callbacks; TRL's GRPO loop (training/grpo.py)
-                from peftbench.training.grpo import train_grpo
-                from peftbench.text.data import format_prompt
-
-                train_grpo(model, modality.tokenizer, run.task, cfg, run.state, optimizer, scheduler, memory,
-                           accounted, validate, on_step, on_window, format_prompt)
+            hooks = _hooks(modality, model, memory, on_step, trackers)
+            if grpo:  # the same model, optimizer, meters and hooks; TRL's GRPO loop (training/grpo.py)
+                _train_grpo(run, modality, model, optimizer, scheduler, meters, hooks)
             else:
-                train(model, optimizer, scheduler, batches, modality.loss, cfg, device, memory, run.state, validate,
-                      on_step, on_window, accounted)
+                assert batches is not None  # made above for every trainer but GRPO
+                train(model, optimizer, scheduler, batches, modality.loss, cfg, device, run.state, meters, hooks)
     finally:  # a cancelled run's record keeps the steps it took
         run.accounted_memory = accounted.summary()
     run.train_memory = memory.summary()
-    del optimizer, scheduler, batches, accounted  # free optimizer state: the evaluation peak is the model's own
+    del optimizer, scheduler, batches, accounted, meters  # free optimizer state: the evaluation peak is the model's own
     return model
 
 
-def _untrained(run: RunState, modality):
+def _hooks(modality: Modality, model: torch.nn.Module, memory: MemorySampler, on_step: Callable[[TrainState], None],
+           trackers: Trackers) -> Hooks:
+    """The training loop's callbacks (either loop's: `training/hooks.py`)."""
+
+    def validate() -> dict[str, float]:
+        with memory.paused():  # validation is not training: its memory stays out of training's figures
+            return modality.validate(model)
+
+    def on_window(row: Row) -> None:
+        with memory.paused():  # nor is logging to a tracker
+            trackers.log_row(row)
+
+    return Hooks(validate, on_step, on_window)
+
+
+def _train_grpo(run: RunState, modality: Modality, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                scheduler: torch.optim.lr_scheduler.LRScheduler, meters: Meters, hooks: Hooks) -> None:
+    from peftbench.training.grpo import train_grpo
+    from peftbench.text.data import format_prompt
+
+    # trainer grpo is a text config's setting (TrainConfig), so its run is a TextRun: the tokenizer and scorer
+    assert isinstance(modality, TextRun)
+    train_grpo(model, modality.tokenizer, modality.task, modality.cfg, run.state, optimizer, scheduler, meters, hooks,
+               format_prompt)
+
+
+def _untrained(run: RunState, modality: Modality) -> torch.nn.Module:
     """A baseline row: the base model evaluated as it is, with one validation row at step 0."""
     model = modality.load()
     run.params = (0, count_parameters(model)[1])

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
 from peftbench.adapters.build import build_optimizer, build_scheduler, wrap_model
+from peftbench.planning.config import trains_with_grpo
 from peftbench.planning.experiment import ADAPTER_FILE
 from peftbench.telemetry.measure import count_parameters, dir_size
 from peftbench.pipeline.state import RunState
 
 
-def prepare_training(run: RunState, base_model):
+Training = tuple[torch.nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]
+WeightSums = dict[torch.nn.Parameter, float]
+
+
+def prepare_training(run: RunState, base_model: torch.nn.Module) -> Training:
     """Wrap the base model (or unfreeze it: full fine-tuning), then build optimizer and schedule."""
     plan, cfg = run.plan, run.plan.cfg
     raw = plan.experiment.peft_config
@@ -25,7 +30,7 @@ def prepare_training(run: RunState, base_model):
                        plan.peft_task_type, every_target=plan.spec.kind == "text")
     run.base_changed = before is not None and weight_sums(before) != before
     run.peft_config = resolved_peft_config(model, cfg.model_id) if raw is not None else None
-    init = cfg.grpo.init_adapter if getattr(cfg, "trainer", "sft") == "grpo" else None
+    init = cfg.grpo.init_adapter if trains_with_grpo(cfg) else None
     if init:  # RL after supervised fine-tuning: the saved adapter's weights, trained further
         load_adapter_weights(model, init)
     optimizer = build_optimizer(model, cfg.optimizer_type, cfg.optimizer_kwargs)
@@ -36,7 +41,7 @@ def prepare_training(run: RunState, base_model):
     return model, optimizer, scheduler
 
 
-def load_adapter_weights(model, folder: str) -> None:
+def load_adapter_weights(model: torch.nn.Module, folder: str) -> None:
     """Load a saved adapter's weights (`--save-adapter`'s `<stem>.adapter/`) into the wrapped model, whose
     adapter must have the same configuration; UserError when the folder holds no adapter."""
     from pathlib import Path
@@ -59,7 +64,7 @@ def load_adapter_weights(model, folder: str) -> None:
                         f"({len(result.unexpected_keys)} unexpected, e.g. {result.unexpected_keys[0]})")
 
 
-def weight_sums(model_or_sums) -> dict:
+def weight_sums(model_or_sums: torch.nn.Module | WeightSums) -> WeightSums:
     """{parameter object: sum of its values} of a model's parameters (or, given such a dict, of the same
     parameter objects now). An adapter whose initialisation rewrites the base weights it wraps (PiSSA,
     OLoRA, CorDA, LoftQ) keeps the parameter objects but changes their values, which this sees; then
@@ -69,18 +74,20 @@ def weight_sums(model_or_sums) -> dict:
         return {p: float(p.detach().double().sum()) for p in params}
 
 
-def resolved_peft_config(model, model_id: str | None = None) -> dict:
+def resolved_peft_config(model: Any, model_id: str | None = None) -> dict[str, Any]:
     """The adapter config with peft's defaults filled in, as JSON (sets become sorted lists); its base
     model named by `model_id` (what the user gave: a Hub id, a folder, embedded:<name>), not by the
-    local folder the weights were loaded from (a converted model in this machine's cache)."""
-    config = model.peft_config["default"].to_dict()
+    local folder the weights were loaded from (a converted model in this machine's cache). `model` is a
+    peft model (typed `Any`: torch's `Module` types an attribute it does not know as a tensor or module)."""
+    config: dict[str, Any] = model.peft_config["default"].to_dict()
     if model_id is not None and config.get("base_model_name_or_path"):  # set by peft from the loaded folder
         config["base_model_name_or_path"] = model_id
     return {k: (sorted(v) if isinstance(v, set) else v) for k, v in config.items()}
 
 
-def saved_size(model) -> int:
-    """Bytes that `save_pretrained` writes: the adapter, or the whole model for full fine-tuning."""
+def saved_size(model: Any) -> int:
+    """Bytes that `save_pretrained` (a peft or transformers model's method) writes: the adapter, or the
+    whole model for full fine-tuning."""
     with tempfile.TemporaryDirectory(prefix="peftbench-size-") as tmp:
         model.save_pretrained(tmp)
         return dir_size(tmp)
@@ -92,23 +99,28 @@ class BaseView:
     rewrote the base weights it wraps (`base_changed`) — a freshly loaded base, loaded on first use and
     dropped on exit. Use `with view.active(): ... view.model(...)`."""
 
-    def __init__(self, tuned, load_fresh: Callable[[], object], base_changed: bool = False):
-        self._tuned, self._load_fresh, self._fresh = tuned, load_fresh, None
+    def __init__(self, tuned: torch.nn.Module, load_fresh: Callable[[], torch.nn.Module], base_changed: bool = False):
+        self._tuned, self._load_fresh = tuned, load_fresh
+        self._fresh: torch.nn.Module | None = None
         self.is_adapter = hasattr(tuned, "disable_adapter") and not base_changed
 
     @property
-    def model(self):
+    def model(self) -> torch.nn.Module:
         if self.is_adapter:
             return self._tuned
         if self._fresh is None:
             self._fresh = self._load_fresh()
         return self._fresh
 
-    def active(self) -> contextlib.AbstractContextManager:
-        return self._tuned.disable_adapter() if self.is_adapter else contextlib.nullcontext()
+    def active(self) -> contextlib.AbstractContextManager[object]:
+        if not self.is_adapter:
+            return contextlib.nullcontext()
+        # a peft model's method; torch's Module types an attribute it does not know as a tensor or module
+        disable: Callable[[], contextlib.AbstractContextManager[object]] = getattr(self._tuned, "disable_adapter")
+        return disable()
 
     def __enter__(self) -> BaseView:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._fresh = None

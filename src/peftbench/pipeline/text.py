@@ -4,11 +4,17 @@ the task's test sets, and forgetting and drift on a general-text sample (docs/de
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING, Any, Iterator
+
+import torch
 
 from peftbench.errors import UserError
 from peftbench.metrics import BASE_CE, DRIFT, FORGETTING, TUNED_CE, task_metric
 from peftbench.pipeline.setup import BaseView
+from peftbench.pipeline.state import RunState, Row
+from peftbench.planning.config import TrainConfig
 from peftbench.records.results import FORGETTING_SET
+from peftbench.tasks.base import Batch, Example, Task
 from peftbench.text.baseline import base_cross_entropy
 from peftbench.text.data import encode_all, format_prompt, text_batches
 from peftbench.text.evaluate import cross_entropy_and_drift, encode_corpus, generate_answers, score_answers
@@ -16,16 +22,22 @@ from peftbench.text.extract import EXTRACTOR_VERSION
 from peftbench.text.lm_loss import causal_lm_loss
 from peftbench.text.models import load_model
 
+if TYPE_CHECKING:
+    from peftbench.telemetry.progress import Reporter
+
 CORPUS_BATCH_MAX = 8  # full-vocabulary log-probs are large; keep forgetting batches small
 
 
 class TextRun:
-    def __init__(self, run, reporter, device):
+    """The `pipeline.modality.Modality` of text tasks."""
+
+    def __init__(self, run: RunState, task: Task, cfg: TrainConfig, reporter: Reporter, device: torch.device):
         self.run, self.reporter, self.device = run, reporter, device
-        self.cfg, self.task, self.metric = run.cfg, run.task, run.plan.spec.metric
+        self.cfg, self.task, self.metric = cfg, task, run.plan.spec.metric
+        self.tokenizer: Any = None  # a transformers tokenizer, from load()
         run.run_info_extra["extractor_version"] = EXTRACTOR_VERSION
 
-    def load(self):
+    def load(self) -> torch.nn.Module:
         """The base model, the tokenised data, and the base model's cross-entropy on the forgetting
         sample (the "before" of forgetting; cached per model and sample)."""
         cfg, task, run = self.cfg, self.task, self.run
@@ -45,28 +57,28 @@ class TextRun:
                                           run.model_info, corpus_info, cfg)
         return model
 
-    def load_base(self):
+    def load_base(self) -> torch.nn.Module:
         return load_model(self.cfg, self.device)[0]
 
-    def batches(self):
+    def batches(self) -> Iterator[Batch]:
         return text_batches(self.train_data, self.cfg.batch_size, self.cfg.seed, self.tokenizer.pad_token_id,
                             self.device)
 
-    def loss(self, model, batch):
+    def loss(self, model: torch.nn.Module, batch: Batch) -> torch.Tensor:
         return causal_lm_loss(model, batch)
 
-    def validate(self, model) -> dict:
+    def validate(self, model: torch.nn.Module) -> dict[str, float]:
         accuracy, _ = self._accuracy_on(model, self.valid, task_metric("valid", self.metric))
         return {task_metric("valid", self.metric): accuracy}
 
-    def test(self, model) -> None:
+    def test(self, model: torch.nn.Module) -> None:
         for test in self.test_sets:
             key = task_metric("test", self.metric, test.name)
             accuracy, rows = self._accuracy_on(model, test.examples, key)
             self.run.final[key] = accuracy
             self.run.predictions += [{**row, "test_set": test.name or self.run.plan.task} for row in rows]
 
-    def compare_with_base(self, model, base: BaseView) -> None:
+    def compare_with_base(self, model: torch.nn.Module, base: BaseView) -> None:
         per_text: list[tuple[float, int]] = []
         with self.reporter.status("forgetting and drift"):
             tuned_ce, drift = cross_entropy_and_drift(model, base.active, base.model, self.corpus,
@@ -77,7 +89,7 @@ class TextRun:
         self.run.predictions += [{"id": f"forgetting-{i}", "test_set": FORGETTING_SET, "nll": nll, "tokens": tokens}
                                  for i, (nll, tokens) in enumerate(per_text)]
 
-    def afterwards(self, model, base: BaseView) -> None:
+    def afterwards(self, model: torch.nn.Module, base: BaseView) -> None:
         """What fine-tuning costs afterwards: instruction following and lm-eval tasks against the base
         model (a baseline row measures the base itself), and, for a trained model, its generation speed."""
         from peftbench.afterwards import lm_eval_tasks, overhead, retention
@@ -92,14 +104,14 @@ class TextRun:
             final, self.run.inference = overhead.measure(model, base, self.tokenizer, self.cfg, self.reporter)
             self.run.final.update(final)
 
-    def _accuracy_on(self, model, examples, label: str):
+    def _accuracy_on(self, model: torch.nn.Module, examples: list[Example], label: str) -> tuple[float, list[Row]]:
         cfg = self.eval_cfg
         with self.reporter.task(label, len(examples), keep=not label.startswith("valid")) as advance:
             answers = generate_answers(model, self.tokenizer, cfg, examples, progress=advance)
         return score_answers(examples, answers, self.task.score, lambda q: format_prompt(cfg.query_template, q))
 
 
-def few_shot_config(cfg, pool: list):
+def few_shot_config(cfg: TrainConfig, pool: list[Example]) -> TrainConfig:
     """`cfg` whose prompt starts with `cfg.few_shot` solved examples of `pool` (drawn with the run's seed),
     each written as training writes it: prompt, a space, the worked solution."""
     if cfg.few_shot > len(pool):

@@ -15,7 +15,7 @@ import math
 import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, TypeGuard, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -184,6 +184,12 @@ class TrainConfig(RunConfig):
         if "{query}" not in template:
             raise ValueError("must contain the placeholder {query}")
         return template
+
+
+def trains_with_grpo(cfg: RunConfig) -> TypeGuard[TrainConfig]:
+    """Whether the run trains with GRPO (`trainer: grpo`), a setting only text configs have; where it
+    does, the config is a `TrainConfig` (its `grpo` section), which this tells the type checker."""
+    return getattr(cfg, "trainer", "sft") == "grpo"
 
 
 class ImageConfig(Strict):

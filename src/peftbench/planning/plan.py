@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from peftbench.planning.config import RunConfig
+from peftbench.planning.config import RunConfig, trains_with_grpo
 from peftbench.errors import UserError
 from peftbench.planning.experiment import ADAPTER_FILE, PARAMS_FILE, Experiment, config_hash, load_experiment
 from peftbench.system.extras import require_extra
@@ -89,7 +89,7 @@ def plan_run(exp_dir: Path | str, max_steps: int | None = None, seed: int | None
     if seed is not None:
         extra["seed"] = seed
     cfg = experiment.train_config(spec.defaults, extra, spec.config_model)
-    if getattr(cfg, "trainer", "sft") == "grpo":  # TRL: one line naming the install, before any model loads
+    if trains_with_grpo(cfg):  # TRL: one line naming the install, before any model loads
         require_extra("rl")
     digest = config_hash(experiment.task, cfg, experiment.peft_config, cfg.seed, spec.fingerprint)
     plan = RunPlan(experiment, spec, cfg, extra, digest, save_adapter)

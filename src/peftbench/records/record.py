@@ -78,7 +78,7 @@ class RunInfo(_Open):
     config_hash: str | None = Field(default=None, description="hash of task, train config, peft config, seed")
     peftbench_version: str | None = None
     extractor_version: str | None = Field(default=None, description="text tasks: answer extractor version")
-    git: GitInfo | None = None
+    git: GitInfo | None = Field(default=None, description="the peftbench checkout that ran")
     peft_branch: str | None = Field(default=None, description="git branch of peft when it runs from a source "
                                     "checkout, else null (the reference suite's key; its app reads it)")
     peft_worktree_is_dirty: bool | None = Field(default=None, description="the reference suite's key: whether the "
@@ -139,11 +139,16 @@ class TrainInfo(_Open):
 
 
 class MetaInfo(_Open):
-    model_info: dict[str, Any] | None = None
-    dataset_info: dict[str, Any] | None = None
-    package_info: dict[str, Any] | None = None
-    system_info: dict[str, Any] | None = None
-    pytorch_info: str | None = None
+    model_info: dict[str, Any] | None = Field(default=None, description="what identifies the base model (id, "
+                                              "revision, dtype, ...)")
+    dataset_info: dict[str, Any] | None = Field(default=None, description="what identifies the task's data; text "
+                                                "tasks also the forgetting sample's")
+    package_info: dict[str, Any] | None = Field(
+        default=None, description="<package>-version (null: not installed) and <package>-commit-hash of each "
+        "relevant package, and peftbench-lock: the lock the environment was installed from")
+    system_info: dict[str, Any] | None = Field(default=None, description="operating system, CPU, thread settings "
+                                               "and the accelerator used")
+    pytorch_info: str | None = Field(default=None, description="torch's build configuration, as torch prints it")
 
 
 class ResultRecord(_Open):

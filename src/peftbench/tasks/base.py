@@ -12,7 +12,12 @@ The run pipeline knows nothing else about it, so adding a task never touches the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Iterator, Protocol
+
+if TYPE_CHECKING:  # annotations only: planning a run imports tasks without torch
+    import torch
+
+    from peftbench.image.metrics import FeatureExtractor
 
 
 @dataclass(frozen=True)
@@ -90,14 +95,14 @@ class ImageBundle:
     state:       anything else the task needs (precomputed embeddings and latents, scheduler, …).
     """
 
-    model: Any
-    model_info: dict
-    extractor: Any
-    references: dict[str, Any]
+    model: torch.nn.Module
+    model_info: dict[str, Any]
+    extractor: FeatureExtractor
+    references: dict[str, torch.Tensor]
     prompts: dict[str, PromptSet]
     grid: list[PromptSet]
     state: Any = None
-    grid_real: list[tuple[str, Any]] = field(default_factory=list)  # real rows (label, images) atop the grid
+    grid_real: list[tuple[str, torch.Tensor]] = field(default_factory=list)  # real rows (label, images) atop the grid
 
 
 @dataclass
@@ -123,12 +128,12 @@ class ImageTask(Protocol):
         already on `device`, in an order fixed by cfg.seed."""
         ...
 
-    def loss(self, model, batch: Batch, bundle: ImageBundle):
+    def loss(self, model, batch: Batch, bundle: ImageBundle) -> torch.Tensor:
         """Scalar training loss of `model` (the wrapped denoiser) on one batch: noise/timesteps sampled
         inside (`peftbench.image.diffusion`), epsilon or flow-matching target as the model needs."""
         ...
 
-    def generate(self, model, bundle: ImageBundle, prompts: PromptSet, cfg):
+    def generate(self, model, bundle: ImageBundle, prompts: PromptSet, cfg) -> torch.Tensor:
         """Images for `prompts` (seed i for prompt i), float [0,1] NCHW on CPU, in eval mode, no grad."""
         ...
 

@@ -7,6 +7,7 @@ appear under the training bar and disappear when done.
 from __future__ import annotations
 
 import contextlib
+from typing import Any, Callable, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -40,17 +41,17 @@ class Reporter:
         self.bar.stop()
 
     @contextlib.contextmanager
-    def training(self, total_steps: int):
+    def training(self, total_steps: int) -> Iterator[Callable[[Any], None]]:
         """Yields `on_step(state)` that advances the bar and shows the latest loss."""
         job = self.bar.add_task("train", total=total_steps, info="")
 
-        def on_step(state) -> None:
+        def on_step(state: Any) -> None:  # a training.sft.TrainState
             self.bar.update(job, completed=state.step, info=f"loss {state.last_loss:.3f}")
 
         yield on_step
 
     @contextlib.contextmanager
-    def task(self, label: str, total: int, keep: bool = False):
+    def task(self, label: str, total: int, keep: bool = False) -> Iterator[Callable[[int], None]]:
         """Yields `advance(n)` for an evaluation over `total` items."""
         job = self.bar.add_task(label, total=total, info="")
         try:
@@ -60,7 +61,7 @@ class Reporter:
                 self.bar.remove_task(job)
 
     @contextlib.contextmanager
-    def status(self, message: str):
+    def status(self, message: str) -> Iterator[None]:
         job = self.bar.add_task(message, total=None, info="")
         try:
             yield

@@ -11,6 +11,9 @@ Prompt learning (prompt tuning, p-tuning, prefix tuning) is decoded correctly he
 passes `cache`, so prompt tuning re-inserts its virtual tokens at every step and prefix tuning drops
 its prefix). The prefill goes through the PEFT model, which inserts the virtual tokens once; the
 decoding steps go through the base model on the cache, which already holds them.
+
+Its steps (`prefill`, `grouped_prefill`, `decoder_of`, `cache_of`, `reserve`) are public: benchmarks/
+eval_costs.py times them one by one.
 """
 
 from __future__ import annotations
@@ -48,10 +51,10 @@ def supported(model) -> bool:
     # them on, a step over the cache would not.
     if getattr(getattr(model, "active_peft_config", None), "alora_invocation_tokens", None):
         return False
-    return not getattr(_decoder(model).config, "is_encoder_decoder", False)
+    return not getattr(decoder_of(model).config, "is_encoder_decoder", False)
 
 
-def _forward_params(module) -> set[str]:
+def forward_params(module) -> set[str]:
     return set(inspect.signature(module.forward).parameters)
 
 
@@ -60,14 +63,14 @@ def _prompt_learning(model) -> bool:
     return bool(getattr(config, "is_prompt_learning", False))
 
 
-def _decoder(model):
+def decoder_of(model):
     """The module that runs decoding steps: the base model under a PEFT wrapper (its adapters are
     injected into its layers), the model itself otherwise."""
     get_base = getattr(model, "get_base_model", None)
     return get_base() if callable(get_base) else model
 
 
-def _cache_of(out):
+def cache_of(out):
     cache = getattr(out, "cache", None)
     return cache if cache is not None else getattr(out, "past_key_values", None)
 
@@ -77,7 +80,7 @@ def _positions(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
 
 
-def _prefill(model, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+def prefill(model, input_ids: torch.Tensor, attention_mask: torch.Tensor):
     """Run the prompts through the (PEFT) model: (outputs, cache, mask over the cache, last positions)."""
     prompt_learning = _prompt_learning(model)
     inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "use_cache": True}
@@ -86,17 +89,17 @@ def _prefill(model, input_ids: torch.Tensor, attention_mask: torch.Tensor):
         # PEFT prompt learning ignores position ids and numbers every position, virtual ones first.
         positions = _positions(attention_mask)
         inputs["position_ids"] = positions
-    if "logits_to_keep" in _forward_params(_decoder(model)):
+    if "logits_to_keep" in forward_params(decoder_of(model)):
         inputs["logits_to_keep"] = 1  # the prompt's own logits are never needed, only the last one
     out = model(**inputs)
-    cache = _cache_of(out)
+    cache = cache_of(out)
     # Virtual tokens are in the cache but not in the mask: prepend them to the mask (always attended).
     virtual = cache.get_seq_length() - input_ids.shape[1]
     mask = torch.cat([attention_mask.new_ones(input_ids.shape[0], virtual), attention_mask], dim=1)
     return out, cache, mask, None if positions is None else positions[:, -1:]
 
 
-class _PreallocatedLayer(DynamicLayer):
+class PreallocatedLayer(DynamicLayer):
     """A decoding cache layer that writes each new position into room reserved after the prompt.
 
     transformers' `DynamicLayer` concatenates the whole cache with the new position at every step, a
@@ -112,7 +115,7 @@ class _PreallocatedLayer(DynamicLayer):
         self._views()
 
     @classmethod
-    def reserving(cls, layer: DynamicLayer, room: int) -> _PreallocatedLayer:
+    def reserving(cls, layer: DynamicLayer, room: int) -> PreallocatedLayer:
         """The layer's positions, with room for `room` more."""
         return cls(cls._grown(layer.keys, room), cls._grown(layer.values, room), layer.keys.shape[-2])
 
@@ -143,17 +146,17 @@ class _PreallocatedLayer(DynamicLayer):
         self._views()
 
 
-def _reserve(cache, room: int) -> None:
+def reserve(cache, room: int) -> None:
     """Give every plain dynamic layer of the cache room for `room` more positions (others untouched)."""
     layers = getattr(cache, "layers", None)
     if not isinstance(layers, list):
         return
     for i, layer in enumerate(layers):
         if type(layer) is DynamicLayer and layer.is_initialized and layer.keys.dim() == 4:
-            layers[i] = _PreallocatedLayer.reserving(layer, room)
+            layers[i] = PreallocatedLayer.reserving(layer, room)
 
 
-# Rows per prompt pass when the prompts are run in groups (see `_grouped_prefill`).
+# Rows per prompt pass when the prompts are run in groups (see `grouped_prefill`).
 PREFILL_GROUP = 8
 
 
@@ -164,7 +167,7 @@ def _plain_cache(cache) -> bool:
     return type(cache) is DynamicCache and all(type(layer) is DynamicLayer for layer in cache.layers)
 
 
-def _grouped_prefill(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, room: int):
+def grouped_prefill(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, room: int):
     """The prompt pass in groups of similar length, merged into one left-padded cache for decoding.
 
     One left-padded batch computes every row over the longest prompt's width: on GSM8K's 50 test
@@ -181,12 +184,12 @@ def _grouped_prefill(model, input_ids: torch.Tensor, attention_mask: torch.Tenso
     for start in range(0, batch, PREFILL_GROUP):
         rows = order[start : start + PREFILL_GROUP]
         span = int(lengths[rows].max())  # left padding: a row's tokens are its last `length` columns
-        out, cache, _, _ = _prefill(model, input_ids[rows, -span:], attention_mask[rows, -span:])
+        out, cache, _, _ = prefill(model, input_ids[rows, -span:], attention_mask[rows, -span:])
         if not _plain_cache(cache):
             return None
         if layers is None:
             logits = out.logits.new_zeros(batch, out.logits.shape[-1])
-            layers = [_PreallocatedLayer(*(s.new_zeros(batch, s.shape[1], width + room, s.shape[3])
+            layers = [PreallocatedLayer(*(s.new_zeros(batch, s.shape[1], width + room, s.shape[3])
                                            for s in (layer.keys, layer.values)), width)
                       for layer in cache.layers]
         for merged, layer in zip(layers, cache.layers):
@@ -199,11 +202,11 @@ def _grouped_prefill(model, input_ids: torch.Tensor, attention_mask: torch.Tenso
 
 def _prompt_pass(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, room: int):
     """(last logits, cache with room for `room` more positions, mask over the cache, last positions)."""
-    grouped = _grouped_prefill(model, input_ids, attention_mask, room) if input_ids.shape[0] > PREFILL_GROUP else None
+    grouped = grouped_prefill(model, input_ids, attention_mask, room) if input_ids.shape[0] > PREFILL_GROUP else None
     if grouped is not None:
         return grouped
-    out, cache, mask, position = _prefill(model, input_ids, attention_mask)
-    _reserve(cache, room)
+    out, cache, mask, position = prefill(model, input_ids, attention_mask)
+    reserve(cache, room)
     return out.logits[:, -1], cache, mask, position
 
 
@@ -220,8 +223,8 @@ def greedy_decode(
 
     `stop(row, tokens)` may end a row early (e.g. once a task's answer can no longer change)."""
     logits, cache, mask, position = _prompt_pass(model, input_ids, attention_mask, max_new_tokens)
-    decoder = _decoder(model)
-    cache_key = "cache" if "cache" in _forward_params(decoder) else "past_key_values"  # transformers 5 / 4
+    decoder = decoder_of(model)
+    cache_key = "cache" if "cache" in forward_params(decoder) else "past_key_values"  # transformers 5 / 4
     can_drop = hasattr(cache, "batch_select_indices")
     active = list(range(input_ids.shape[0]))  # batch slot -> row
     generated: list[list[int]] = [[] for _ in active]
@@ -249,5 +252,5 @@ def greedy_decode(
             position = position + 1
             step_inputs["position_ids"] = position
         out = decoder(**step_inputs)
-        cache, logits = _cache_of(out), out.logits[:, -1]
+        cache, logits = cache_of(out), out.logits[:, -1]
     return generated

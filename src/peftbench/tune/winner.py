@@ -58,13 +58,13 @@ def provenance(search: Search, method: MethodSearch, decision: Decision) -> dict
         "sampler": budget.sampler,
         "space": method.space.to_json(),
         "space_origin": method.space.origin,
-        "storage": _shown(storage_path(search.results)),
+        "storage": relative_to_cwd(storage_path(search.results)),
         "history": [{"number": t.number, "params": t.params, "value": t.value, "state": t.state.name.lower()}
                     for t in counted(method, budget.trials)],
     }
 
 
-def _shown(path: Path) -> str:
+def relative_to_cwd(path: Path) -> str:
     """The path relative to the working directory when it lies inside it: tune.json is committed with a
     project, where an absolute path would name one machine's folders."""
     try:  # absolute, not resolved: a results folder reached through a symlink stays where it was named

@@ -1,0 +1,38 @@
+"""What a training loop reports to besides the model and its data: the meters it feeds each step and the
+pipeline's callbacks. Both loops (`sft.train`, `grpo.train_grpo`) take the same two objects, which the
+run pipeline builds in one place (`pipeline/sequence.py`), so a new meter or callback is one field here
+rather than one more parameter on every loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:  # only annotations: sft.py imports this module
+    from peftbench.telemetry.measure import MemorySampler
+    from peftbench.telemetry.memory_accounting import AccountedMemory
+    from peftbench.training.sft import TrainState
+
+
+def _ignore(_: object) -> None:
+    """A callback nobody asked for."""
+
+
+@dataclass(frozen=True)
+class Meters:
+    """Entered by the caller around the loop. `memory` is sampled after every step; `accounted`, when
+    given, records each optimizer step's accounted memory (telemetry/memory_accounting.py)."""
+
+    memory: MemorySampler
+    accounted: AccountedMemory | None = None
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """`validate()` scores the model between windows (its keys join the window row); `on_step(state)`
+    follows every step (progress bar, heartbeat); `on_window(row)` gets each window's row as it is
+    recorded (`--report-to` trackers)."""
+
+    validate: Callable[[], dict[str, float]]
+    on_step: Callable[[TrainState], None] = _ignore
+    on_window: Callable[[dict[str, Any]], None] = _ignore
