@@ -64,3 +64,21 @@ def test_one_seed_a_side_tells_nothing_and_baselines_and_full_finetuning_are_no_
 @pytest.mark.parametrize("reference", ["ia3/default", None])
 def test_claims_about_lora_need_a_lora_reference(reference):
     assert claims.check(report([v("lily/default", "test accuracy", 0.02, 0.08)], reference=reference)) == []
+
+
+def rl_report(verdicts) -> TaskReport:
+    names = ["lora/default", "lora/r1", "lora/pissa", "ia3/default"]
+    summary = pd.DataFrame({"experiment": names, "method": [e.split("/")[0] for e in names]})
+    return TaskReport(task="minimath-rl", source="peftbench", model="m", main="test accuracy", metrics=["test accuracy"],
+                      runs=pd.DataFrame(), summary=summary, reference="lora/default", verdicts=verdicts)
+
+
+def test_rl_claims_rank_one_needs_the_interval_inside_the_margin_and_pissa_must_be_worse():
+    found = claims.check(rl_report([v("lora/r1", "test accuracy", -0.015, 0.03), v("lora/pissa", "test accuracy", -0.2, -0.05)]))
+    assert statuses(found) == [claims.HOLDS, claims.HOLDS]
+    assert "at most 2 points" in found[0].claim and "[-1.5, +3.0]" in found[0].evidence
+    found = claims.check(rl_report([v("lora/r1", "test accuracy", -0.06, 0.03), v("lora/pissa", "test accuracy", -0.02, 0.05)]))
+    assert statuses(found) == [claims.NOT_SHOWN, claims.NOT_SHOWN]  # a loss of 6 points not ruled out; pissa not worse
+    found = claims.check(rl_report([v("lora/r1", "test accuracy", -0.01, 0.01, seeds=(1, 3))]))
+    assert statuses(found) == [claims.CANNOT_TELL, claims.CANNOT_TELL]
+    assert "seeds" in found[0].evidence and "no lora/pissa run" in found[1].evidence

@@ -9,6 +9,14 @@ that excludes zero), counting each method once (its tuned default if a search ma
 default); otherwise it is *not shown*, with the counts behind that, or *cannot tell* when no verdict
 could be given at all. The
 claims are about LoRA, so they are checked only when the verdicts' reference is a LoRA experiment.
+
+Trained by reinforcement learning (the `-rl` tasks), two published claims are checked instead:
+
+- "rank 1 is enough for RL" (Thinking Machines, "LoRA Without Regret"): LoRA r1 (`lora/r1`) against the
+  rank-16 reference; it *holds* when the corrected interval of r1 minus the reference lies above
+  -RANK1_MARGIN, i.e. r1 is shown to lose at most that much;
+- "PiSSA collapses under RL" (arXiv 2512.23165): PiSSA (`lora/pissa`) *holds* when it is worse than the
+  reference by a verdict.
 """
 
 from __future__ import annotations
@@ -38,12 +46,20 @@ class Claim:
 
 # The reference suite's claims are about math reasoning (MetaMathQA -> GSM8K) and minimath mirrors it.
 CLAIM_TASKS = ("metamathqa", "minimath")
+RL_TASKS = ("metamathqa-rl", "minimath-rl")
+# "Enough" made testable: a loss larger than this margin (printed in the claim) must be ruled out by the
+# corrected interval; "not distinguishable" alone would reward too few seeds.
+RANK1_MARGIN = 0.02
 
 
 def check(report: TaskReport) -> list[Claim]:
     """Both claims for `report`, or [] where they do not apply: another task than the reference suite's,
     a reference that is no LoRA experiment, or fewer than two other PEFT methods to compare."""
-    if report.task not in CLAIM_TASKS or not report.reference or _method(report, report.reference) != "lora":
+    if not report.reference or _method(report, report.reference) != "lora":
+        return []
+    if report.task in RL_TASKS:
+        return [_rank1_enough(report), _pissa_collapses(report)]
+    if report.task not in CLAIM_TASKS:
         return []
     others = {m for m in report.summary["method"] if m not in NOT_EVIDENCE}
     if len(others) < 2:
@@ -109,3 +125,32 @@ def _forget_less(report: TaskReport) -> Claim:
         else NOT_SHOWN
     named = f" (forget less: {', '.join(less)})" if less else ""
     return Claim(claim, status, f"{_counts(found)} of {len(found)} smaller methods{named}")
+
+
+def _named_verdict(report: TaskReport, name: str) -> verdicts_mod.Verdict | None:
+    """The main-metric verdict of LoRA experiment `name` (`r1`, `pissa`): its tuned version if a search
+    made one, else the shipped one."""
+    found = {v.experiment: v for v in report.verdicts if v.metric == report.main}
+    return found.get(f"lora/tuned-{name}") or found.get(f"lora/{name}")
+
+
+def _interval(v: verdicts_mod.Verdict) -> str:
+    return f"{v.experiment} - {v.reference}: {v.interval(points=True)}"
+
+
+def _rank1_enough(report: TaskReport) -> Claim:
+    claim = f"rank 1 is enough for RL: LoRA r1 loses at most {RANK1_MARGIN * 100:.0f} points of {report.main} to {report.reference}"
+    v = _named_verdict(report, "r1")
+    if v is None or v.word == verdicts_mod.UNDECIDED:
+        return Claim(claim, CANNOT_TELL, "no lora/r1 run" if v is None else f"no verdict: {v.why}")
+    status = HOLDS if v.ci_low >= -RANK1_MARGIN else NOT_SHOWN
+    return Claim(claim, status, _interval(v))
+
+
+def _pissa_collapses(report: TaskReport) -> Claim:
+    claim = f"PiSSA collapses under RL: worse than {report.reference} on {report.main}"
+    v = _named_verdict(report, "pissa")
+    if v is None or v.word == verdicts_mod.UNDECIDED:
+        return Claim(claim, CANNOT_TELL, "no lora/pissa run" if v is None else f"no verdict: {v.why}")
+    return Claim(claim, HOLDS if v.word == verdicts_mod.WORSE else NOT_SHOWN, f"{v.word}; {_interval(v)}")
+

@@ -90,6 +90,11 @@ def _items(p) -> str:
 
 
 CLAIMS_TITLE = "The reference suite's claims, on these runs"
+RL_CLAIMS_TITLE = "Published claims about PEFT under RL, on these runs"
+
+
+def claims_title(report: TaskReport) -> str:
+    return RL_CLAIMS_TITLE if report.task in claims_mod.RL_TASKS else CLAIMS_TITLE
 
 
 COMPACT_POWER = 3  # more pairs than this: `compact` statistics give the range of their widths in one line
@@ -218,7 +223,7 @@ def markdown(report: TaskReport, figure: str | None, verdicts: bool = True, leve
         lines += [f"{level} Default vs tuned", "", md_table(tuned_table(report)), ""]
     claims = claims_mod.table(report)
     if not claims.empty:
-        lines += [f"{level} {CLAIMS_TITLE}", "", md_table(claims), ""]
+        lines += [f"{level} {claims_title(report)}", "", md_table(claims), ""]
     if figure:
         lines += [f"{level} Learning-rate sensitivity", "", f"![learning-rate sensitivity](figures/{figure})", ""]
     return lines
@@ -240,7 +245,7 @@ def html(report: TaskReport, table, embed) -> str:
         parts += ["<h3>Default vs tuned</h3>", table(tuned_table(report))]
     claims = claims_mod.table(report)
     if not claims.empty:
-        parts += [f"<h3>{CLAIMS_TITLE}</h3>", table(claims)]
+        parts += [f"<h3>{claims_title(report)}</h3>", table(claims)]
     if report.trials is not None and not report.trials.empty:
         parts += ["<h3>Learning-rate sensitivity</h3>", embed(sensitivity_figure(report))]
     return "\n".join(parts)
