@@ -43,6 +43,7 @@ def test_instruction_following_before_and_after_with_per_item_rows(make_experime
     outcome = _run(make_experiment, tiny_params, tmp_path, LORA, retention=retention)
     final, info = outcome.record.final_metrics(), outcome.record.train_info.retention["instructions"]
     assert info["status"] == "measured" and info["version"] == instructions.VERSION and info["size"] == 14
+    assert 0 < info["seconds"] < outcome.record.run_info.total_time  # what measuring added, inside the run
     assert final["instruction following delta"] == pytest.approx(
         final["instruction following"] - final["base instruction following"])
     low, high = info["delta_ci95"]
@@ -99,6 +100,7 @@ def test_overhead_is_measured_unmerged_and_merged_where_a_method_can_merge(make_
                                                                              "new_tokens": 3})
     info, final = outcome.record.train_info.inference, outcome.record.final_metrics()
     assert info["status"] == "measured" and info["repeats"] == 2
+    assert 0 < info["seconds"] < outcome.record.run_info.total_time
     assert set(info["models"]) == ({"base", "unmerged", "merged"} if merged else {"base", "unmerged"})
     for name, entry in info["models"].items():
         for timing in entry["per_prompt_tokens"].values():

@@ -70,6 +70,7 @@ def measure(model, base, tokenizer, cfg, reporter) -> tuple[dict, dict]:
     names = ["base", "unmerged"] + ([] if no_merge else ["merged"])
     times: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
     model.eval()
+    started = time.perf_counter()
     with reporter.status("inference overhead"):
         for round_ in range(settings.repeats):
             order = names[round_ % len(names):] + names[: round_ % len(names)]
@@ -79,7 +80,8 @@ def measure(model, base, tokenizer, cfg, reporter) -> tuple[dict, dict]:
                     times.setdefault((name, length), []).append(_run(name, model, base, ids, settings.new_tokens, pad))
     info = {"status": "measured", "repeats": settings.repeats, "prompt_tokens": list(settings.prompt_tokens),
             "new_tokens": settings.new_tokens, "merged": "measured" if not no_merge else f"cannot merge: {no_merge}",
-            "virtual_tokens": _virtual_tokens(model), "models": {}}
+            "virtual_tokens": _virtual_tokens(model), "models": {},
+            "seconds": time.perf_counter() - started}  # what measuring added to the run
     final = {}
     for name in names:
         per_length = {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 
 from filelock import FileLock
 
@@ -94,6 +95,7 @@ def instruction_following(model, base, tokenizer, cfg, model_info: dict, reporte
     except UserError as err:  # the [retention] extra is missing: the run goes on without this figure
         return {}, {"status": f"not measured: {err}"}, []
     texts = [chat_prompt(tokenizer, p.text) for p in items]
+    started = time.perf_counter()
     with reporter.task(INSTRUCTIONS.key, len(texts), keep=True) as advance:
         tuned = answer(model, tokenizer, cfg, texts, settings.max_new_tokens, advance)
 
@@ -109,7 +111,8 @@ def instruction_following(model, base, tokenizer, cfg, model_info: dict, reporte
              INSTRUCTIONS_DELTA.key: (sum(tuned_ok) - sum(base_ok)) / len(items)}
     info = {"status": "measured", "version": instructions.VERSION, "size": settings.size,
             "max_new_tokens": settings.max_new_tokens, "delta_ci95": [low, high],
-            "checks": "IFEval instruction classes (if-verifiable), strict"}
+            "checks": "IFEval instruction classes (if-verifiable), strict",
+            "seconds": time.perf_counter() - started}  # what measuring added to the run (base answers cached)
     rows = [{"id": p.id, "test_set": INSTRUCTIONS_SET, "instruction": p.instruction, "correct": int(ok),
              "base_correct": int(was), "response": r}
             for p, r, ok, was in zip(items, tuned, tuned_ok, base_ok)]
