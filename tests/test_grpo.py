@@ -97,3 +97,22 @@ def test_the_gpu_rl_preset_plans_without_the_hub():
     for exp in found.values():
         plan = plan_run(exp.path)
         assert plan.cfg.trainer == "grpo" and plan.cfg.model_id == "Qwen/Qwen3.5-4B"
+
+
+def test_sampling_is_seeded_the_same_seed_gives_the_same_record(make_experiment, tiny_params, tmp_path):
+    """Two runs of one config and seed sample the same answers: the same rewards, losses and results. The
+    tiny model's answers are random tokens; a format reward for a letter some contain (q) makes the rewards depend on
+    which tokens were sampled, so unseeded sampling would show."""
+    def figures(name, seed=0):
+        folder = make_experiment(name=name, adapter=LORA, params={
+            **tiny_params, "seed": seed, "trainer": "grpo",
+            "grpo": {"num_generations": 4, "max_new_tokens": 6, "temperature": 1.0, "format_reward": 1.0,
+                     "answer_phrase": "q"}})
+        outcome = execute(plan_run(folder), tmp_path / name, Reporter(enabled=False))
+        assert outcome.status == "success", outcome.record.run_info.error_msg
+        keep = ("reward", "reward std", "completion length", "train loss", "kl", "valid accuracy", "test accuracy")
+        return [{k: row[k] for k in keep if k in row} for row in outcome.record.train_info.metrics]
+
+    first = figures("first")
+    assert first == figures("second")
+    assert first != figures("other-seed", seed=1)  # the figures do depend on what was sampled
