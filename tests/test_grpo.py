@@ -31,6 +31,20 @@ def test_the_reward_is_the_tasks_scorer_plus_an_optional_format_reward():
     assert form(["The answer is 3", "3"]) == [0.1, 0.0]
 
 
+def test_the_prompts_are_the_training_split_only():
+    """Rewards never read the test (or validation) split: TRL's dataset is built from train_examples alone."""
+    from peftbench.tasks.base import Example
+    from peftbench.training.grpo import prompts_dataset
+
+    def unread(cfg):
+        raise AssertionError("a split other than training was read")
+
+    train = [Example(id=f"t{i}", question=f"q{i}", target="", gold=str(i)) for i in range(3)]
+    task = SimpleNamespace(train_examples=lambda cfg: train, valid_examples=unread, test_sets=unread)
+    data = prompts_dataset(task, SimpleNamespace(query_template="Q: {query}\nA:"), lambda t, q: t.format(query=q))
+    assert data["prompt"] == ["Q: q0\nA:", "Q: q1\nA:", "Q: q2\nA:"] and data["gold"] == ["0", "1", "2"]
+
+
 @pytest.mark.parametrize("use_gc", [False, True])
 def test_the_runs_use_gc_decides_gradient_checkpointing_not_trls_default(make_experiment, tiny_params, tmp_path, use_gc):
     """TRL's GRPOConfig turns gradient checkpointing on by default; in training mode that makes generation run
