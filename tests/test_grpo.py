@@ -130,3 +130,32 @@ def test_sampling_is_seeded_the_same_seed_gives_the_same_record(make_experiment,
     first = figures("first")
     assert first == figures("second")
     assert first != figures("other-seed", seed=1)  # the figures do depend on what was sampled
+
+
+METHODS = {
+    "ia3": {"peft_type": "IA3", "target_modules": ["k_proj", "v_proj", "down_proj"],
+            "feedforward_modules": ["down_proj"], "task_type": "CAUSAL_LM"},
+    "vera": {"peft_type": "VERA", "r": 4, "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"},
+    "prompt_tuning": {"peft_type": "PROMPT_TUNING", "num_virtual_tokens": 4, "task_type": "CAUSAL_LM"},
+    "prefix_tuning": {"peft_type": "PREFIX_TUNING", "num_virtual_tokens": 4, "task_type": "CAUSAL_LM"},
+    "full-finetuning": None,
+}
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_grpo_trains_other_kinds_of_method(method, make_experiment, tiny_params, tmp_path):
+    """Scaling vectors, shared random projections, prompt learning (virtual tokens in the prompt or the
+    cache) and full fine-tuning, besides LoRA: each trains two GRPO steps and writes its record."""
+    params = {**tiny_params, "trainer": "grpo", "grpo": {"num_generations": 2, "max_new_tokens": 4}}
+    folder = make_experiment(method=method, name="rl", adapter=METHODS[method], params=params)
+    outcome = execute(plan_run(folder), tmp_path / "results", Reporter(enabled=False))
+    assert outcome.status == "success", outcome.record.run_info.error_msg
+    assert "reward" in outcome.record.train_info.metrics[0]
+
+
+def test_adalora_is_refused_before_any_model_loads(make_experiment, tiny_params):
+    adalora = {"peft_type": "ADALORA", "init_r": 4, "target_r": 2, "total_step": 2,
+               "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"}
+    folder = make_experiment(method="adalora", name="rl", adapter=adalora, params={**tiny_params, "trainer": "grpo"})
+    with pytest.raises(UserError, match="adapter_config.json: AdaLoRA cannot train with GRPO"):
+        plan_run(folder)

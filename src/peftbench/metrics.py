@@ -153,7 +153,7 @@ ELAPSED = declare("elapsed time", "window", "time since training started (s)", "
 REWARD = declare("reward", "window", "training reward (mean of the sampled answers)", "", True, "{:.3f}", "rl",
                  trl="reward")
 REWARD_STD = declare("reward std", "window", "reward std within groups", "", None, "{:.3f}", "rl", trl="reward_std")
-KL = declare("kl", "window", "KL to the base model", "nats", None, "{:.4f}", "rl", trl="kl")
+KL = declare("kl", "window", "KL to the starting model", "nats", None, "{:.4f}", "rl", trl="kl")
 COMPLETION_LENGTH = declare("completion length", "window", "sampled answer length", "tokens", None, "{:.1f}", "rl",
                             trl="completions/mean_length")
 NO_SIGNAL = declare("groups without signal", "window", "share of groups whose answers all scored alike", "", None,

@@ -92,7 +92,7 @@ def _final_row(run: RunState) -> Row:
 
 def rl_eval_info(run: RunState) -> dict[str, Any]:
     """The reference suite's RL section: greedy pass@1 on the test split and the last step's training
-    reward, its spread and the KL to the base model."""
+    reward, its spread and the KL to the starting model."""
     last: Row = next((row for row in reversed(run.state.metrics) if REWARD.key in row), {})
     tested = [row for row in run.predictions if row.get("test_set") == run.plan.task]
     return {"test_pass_at_1": run.final.get(TEST_ACCURACY.key), "reward_mean": last.get(REWARD.key),

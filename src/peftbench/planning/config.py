@@ -95,7 +95,7 @@ class GrpoConfig(Strict):
     num_generations: int = Field(default=4, gt=1, description="answers sampled per prompt (the group)")
     max_new_tokens: int = Field(default=64, gt=0, description="new tokens per sampled answer")
     temperature: float = Field(default=1.0, gt=0, description="sampling temperature")
-    beta: float = Field(default=0.04, ge=0, description="KL penalty towards the base model (0 = none)")
+    beta: float = Field(default=0.04, ge=0, description="KL penalty towards the starting model (0 = none)")
     loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = Field(default="grpo", description="TRL's loss variant")
     format_reward: float = Field(default=0.0, ge=0, description="reward added for an answer containing "
                                  "answer_phrase (0 = the task's scorer alone)")

@@ -91,6 +91,7 @@ def plan_run(exp_dir: Path | str, max_steps: int | None = None, seed: int | None
     cfg = experiment.train_config(spec.defaults, extra, spec.config_model)
     if trains_with_grpo(cfg):  # TRL: one line naming the install, before any model loads
         require_extra("rl")
+        check_grpo_method(experiment)
     digest = config_hash(experiment.task, cfg, experiment.peft_config, cfg.seed, spec.fingerprint)
     plan = RunPlan(experiment, spec, cfg, extra, digest, save_adapter)
     if experiment.peft_config is not None and cfg.skip_training:
@@ -100,6 +101,15 @@ def plan_run(exp_dir: Path | str, max_steps: int | None = None, seed: int | None
         validate_peft_config(experiment.peft_config, str(experiment.path / ADAPTER_FILE), plan.peft_task_type)
     check_sizes(plan)
     return plan
+
+
+def check_grpo_method(experiment: Experiment) -> None:
+    """Methods GRPO cannot train, refused before a model loads. TRL keeps the adapter's starting weights as
+    a second, frozen adapter (the KL reference), and AdaLoRA allows one adapter per model (its rank
+    allocation also needs a hook in the training loop that TRL's loop lacks)."""
+    if str((experiment.peft_config or {}).get("peft_type", "")).upper() == "ADALORA":
+        raise UserError(f"{experiment.path / ADAPTER_FILE}: AdaLoRA cannot train with GRPO (trainer 'grpo'): TRL "
+                        "adds a frozen copy of the adapter as its KL reference, and AdaLoRA allows one adapter")
 
 
 def task_of(experiment: Experiment, task_file: Path | str | None = None) -> TaskSpec:
