@@ -15,7 +15,8 @@ then TPE), each scored on 256 validation problems (`--search-set`), the best re-
 default with a second seed before it may replace it; then every default and every winner that replaced
 its default on 400 test problems with 5 seeds, and the two baselines. The finals keep the 64-problem
 validation of the earlier 3-seed comparison, so its seed 0-2 runs of the defaults (the same
-configurations, hence the same config hashes) count here.
+configurations, hence the same config hashes) count here; like those, they skip the inference-overhead
+measurement, which benchmarks/afterwards_minimath.py makes once per configuration.
 """
 
 from __future__ import annotations
@@ -64,6 +65,10 @@ def main() -> None:
                 "--seeds", args.seeds, "--set", f"data.valid_size={args.final_valid_size}",
                 "--search-set", f"data.valid_size={args.search_valid_size}", "--jobs", str(args.jobs),
                 "--final-set", f"data.test_size={args.final_test_size}",
+                # Inference overhead (about 3 minutes a run here) is measured once per configuration by
+                # benchmarks/afterwards_minimath.py, not in each of the 5 seeds' runs: the earlier seeds'
+                # runs, which count here, predate it anyway. Not in the config hash: nothing is rerun.
+                "--final-set", "overhead.repeats=0",
                 "--output-dir", str(args.output_dir), *(["--no-final"] if args.no_final else [])]
         print("$ " + " ".join(tune[2:]), flush=True)
         code = subprocess.call(tune, cwd=ROOT)
