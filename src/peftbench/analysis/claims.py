@@ -153,4 +153,3 @@ def _pissa_collapses(report: TaskReport) -> Claim:
     if v is None or v.word == verdicts_mod.UNDECIDED:
         return Claim(claim, CANNOT_TELL, "no lora/pissa run" if v is None else f"no verdict: {v.why}")
     return Claim(claim, HOLDS if v.word == verdicts_mod.WORSE else NOT_SHOWN, f"{v.word}; {_interval(v)}")
-

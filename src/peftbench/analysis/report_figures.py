@@ -168,25 +168,27 @@ def curve_experiments(report: TaskReport) -> list[str]:
     return [e for e in report.summary["experiment"] if windows.get(e, 0) >= MIN_CURVE_POINTS][:MAX_CURVES]
 
 
+def valid_column(report: TaskReport) -> str:
+    """The window key of the task's main metric: `test accuracy` -> `valid accuracy`."""
+    return "valid " + report.main.split(" ", 2)[1]
+
+
 def curve_columns(report: TaskReport) -> list[str]:
     """The per-step figures drawn as curves: train loss, the validation metric and, for runs trained by
     reinforcement learning, the training reward (their learning signal); those some run has."""
     data = report.curves
-    valid = "valid " + report.main.split(" ", 2)[1]
     if data.empty or not curve_experiments(report):
         return []
-    return [c for c in (TRAIN_LOSS.key, valid, REWARD.key) if c in data and data[c].notna().any()]
+    return [c for c in (TRAIN_LOSS.key, valid_column(report), REWARD.key) if c in data and data[c].notna().any()]
 
 
 def curves(report: TaskReport, path: Path) -> Path | None:
     """Train loss, the validation metric (and the reward of RL runs) over steps, mean over seeds, for the
     best experiments."""
-    data = report.curves
-    valid = "valid " + report.main.split(" ", 2)[1]
     panels = curve_columns(report)
-    top = curve_experiments(report)
     if not panels:
         return None
+    data, valid, top = report.curves, valid_column(report), curve_experiments(report)
     fig = Figure(figsize=(6.2 * len(panels), 4.2))
     axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, column in zip(axes.flat, panels):

@@ -83,8 +83,8 @@ def minimath():
 RL_DEFAULTS = {
     **DEFAULTS,
     "trainer": "grpo",
-    # 2 prompts x 4 answers of up to 48 tokens a step: on 2 CPU cores a step of 4 x 4 answers of up to 64
-    # tokens took about a minute, two thirds of it sampling (docs/rl.md, measured)
+    # 2 prompts x 4 answers of up to 48 tokens a step: on this project's 2 shared CPU cores a step of 4 x 4
+    # answers of up to 64 tokens took 2-3 minutes beside other runs, two thirds of it sampling (docs/rl.md)
     "batch_size": 2,
     "max_steps": 16,
     "eval_steps": 8,
