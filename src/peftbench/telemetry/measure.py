@@ -6,8 +6,9 @@ phase started*, so the numbers describe the phase (training or evaluation), not 
 
 from __future__ import annotations
 
-import os
 import contextlib
+import gc
+import os
 import threading
 import time
 from pathlib import Path
@@ -63,6 +64,10 @@ class MemorySampler:
             # Without the reset, the peak would include whatever happened before this phase.
             torch.cuda.reset_peak_memory_stats(self.device)
             self._allocated_baseline = self._allocated_peak = torch.cuda.memory_allocated(self.device)
+        else:
+            # Garbage collected during the phase would otherwise lower the level below a baseline
+            # that still counted it, hiding the phase's own growth (and sometimes all of it).
+            gc.collect()
         self.baseline = self._level()
         self.samples = []
         self._reserved_peak = 0
