@@ -379,3 +379,23 @@ def test_study_keys_and_budgets_stay_what_they_were(tmp_path, set_, max_steps, m
         assert json.dumps(search_mod.baked_overrides(search, overrides)) == baked
     finally:
         search.release()
+
+
+def test_tune_searches_a_grpo_experiment_like_any_other(exps, tmp_path):
+    """RL trials train with GRPO (rewards from the training split), are scored on greedy validation accuracy
+    and keep their grpo block; the winner folder trains with GRPO too."""
+    grpo = {"trainer": "grpo", "grpo": {"num_generations": 2, "max_new_tokens": 4}}
+    out = tmp_path / "results"
+    search = _search(exps(lora=grpo), out, trials=2, max_steps=2)
+    records = [read_record(p) for p in sorted((out / "trials" / "minimath").glob("*.json"))]
+    assert len(records) == 2
+    for record in records:
+        assert record.status == "success", record.run_info.error_msg
+        config = record.run_info.train_config
+        assert config["trainer"] == "grpo" and config["grpo"]["num_generations"] == 2
+        assert record.run_info.trial.objective == "valid accuracy" and record.final_metrics() == {}
+        assert any("reward" in row for row in record.train_info.metrics)
+    lora = search.methods[0]
+    best = search_mod.winner(lora, 2)
+    folder = write_tuned(search, lora, search_mod.Decision(best, best, best.number == 0), {"max_steps": 2})
+    assert load_experiment(folder).overrides["trainer"] == "grpo"
