@@ -4,6 +4,7 @@ cost, per method.
 Usage: python benchmarks/tune_minimath.py                      # search, finals, report, cost
        python benchmarks/tune_minimath.py --no-final           # only the search (resumable)
        python benchmarks/tune_minimath.py --report-only        # the report and cost from the records on disk
+       python benchmarks/tune_minimath.py --task minimath-rl --methods ... --output-dir ...   # the RL preset's
 Everything goes to one results folder (default published/minimath-tuned/, committed with the project so
 anyone can regenerate the report, and so a comparison that does not fit one sitting resumes from it):
 the same command continues where the last one stopped. Prints the set-up and the wall time of this
@@ -40,6 +41,7 @@ METHODS = "lora,ia3,loha,vera,ln_tuning,full-finetuning,lily,hira,miss,gralora"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="minimath", help="minimath, or minimath-rl (its GRPO preset, docs/rl.md)")
     parser.add_argument("--methods", default=METHODS)
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--seeds", default="0,1,2,3,4")
@@ -54,14 +56,14 @@ def main() -> None:
     args = parser.parse_args()
 
     info = system_info()
-    print(f"setup: minimath defaults, methods {args.methods}, {args.trials} trials each on {args.search_valid_size} "
+    print(f"setup: {args.task} defaults, methods {args.methods}, {args.trials} trials each on {args.search_valid_size} "
           f"validation problems, final seeds {args.seeds} on {args.final_test_size} test problems, {args.jobs} run(s) "
           f"at a time; {info['accelerator']}, {info['cpu_count']} cpus, {dt.date.today()}; results in {args.output_dir}",
           flush=True)
     started = time.perf_counter()
     peftbench = [sys.executable, "-m", "peftbench"]
     if not args.report_only:
-        tune = [*peftbench, "tune", "--task", "minimath", "--methods", args.methods, "--trials", str(args.trials),
+        tune = [*peftbench, "tune", "--task", args.task, "--methods", args.methods, "--trials", str(args.trials),
                 "--seeds", args.seeds, "--set", f"data.valid_size={args.final_valid_size}",
                 "--search-set", f"data.valid_size={args.search_valid_size}", "--jobs", str(args.jobs),
                 "--final-set", f"data.test_size={args.final_test_size}",
@@ -75,7 +77,7 @@ def main() -> None:
         print(f"tune exit {code}; wall {time.perf_counter() - started:.0f} s", flush=True)
         if code != 0 or args.no_final:
             raise SystemExit(code)
-    base = [*peftbench, "report", "--results", str(args.output_dir), "--task", "minimath"]
+    base = [*peftbench, "report", "--results", str(args.output_dir), "--task", args.task]
     for extra in (["--out", str(args.output_dir / "report")], ["--format", "table"]):  # the files, then the terminal
         print("$ " + " ".join(base[2:] + extra), flush=True)
         code = subprocess.call(base + extra, cwd=ROOT)
