@@ -52,12 +52,16 @@ def main() -> None:
     sft_record = args.results / "sft" / "minimath" / "lora--default.json"
     rl_record = args.results / "rl" / "minimath-rl" / "lora--default.json"
     quiet = ["--set", "overhead.repeats=0"]
-    if not args.report_only and not sft_record.exists():
+    adapter = sft_record.with_suffix(".adapter")  # not committed: a fresh clone retrains it when RL must run
+    needs_rl = not args.report_only and not rl_record.exists()
+    if not args.report_only and (not sft_record.exists() or (needs_rl and not adapter.exists())):
         run(["run", SFT, "--save-adapter", "--output-dir", str(args.results / "sft"),
              "--set", "data.gsm8k_test_size=0", *quiet])
-    if not args.report_only and not rl_record.exists():
-        adapter = sft_record.with_suffix(".adapter")
+    if needs_rl:
         run(["run", RL, "--output-dir", str(args.results / "rl"), "--set", f"grpo.init_adapter={adapter}", *quiet])
+    for path in (sft_record, rl_record):
+        if not path.exists():
+            raise SystemExit(f"rl_from_sft: no record at {path}; run without --report-only to make it")
     report(sft_record, rl_record)
 
 
