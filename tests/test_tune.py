@@ -206,6 +206,10 @@ def test_kill_9_of_tune_then_rerun_resumes_and_finishes(exps, tmp_path):
     (["--methods", "base"], "error: nothing to tune: every selected experiment is a baseline"),
     (["--methods", "lora,ia3"], "error: unequal budgets: max_steps differs (ia3/default 5, lora/default 2)"),
     (["--seeds", "a,b"], "error: --seeds: expected a comma-separated list of ints"),
+    (["--methods", "lora", "--prune", "nosuch"], "error: --prune 'nosuch': expected one of lower-quartile, median, halving"),
+    (["--methods", "lora", "--prune-at", "1"], "error: --prune-at: give --prune too"),
+    (["--methods", "lora", "--prune", "median", "--prune-at", "2"],
+     "error: --prune-at 2: the look must come after step 0 and before the last step (2)"),
 ])
 def test_bad_input_is_one_line_and_exit_2(exps, make_experiment, tiny_params, tmp_path, extra, expected):
     from typer.testing import CliRunner

@@ -42,6 +42,14 @@ def tune(
     force: bool = typer.Option(False, "--force", help="Replace a tuned experiment another search (another budget, --set or space) left in --output-dir."),
     rebuild_storage: bool = typer.Option(False, "--rebuild-storage", help="Set a damaged <output-dir>/.tune/studies.db aside (kept as studies.db.broken-N) and rebuild the searches from their trial records: finished trials are read back, not rerun."),
     search_seed: int = typer.Option(0, help="Seed of the sampler (the same for every method)."),
+    prune: Optional[str] = typer.Option(None, help="Stop clearly losing trials part-way: each trial looks once at --prune-at "
+                                        "on --prune-items validation problems and stops if Optuna's pruner says so: "
+                                        "lower-quartile (below the lower quartile of the finished trials' looks), median, "
+                                        "or halving (successive halving: not in the top third of earlier looks). "
+                                        "A stopped trial counts against the budget and never wins. Default: no look."),
+    prune_at: Optional[int] = typer.Option(None, min=1, help="The step of the look (default: a third of the steps)."),
+    prune_items: Optional[int] = typer.Option(64, min=1, help="Validation problems scored at the look (the first N; "
+                                              "enough to tell a diverged run apart, cheap beside the full validation)."),
     baselines: bool = typer.Option(True, help="Also run the task's baseline rows (experiments/<task>/base/*) on the test set."),
     final: bool = typer.Option(True, help="Run the winners on the test set; --no-final stops after the search."),
     resamples: int = typer.Option(10_000, min=100, help="Bootstrap resamples of the verdicts."),
@@ -71,6 +79,7 @@ def tune(
         final_overrides = parse_overrides(final_set)
         search_overrides = parse_overrides(search_set)
         tunable = _tunable(found)
+        pruning = _pruning(prune, prune_at, prune_items, tunable, overrides)
     if rebuild_storage:
         from peftbench.tune.study import set_aside_storage
 
@@ -78,7 +87,8 @@ def tune(
         if moved is not None:
             console.print(Text(f"storage set aside as {moved}; rebuilding the searches from their trial records"))
     per_round = batch or max(1, (jobs or 1) // len(tunable))
-    search = _search(tunable, trials, output_dir, overrides, search_seed, per_round, options, search_overrides, force)
+    search = _search(tunable, trials, output_dir, overrides, search_seed, per_round, options, search_overrides, force,
+                     pruning)
     if not final:
         return
     finals = _finals(search, tunable, found, baselines)
@@ -104,14 +114,30 @@ def _tunable(found):
     return tunable
 
 
-def _search(tunable, trials, output_dir, overrides, seed, per_round, options, search_overrides, force):
+def _pruning(name: str | None, at: int | None, items: int | None, tunable, overrides: dict):
+    """The search's look part-way (tune/prune.py), or None without --prune."""
+    from peftbench.planning.plan import plan_run
+    from peftbench.tune.prune import PRUNERS, Pruning
+
+    if name is None:
+        if at is not None:
+            raise UserError("--prune-at: give --prune too (which pruner decides at the look)")
+        return None
+    if name not in PRUNERS:
+        raise UserError(f"--prune {name!r}: expected one of {', '.join(PRUNERS)}")
+    if at is None:
+        at = max(1, plan_run(tunable[0].path, overrides=overrides, task=tunable[0].task).cfg.max_steps // 3)
+    return Pruning(name, at, items)
+
+
+def _search(tunable, trials, output_dir, overrides, seed, per_round, options, search_overrides, force, pruning=None):
     from peftbench.sweep.driver import run_planned
     from peftbench.tune import search as search_mod
     from peftbench.tune.trials import describe_params
     from peftbench.tune.winner import check_owner
 
     with user_errors(), console.status(f"validating {len(tunable)} searches"):
-        search = search_mod.prepare(tunable, trials, output_dir, overrides, seed, per_round, search_overrides)
+        search = search_mod.prepare(tunable, trials, output_dir, overrides, seed, per_round, search_overrides, pruning)
     try:
         with user_errors():  # before any trial: a folder this search may not write is refused now, not after hours
             for method in search.methods:
@@ -158,8 +184,9 @@ def _write_winners(search, decisions: dict, overrides: dict, force: bool) -> Non
         for t in counted(method, search.budget.trials):
             mark = " (default)" if t.number == 0 else ""
             mark += " (stands)" if chosen is not None and t.number == chosen.number else ""
+            shown = t.value is not None and t.state.name != "PRUNED"  # a pruned trial's value is its look part-way
             table.add_row(str(t.number), Text(describe_params(t.params)),
-                          f"{t.value:.3g}" if t.value is not None else "", t.state.name.lower() + mark)
+                          f"{t.value:.3g}" if shown else "", t.state.name.lower() + mark)
         console.print(table)
         if chosen is None:
             warn(f"{method.experiment.full_name}: no trial completed; no tuned experiment written")

@@ -44,9 +44,9 @@ class ImageRun:
     def loss(self, model: torch.nn.Module, batch: Batch) -> torch.Tensor:
         return self.task.loss(model, batch, self.bundle)
 
-    def validate(self, model: torch.nn.Module) -> dict[str, float]:
+    def validate(self, model: torch.nn.Module, items: int | None = None) -> dict[str, float]:
         with self.reporter.status(task_metric("valid", self.metric)):
-            features = self.extractor.embed(self._generate(model, self.bundle.prompts["valid"]))
+            features = self.extractor.embed(self._generate(model, self.bundle.prompts["valid"].first(items)))
         return {task_metric("valid", self.metric): similarity(features, self.references["valid"])}
 
     def test(self, model: torch.nn.Module) -> None:

@@ -32,8 +32,9 @@ class Modality(Protocol):
         """The training loss of one batch."""
         ...
 
-    def validate(self, model: torch.nn.Module) -> dict[str, float]:
-        """The validation row of a window: `valid <metric>`."""
+    def validate(self, model: torch.nn.Module, items: int | None = None) -> dict[str, float]:
+        """The validation row of a window: `valid <metric>` (on the first `items` validation examples only,
+        for an early-stop look: `RunConfig.early_stop`)."""
         ...
 
     def test(self, model: torch.nn.Module) -> None:

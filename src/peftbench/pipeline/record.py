@@ -64,6 +64,7 @@ def _train_info(run: RunState, status: Status, total: float) -> TrainInfo:
             "accounted_memory_breakdown": acc["breakdown"]} if acc.get("breakdown") else {}),
         **({"retention": run.retention} if run.retention else {}),
         **({"inference": run.inference} if run.inference else {}),
+        **({"early_stop": run.early_stop} if run.early_stop else {}),
     }
     return TrainInfo(
         status=status,

@@ -17,6 +17,7 @@ from typing import Any, Callable, cast
 import torch
 
 from peftbench.errors import UserError
+from peftbench.metrics import task_metric
 from peftbench.telemetry.measure import MemorySampler, count_parameters
 from peftbench.telemetry.memory_accounting import AccountedMemory
 from peftbench.pipeline.image import ImageRun
@@ -146,7 +147,7 @@ def _trained(run: RunState, modality: Modality, reporter: Reporter, device: torc
     batches = None if grpo else modality.batches()
     try:
         with reporter.training(cfg.max_steps) as on_step, memory, accounted:
-            hooks = _hooks(modality, model, memory, on_step, trackers)
+            hooks = _hooks(run, modality, model, memory, on_step, trackers)
             if grpo:  # the same model, optimizer, meters and hooks; TRL's GRPO loop (training/grpo.py)
                 _train_grpo(run, modality, model, optimizer, scheduler, meters, hooks)
             else:
@@ -159,9 +160,10 @@ def _trained(run: RunState, modality: Modality, reporter: Reporter, device: torc
     return model
 
 
-def _hooks(modality: Modality, model: torch.nn.Module, memory: MemorySampler, on_step: Callable[[TrainState], None],
-           trackers: Trackers) -> Hooks:
+def _hooks(run: RunState, modality: Modality, model: torch.nn.Module, memory: MemorySampler,
+           on_step: Callable[[TrainState], None], trackers: Trackers) -> Hooks:
     """The training loop's callbacks (either loop's: `training/hooks.py`)."""
+    early = run.cfg.early_stop
 
     def validate() -> dict[str, float]:
         with memory.paused():  # validation is not training: its memory stays out of training's figures
@@ -171,7 +173,17 @@ def _hooks(modality: Modality, model: torch.nn.Module, memory: MemorySampler, on
         with memory.paused():  # nor is logging to a tracker
             trackers.log_row(row)
 
-    return Hooks(validate, on_step, on_window)
+    def keep_going(state: TrainState) -> bool:
+        if early is None or state.step != early.step:
+            return True
+        with memory.paused():  # the look is validation too
+            score = modality.validate(model, early.items)[task_metric("valid", run.plan.spec.metric)]
+        model.train()
+        run.early_stop = {"step": early.step, "items": early.items, "score": score, "below": early.below,
+                          "stopped": early.below is not None and not score >= early.below}  # NaN: stopped
+        return not run.early_stop["stopped"]
+
+    return Hooks(validate, on_step, on_window, keep_going)
 
 
 def _train_grpo(run: RunState, modality: Modality, model: torch.nn.Module, optimizer: torch.optim.Optimizer,

@@ -45,6 +45,7 @@ class RunState:
     samples: list[tuple[str, torch.Tensor]] = field(default_factory=list)  # image tasks: (label, images) grid rows
     retention: dict[str, Any] = field(default_factory=dict)  # text tasks: train_info.retention (afterwards/)
     inference: dict[str, Any] = field(default_factory=dict)  # text tasks: train_info.inference (afterwards/overhead.py)
+    early_stop: dict[str, Any] = field(default_factory=dict)  # train_info.early_stop: the look part-way, when asked
     model: Any = None  # the trained model (a peft or transformers model), kept for --save-adapter
     tokenizer: Any = None  # text tasks: saved with a fully fine-tuned model, so its folder loads on its own
 

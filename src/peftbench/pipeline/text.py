@@ -67,8 +67,8 @@ class TextRun:
     def loss(self, model: torch.nn.Module, batch: Batch) -> torch.Tensor:
         return causal_lm_loss(model, batch)
 
-    def validate(self, model: torch.nn.Module) -> dict[str, float]:
-        accuracy, _ = self._accuracy_on(model, self.valid, task_metric("valid", self.metric))
+    def validate(self, model: torch.nn.Module, items: int | None = None) -> dict[str, float]:
+        accuracy, _ = self._accuracy_on(model, self.valid[:items], task_metric("valid", self.metric))
         return {task_metric("valid", self.metric): accuracy}
 
     def test(self, model: torch.nn.Module) -> None:

@@ -104,6 +104,19 @@ class GrpoConfig(Strict):
                                      "(a <stem>.adapter/ folder --save-adapter kept), e.g. a supervised run's")
 
 
+class EarlyStop(Strict):
+    """One look at the run part-way: validate at `step` (on the first `items` validation problems, or all)
+    and stop training there if the score is below `below` (without one, the look is only recorded). `peftbench tune --prune` gives each trial the
+    bar Optuna's pruner sets from the trials before it; the stopped run's record says where and why
+    (`train_info.early_stop`)."""
+
+    step: int = Field(gt=0, description="the step to look at (before max_steps)")
+    below: float | None = Field(default=None, description="stop if the validation score at `step` is below this "
+                                "(null: look and record the score, never stop)")
+    items: int | None = Field(default=None, gt=0, description="validation problems scored at `step` (the first "
+                              "this many; null = all): a cheap look that still tells a diverged run apart")
+
+
 class RunConfig(Strict):
     """Fields every task shares: model, precision, batch sizes, steps, optimizer (part of the config hash).
 
@@ -133,6 +146,8 @@ class RunConfig(Strict):
                                 "training steps (the baseline rows, experiments/<task>/base/)")
     evaluate_test: bool = Field(default=True, description="false: stop after the last validation without reading "
                                 "the test set or measuring forgetting (tuning trials)")
+    early_stop: EarlyStop | None = Field(default=None, description="stop training part-way when a look at "
+                                         "the validation score finds it below a bar (tuning trials: --prune)")
 
     @field_validator("optimizer_kwargs")
     @classmethod
@@ -151,6 +166,12 @@ class RunConfig(Strict):
         to max_steps (the value the config hash and the record carry)."""
         if self.max_steps < self.eval_steps:
             self.__dict__["eval_steps"] = self.max_steps  # frozen model: set during its own validation
+        return self
+
+    @model_validator(mode="after")
+    def _looks_before_the_end(self):
+        if self.early_stop is not None and self.early_stop.step >= self.max_steps:
+            raise ValueError(f"early_stop.step ({self.early_stop.step}) must come before max_steps ({self.max_steps})")
         return self
 
 

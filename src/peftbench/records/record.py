@@ -134,6 +134,9 @@ class TrainInfo(_Open):
         default=None, description="generation timing (afterwards/overhead.py): status, settings, and per model "
         "(base, unmerged, merged) and prompt length the median seconds to the first token and per further token, "
         "with the spread of the per-round ratios to the base")
+    early_stop: dict[str, Any] | None = Field(
+        default=None, description="the look part-way that RunConfig.early_stop asked for: step, items scored, score, "
+        "the bar (below) and whether training stopped there (stopped); absent without one")
     metrics: list[dict[str, Any]] = Field(default_factory=list,
                                           description="one row per logging window, then the final row with the test metrics")
 

@@ -72,6 +72,10 @@ class PromptSet:
     prompts: list[str]
     seeds: list[int]
 
+    def first(self, count: int | None) -> PromptSet:
+        """The first `count` prompts with their seeds (all of them for None)."""
+        return self if count is None else PromptSet(self.label, self.prompts[:count], self.seeds[:count])
+
     def __post_init__(self):
         if len(self.prompts) != len(self.seeds):
             raise ValueError(f"PromptSet {self.label!r}: {len(self.prompts)} prompts but {len(self.seeds)} seeds")

@@ -107,6 +107,8 @@ def train_grpo(model, tokenizer, task, cfg, state: TrainState, optimizer, schedu
             meters.memory.sample()
             state.step = trl_state.global_step
             hooks.on_step(state)
+            if not hooks.keep_going(state):
+                control.should_training_stop = True
 
         def on_log(self, args, trl_state, control, logs=None, **kwargs):
             if not logs or REWARD.trl not in logs:

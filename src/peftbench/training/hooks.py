@@ -18,6 +18,11 @@ def _ignore(_: object) -> None:
     """A callback nobody asked for."""
 
 
+def _go_on(_: object) -> bool:
+    """No early stop: train every step."""
+    return True
+
+
 @dataclass(frozen=True)
 class Meters:
     """Entered by the caller around the loop. `memory` is sampled after every step; `accounted`, when
@@ -31,8 +36,10 @@ class Meters:
 class Hooks:
     """`validate()` scores the model between windows (its keys join the window row); `on_step(state)`
     follows every step (progress bar, heartbeat); `on_window(row)` gets each window's row as it is
-    recorded (`--report-to` trackers)."""
+    recorded (`--report-to` trackers); `keep_going(state)`, after every step and its window, ends
+    training when it returns False (an early stop: `RunConfig.early_stop`)."""
 
     validate: Callable[[], dict[str, float]]
     on_step: Callable[[TrainState], None] = _ignore
     on_window: Callable[[dict[str, Any]], None] = _ignore
+    keep_going: Callable[[TrainState], bool] = _go_on

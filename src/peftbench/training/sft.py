@@ -98,6 +98,8 @@ def train(
             hooks.on_window(state.metrics[-1])
             window = {"loss": 0.0, "steps": 0, "samples": 0, "tokens": 0, "time": state.train_time.total}
             model.train()
+        if not hooks.keep_going(state):
+            break
     return state
 
 

@@ -31,6 +31,7 @@ from peftbench.adapters.peft_config import validate_peft_config
 from peftbench.planning.plan import plan_run
 from peftbench.sweep.plan import SweepEntry, plan_sweep
 from peftbench.tasks.registry import task_spec
+from peftbench.tune import prune as prune_mod
 from peftbench.tune import space as space_mod
 from peftbench.tune import study as study_mod
 from peftbench.tune import trials as trials_mod
@@ -38,13 +39,14 @@ from peftbench.tune import trials as trials_mod
 Runner = Callable[[list[SweepEntry], Path], dict]  # (runs to do, trials folder) -> outcomes by run key
 OnTrial = Callable[["MethodSearch", "TrialRow"], None]
 BUDGET_KEYS = ("max_steps", "batch_size")  # what must be equal across methods unless searched
+PRUNED = "pruned"  # a TrialRow state besides records.status': the trial stopped at its look (tune/prune.py)
 
 
 @dataclass(frozen=True)
 class TrialRow:
     number: int
     params: dict[str, Any]
-    state: str  # records.status: SUCCESS | FAILED | INTERRUPTED
+    state: str  # records.status: SUCCESS | FAILED | INTERRUPTED, or PRUNED
     value: float | None = None
     reason: str = ""
 
@@ -69,6 +71,7 @@ class Budget:
     validation: str  # what the objective is measured on
     sampler: str
     seed: int  # the training seed of every trial
+    pruning: prune_mod.Pruning | None = None  # trials look part-way and may stop (--prune)
 
     @property
     def confirm_seed(self) -> int:
@@ -79,7 +82,8 @@ class Budget:
         return (f"{self.trials} trials per method ({self.sampler}) x {self.max_steps} steps of batch "
                 f"{self.batch_size} (training seed {self.seed}); chosen on {self.objective} ({self.validation}); "
                 f"a winner other than the default replaces it only if it also scores higher with seed "
-                f"{self.confirm_seed}; the test set is not read")
+                f"{self.confirm_seed}; the test set is not read"
+                + (f"; {self.pruning.describe()}" if self.pruning else ""))
 
 
 @dataclass
@@ -102,13 +106,15 @@ class SearchInterrupted(Exception):
 
 
 def prepare(experiments: list[Experiment], trials: int, results: Path, overrides: dict, seed: int = 0,
-            batch: int = 1, search_overrides: dict | None = None) -> Search:
+            batch: int = 1, search_overrides: dict | None = None,
+            pruning: prune_mod.Pruning | None = None) -> Search:
     """Validate every experiment's search (space, configs at a probe point, equal budgets, the default
     inside the space) and open its study (locked for this process) before any trial runs.
     `overrides` are the command's (`cli.common.run_overrides`): their max_steps, when there is one, is
     every trial's budget (`--search-set max_steps` does not change it), else the experiments' own (which
     must then agree). `search_overrides` apply to the trials only (e.g. a larger validation split), on
-    top of `overrides`."""
+    top of `overrides`. `pruning`: trials look part-way and stop when Optuna's pruner says so; it is part of
+    the budget, so a search with it is another study than one without."""
     results = Path(results)
     steps = overrides.get("max_steps")
     overrides = deep_merge(overrides, search_overrides or {})
@@ -122,15 +128,20 @@ def prepare(experiments: list[Experiment], trials: int, results: Path, overrides
         space = space_mod.load_space(exp.path, probe.cfg.optimizer_kwargs.get("lr"))
         _check_point(exp, space, shared)
         default = space_mod.default_point(space, probe.cfg.model_dump(), exp.peft_config, exp.path)
-        blob = json.dumps({"config": plan_run(exp.path, overrides=shared, task=exp.task).config_hash, "space": space.to_json(),
-                           "sampler": study_mod.sampler_description(seed)}, sort_keys=True)
+        keyed = {"config": plan_run(exp.path, overrides=shared, task=exp.task).config_hash, "space": space.to_json(),
+                 "sampler": study_mod.sampler_description(seed)}
+        if pruning is not None:  # only then: the studies of searches without it keep their keys
+            keyed["pruning"] = pruning.describe()
+        blob = json.dumps(keyed, sort_keys=True)
         key = hashlib.sha256(blob.encode()).hexdigest()[:8]
         methods.append(MethodSearch(exp, space, f"{exp.task}/{exp.full_name}@{key}", key, default))
     cfg, spec = probes[0].cfg, probes[0].spec
     data = getattr(cfg, "data", None)
     validation = f"{data.valid_size} validation problems" if data else "the validation split"
+    if pruning is not None and not 0 < pruning.at < steps:
+        raise UserError(f"--prune-at {pruning.at}: the look must come after step 0 and before the last step ({steps})")
     budget = Budget(trials, steps, cfg.batch_size, task_metric("valid", spec.metric), validation,
-                    study_mod.sampler_description(seed), cfg.seed)
+                    study_mod.sampler_description(seed), cfg.seed, pruning)
     search = Search(methods, budget, results, shared, seed, max(1, batch))
     try:
         for method in methods:
@@ -205,7 +216,9 @@ def _next_batch(search: Search) -> list[tuple[MethodSearch, int, Path]]:
             folder = trials_mod.trial_folder(search.results, method.experiment, method.key, number)
             info = {"study": method.name, "number": number, "params": params, "source": method.experiment.full_name,
                     "objective": search.budget.objective}
-            batch.append((method, number, trials_mod.write_trial(folder, method.experiment, params, info)))
+            pruning = search.budget.pruning
+            early = pruning.early_stop(prune_mod.bar(study, number, pruning)) if pruning else None
+            batch.append((method, number, trials_mod.write_trial(folder, method.experiment, params, info, early)))
     return batch
 
 
@@ -220,11 +233,21 @@ def _collect(search: Search, method: MethodSearch, number: int, plan: SweepEntry
         reason = f"{plan.experiment}: {outcome.state}: {outcome.reason}" if outcome else f"{plan.experiment}: no result"
         row = TrialRow(number, params, state, None, reason)
     else:
+        look = record.train_info.early_stop or {}
+        if look:  # reported whether it stopped the trial or not: later trials' bars are set from it
+            study_mod.report(method.study, number, look["score"], look["step"])
         value = trials_mod.score(record, search.budget.objective) if state == SUCCESS else None
-        if state == SUCCESS and value is None:
-            state = FAILED
-        study_mod.tell(method.study, number, value)
-        row = TrialRow(number, params, state, value, record.run_info.error_msg if state == FAILED else "")
+        if state == SUCCESS and look.get("stopped"):
+            state, value = PRUNED, None
+            study_mod.prune(method.study, number)
+        else:
+            if state == SUCCESS and value is None:
+                state = FAILED
+            study_mod.tell(method.study, number, value)
+        reason = record.run_info.error_msg if state == FAILED else ""
+        if state == PRUNED:
+            reason = f"stopped at step {look['step']}: look {_score(look['score'])} below its bar {_score(look['below'])}"
+        row = TrialRow(number, params, state, value, reason)
     method.rows[number] = row
     if on_trial:
         on_trial(method, row)
@@ -239,8 +262,10 @@ def counted(method: MethodSearch, trials: int) -> list:
 
 def winner(method: MethodSearch, trials: int):
     """The counted trial with the best validation score (ties: the earliest, so the default, trial 0,
-    wins a tie); None if none completed."""
-    done = [t for t in counted(method, trials) if t.value is not None]
+    wins a tie); None if none completed. A pruned trial never wins: its value is its look part-way."""
+    from optuna.trial import TrialState
+
+    done = [t for t in counted(method, trials) if t.state == TrialState.COMPLETE and t.value is not None]
     return max(done, key=lambda t: (t.value, -t.number)) if done else None
 
 

@@ -159,10 +159,26 @@ def running(study) -> list:
 
 
 def finished(study) -> list:
-    """Trials that count against the budget: completed, or failed by themselves (e.g. a diverged loss)."""
+    """Trials that count against the budget: completed, failed by themselves (e.g. a diverged loss), or
+    stopped part-way by the pruner (`tune/prune.py`)."""
     from optuna.trial import TrialState
 
-    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED))
+
+
+def report(study, number: int, value: float, step: int) -> None:
+    """A running trial's look part-way, as its objective would have reported it (the pruner reads it)."""
+    import optuna
+
+    trial = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
+    optuna.trial.Trial(study, trial._trial_id).report(value, step)
+
+
+def prune(study, number: int) -> None:
+    """Finish a trial its look stopped (Optuna's PRUNED state: the budget counts it, it never wins)."""
+    from optuna.trial import TrialState
+
+    study.tell(number, state=TrialState.PRUNED)
 
 
 def tell(study, number: int, value: float | None) -> None:

@@ -4,7 +4,8 @@ worker by any executor, its result written by the run itself into the trials fol
 A trial folder holds the searched experiment's adapter config and training parameters with the
 trial's values applied, and `tune_trial.json` (the study, the trial's number and values), which the
 run copies into its record as `run_info.trial`: readers know a trial when they see one. Trials run
-with `evaluate_test: false`, so a trial never reads the test set, and validate once, at their last step.
+with `evaluate_test: false`, so a trial never reads the test set, and validate once, at their last step
+(with `--prune`, also a look part-way on a few validation problems: `tune/prune.py`).
 """
 
 from __future__ import annotations
@@ -38,9 +39,12 @@ def trial_folder(results: Path | str, exp: Experiment, key: str, number: int, ta
     return tune_dir(results) / "experiments" / exp.task / exp.method / f"{exp.name}.{tag}-{key}-{number:03d}"
 
 
-def write_trial(folder: Path, exp: Experiment, params: dict, info: dict) -> Path:
-    """The trial's experiment folder (rewritten identically when a resumed search reruns the trial)."""
+def write_trial(folder: Path, exp: Experiment, params: dict, info: dict, early_stop: dict | None = None) -> Path:
+    """The trial's experiment folder (rewritten identically when a resumed search reruns the trial), with
+    the look part-way that may stop it (`early_stop`, when the search prunes and has set a bar)."""
     adapter, training = space_mod.apply(params, exp.peft_config, exp.overrides)
+    if early_stop is not None:
+        training = {**training, "early_stop": early_stop}
     folder.mkdir(parents=True, exist_ok=True)
     if adapter is not None:
         atomic_write_json(folder / ADAPTER_FILE, adapter)
