@@ -88,6 +88,11 @@ def task_metric(split: str, metric: str, test_set: str = "") -> str:
     return f"{split} {metric}" + (f" {test_set}" if test_set else "")
 
 
+def sampled_metric(k: int, test_set: str = "") -> str:
+    """`test pass@4`: sampled pass@k on a test set (text/sampled.py); read as quality, higher is better."""
+    return f"test pass@{k}" + (f" {test_set}" if test_set else "")
+
+
 # Quality at the end of a run (final metrics row), in the order tables show them.
 TEST_ACCURACY = declare("test accuracy", "final", "test accuracy", "", True, "{:.1%}", "quality", "test acc")
 TEST_ACCURACY_GSM8K = declare("test accuracy gsm8k", "final", "GSM8K accuracy", "", True, "{:.1%}", "quality",

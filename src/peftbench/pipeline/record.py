@@ -9,7 +9,7 @@ from peftbench import __version__
 from peftbench.records import reference_compat
 from peftbench.system import environment
 from peftbench.metrics import (ACCOUNTED_AVG, ACCOUNTED_MAX, KL, MEMORY_ALLOCATED, REWARD, REWARD_STD, TEST_ACCURACY,
-                               TRAIN_LOSS, TRAIN_SAMPLES, TRAIN_TOKENS)
+                               TRAIN_LOSS, TRAIN_SAMPLES, TRAIN_TOKENS, sampled_metric)
 from peftbench.pipeline.state import Row, RunState
 from peftbench.planning.config import trains_with_grpo
 from peftbench.records.record import GitInfo, MetaInfo, ResultRecord, RunInfo, TrainInfo
@@ -96,5 +96,7 @@ def rl_eval_info(run: RunState) -> dict[str, Any]:
     reward, its spread and the KL to the starting model."""
     last: Row = next((row for row in reversed(run.state.metrics) if REWARD.key in row), {})
     tested = [row for row in run.predictions if row.get("test_set") == run.plan.task]
+    sampled = getattr(run.cfg, "sampled", None)  # text configs only; ours, beside the reference's names
     return {"test_pass_at_1": run.final.get(TEST_ACCURACY.key), "reward_mean": last.get(REWARD.key),
-            "reward_std": last.get(REWARD_STD.key), "kl_mean": last.get(KL.key), "num_eval_samples": len(tested)}
+            "reward_std": last.get(REWARD_STD.key), "kl_mean": last.get(KL.key), "num_eval_samples": len(tested),
+            **({"test_pass_at_k": {str(k): run.final.get(sampled_metric(k)) for k in sampled.k}} if sampled else {})}

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import torch
 
 from peftbench.errors import UserError
-from peftbench.metrics import BASE_CE, DRIFT, FORGETTING, TUNED_CE, task_metric
+from peftbench.metrics import BASE_CE, DRIFT, FORGETTING, TUNED_CE, sampled_metric, task_metric
 from peftbench.pipeline.setup import BaseView
 from peftbench.pipeline.state import RunState, Row
 from peftbench.planning.config import TrainConfig
@@ -76,7 +76,23 @@ class TextRun:
             key = task_metric("test", self.metric, test.name)
             accuracy, rows = self._accuracy_on(model, test.examples, key)
             self.run.final[key] = accuracy
+            if self.cfg.sampled is not None:
+                rows = self._sampled(model, test.examples, test.name, rows)
             self.run.predictions += [{**row, "test_set": test.name or self.run.plan.task} for row in rows]
+
+    def _sampled(self, model: torch.nn.Module, examples: list[Example], name: str, rows: list[Row]) -> list[Row]:
+        """Sampled pass@k into the final row (text/sampled.py); each prediction row gains how many of its
+        samples were right, so pass@k can be recomputed and paired per problem."""
+        from peftbench.text.sampled import sample_answers, sampled_pass
+
+        settings = self.cfg.sampled
+        assert settings is not None  # the caller checked
+        with self.reporter.task(f"{sampled_metric(max(settings.k), name)} ({settings.samples} samples)",
+                                len(examples), keep=True) as advance:
+            answers = sample_answers(model, self.tokenizer, self.eval_cfg, examples, progress=advance)
+        means, right = sampled_pass(examples, answers, self.task.score, settings.k)
+        self.run.final.update({sampled_metric(k, name): value for k, value in means.items()})
+        return [{**row, "samples": settings.samples, "samples_correct": c} for row, c in zip(rows, right)]
 
     def compare_with_base(self, model: torch.nn.Module, base: BaseView) -> None:
         per_text: list[tuple[float, int]] = []

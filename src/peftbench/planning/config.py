@@ -88,6 +88,23 @@ class OverheadConfig(Strict):
     new_tokens: int = Field(default=16, gt=1, description="tokens generated per measurement")
 
 
+class SampledConfig(Strict):
+    """Sampled pass@k on the test split (text/sampled.py), besides greedy pass@1 (`test accuracy`): `samples`
+    answers per problem at `temperature`, seeded by the run's seed, scored by the task's scorer; pass@k by
+    the unbiased estimator over them, for each k."""
+
+    samples: int = Field(gt=0, description="answers sampled per test problem (n)")
+    k: list[int] = Field(min_length=1, description="the k of each pass@k reported, each at most `samples`")
+    temperature: float = Field(default=1.0, gt=0, description="sampling temperature (no top-k or top-p cut)")
+
+    @model_validator(mode="after")
+    def _k_within_samples(self):
+        bad = [k for k in self.k if not 0 < k <= self.samples]
+        if bad:
+            raise ValueError(f"k {bad[0]} must be between 1 and samples ({self.samples})")
+        return self
+
+
 class GrpoConfig(Strict):
     """GRPO (training/grpo.py, TRL's trainer): each step samples `num_generations` answers to each of `batch_size`
     training prompts, rewards them with the task's scorer, and moves the policy towards the better ones."""
@@ -198,6 +215,8 @@ class TrainConfig(RunConfig):
     grpo: GrpoConfig = Field(default_factory=GrpoConfig, description="GRPO settings (trainer grpo)")
     retention: RetentionConfig = Field(default_factory=RetentionConfig, description="capabilities after fine-tuning")
     overhead: OverheadConfig = Field(default_factory=OverheadConfig, description="inference overhead")
+    sampled: SampledConfig | None = Field(default=None, description="sampled pass@k on the test split besides "
+                                          "greedy pass@1; null = greedy only")
 
     @field_validator("query_template")
     @classmethod

@@ -179,7 +179,7 @@ HASH_NEUTRAL = {"skip_training": False, "evaluate_test": True, "few_shot": 0, "t
                 "grpo": {"num_generations": 4, "max_new_tokens": 64, "temperature": 1.0, "beta": 0.04,
                          "loss_type": "grpo", "format_reward": 0.0, "answer_phrase": "The answer is",
                          "init_adapter": None},
-                "early_stop": None}
+                "early_stop": None, "sampled": None}
 # Measurements after the test pass that change no training and no test result: never in the hash.
 HASH_EXCLUDED = {"retention", "overhead"}
 
