@@ -2,6 +2,7 @@
 once its groups carry signal?
 
 Usage: python benchmarks/rl_from_sft.py                 # both runs (skipped when their records exist), then the figures
+       python benchmarks/rl_from_sft.py --lr 1e-3       # the RL run at another learning rate (results in rl-lr0.001/)
        python benchmarks/rl_from_sft.py --report-only   # the figures from the records on disk
 Two runs, one seed: `experiments/minimath/lora/default` trained supervised with `--save-adapter`, then
 `experiments/minimath-rl/lora/default` with `grpo.init_adapter` set to that adapter. Both score the same
@@ -44,13 +45,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=ROOT / "published" / "minimath-rl-from-sft")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--lr", type=float, help="the RL run's learning rate (default: the preset's, 1e-4)")
     args = parser.parse_args()
     info = system_info()
-    print(f"setup: {SFT} (supervised, --save-adapter) then {RL} from its adapter; seed 0; test on minimath's "
+    lr = "the preset's learning rate" if args.lr is None else f"learning rate {args.lr:g}"
+    print(f"setup: {SFT} (supervised, --save-adapter) then {RL} from its adapter at {lr}; seed 0; test on minimath's "
           f"first 100 test problems, greedy; {info['accelerator']}, {info['cpu_count']} cpus, {dt.date.today()}; "
           f"results in {args.results}", flush=True)
     sft_record = args.results / "sft" / "minimath" / "lora--default.json"
-    rl_record = args.results / "rl" / "minimath-rl" / "lora--default.json"
+    rl_dir = args.results / ("rl" if args.lr is None else f"rl-lr{args.lr:g}")
+    rl_record = rl_dir / "minimath-rl" / "lora--default.json"
     quiet = ["--set", "overhead.repeats=0"]
     adapter = sft_record.with_suffix(".adapter")  # not committed: a fresh clone retrains it when RL must run
     needs_rl = not args.report_only and not rl_record.exists()
@@ -58,7 +62,8 @@ def main() -> None:
         run(["run", SFT, "--save-adapter", "--output-dir", str(args.results / "sft"),
              "--set", "data.gsm8k_test_size=0", *quiet])
     if needs_rl:
-        run(["run", RL, "--output-dir", str(args.results / "rl"), "--set", f"grpo.init_adapter={adapter}", *quiet])
+        lr_set = [] if args.lr is None else ["--set", f"optimizer_kwargs.lr={args.lr:g}"]
+        run(["run", RL, "--output-dir", str(rl_dir), "--set", f"grpo.init_adapter={adapter}", *lr_set, *quiet])
     for path in (sft_record, rl_record):
         if not path.exists():
             raise SystemExit(f"rl_from_sft: no record at {path}; run without --report-only to make it")

@@ -51,6 +51,9 @@ def main() -> None:
     parser.add_argument("--final-test-size", type=int, default=400, help="test problems of the final runs (minimath has 500)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (the cores are split between them)")
     parser.add_argument("--output-dir", type=Path, default=ROOT / "published" / "minimath-tuned")
+    parser.add_argument("--prune", help="peftbench tune --prune: stop clearly losing trials at a look part-way "
+                        "(lower-quartile, median, halving); default none, as the committed supervised search ran")
+    parser.add_argument("--prune-at", type=int, help="the step of that look (default: a third of the steps)")
     parser.add_argument("--no-final", action="store_true", help="stop after the search")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
@@ -58,7 +61,7 @@ def main() -> None:
     info = system_info()
     print(f"setup: {args.task} defaults, methods {args.methods}, {args.trials} trials each on {args.search_valid_size} "
           f"validation problems, final seeds {args.seeds} on {args.final_test_size} test problems, {args.jobs} run(s) "
-          f"at a time; {info['accelerator']}, {info['cpu_count']} cpus, {dt.date.today()}; results in {args.output_dir}",
+          f"at a time{'; pruning: ' + args.prune if args.prune else ''}; {info['accelerator']}, {info['cpu_count']} cpus, {dt.date.today()}; results in {args.output_dir}",
           flush=True)
     started = time.perf_counter()
     peftbench = [sys.executable, "-m", "peftbench"]
@@ -71,7 +74,8 @@ def main() -> None:
                 # benchmarks/afterwards_minimath.py, not in each of the 5 seeds' runs: the earlier seeds'
                 # runs, which count here, predate it anyway. Not in the config hash: nothing is rerun.
                 "--final-set", "overhead.repeats=0",
-                "--output-dir", str(args.output_dir), *(["--no-final"] if args.no_final else [])]
+                "--output-dir", str(args.output_dir), *(["--no-final"] if args.no_final else []),
+                *(["--prune", args.prune] if args.prune else []), *(["--prune-at", str(args.prune_at)] if args.prune_at else [])]
         print("$ " + " ".join(tune[2:]), flush=True)
         code = subprocess.call(tune, cwd=ROOT)
         print(f"tune exit {code}; wall {time.perf_counter() - started:.0f} s", flush=True)
