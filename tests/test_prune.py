@@ -16,6 +16,7 @@ from peftbench.records.record import read_record
 from peftbench.telemetry.progress import Reporter
 from peftbench.tune import prune as prune_mod
 from peftbench.tune import search as search_mod
+from peftbench.tune.winner import write_tuned
 
 LORA = {"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"}
 
@@ -111,6 +112,11 @@ def test_a_pruned_trial_counts_reaches_the_study_and_never_wins(make_experiment,
         assert rows[2].reason.startswith("stopped at step 1: look ") and "below its bar 2" in rows[2].reason
         assert "a look at step 1 on the first 1 validation problems stops a trial whose look is below the median" \
             in search.budget.describe()
+        best = search_mod.winner(method, 3)
+        tuned = write_tuned(search, method, search_mod.Decision(best, best, best.number == 0), {"max_steps": 3})
+        history = load_experiment(tuned).tuned["history"]
+        assert [(row["state"], row["value"] is None, list(row["looks"])) for row in history] == [
+            ("complete", False, ["1"]), ("complete", False, ["1"]), ("pruned", True, ["1"])]
     finally:
         search.release()
     early = [json.loads((f / "training_params.json").read_text()).get("early_stop")

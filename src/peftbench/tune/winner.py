@@ -59,9 +59,19 @@ def provenance(search: Search, method: MethodSearch, decision: Decision) -> dict
         "space": method.space.to_json(),
         "space_origin": method.space.origin,
         "storage": relative_to_cwd(storage_path(search.results)),
-        "history": [{"number": t.number, "params": t.params, "value": t.value, "state": t.state.name.lower()}
-                    for t in counted(method, budget.trials)],
+        "history": [_history_row(t) for t in counted(method, budget.trials)],
     }
+
+
+def _history_row(trial) -> dict:
+    """A trial in tune.json: its values, validation score and state, and its look part-way when the search
+    pruned (`looks`, by step; a pruned trial has no score: Optuna's value for it is its look)."""
+    pruned = trial.state.name == "PRUNED"
+    row = {"number": trial.number, "params": trial.params, "value": None if pruned else trial.value,
+           "state": trial.state.name.lower()}
+    if trial.intermediate_values:
+        row["looks"] = {str(step): value for step, value in trial.intermediate_values.items()}
+    return row
 
 
 def relative_to_cwd(path: Path) -> str:
