@@ -91,8 +91,9 @@ def report(sft_path: Path, rl_path: Path) -> None:
     low, high = result.interval()
     better, worse = int(np.sum(a > b)), int(np.sum(a < b))
     print(f"RL minus supervised, paired over {items.shape[1]} problems: {100 * result.point:+.1f} points, 95% interval "
-          f"[{100 * low:+.1f}, {100 * high:+.1f}] ({better} problems gained, {worse} lost); one seed: "
-          + ("no verdict, the interval includes zero" if low <= 0 <= high else "the interval excludes zero"))
+          f"[{100 * low:+.1f}, {100 * high:+.1f}] ({better} problems gained, {worse} lost); one seed a side, so no "
+          f"verdict: the interval over problems {'includes' if low <= 0 <= high else 'excludes'} zero, but another "
+          "seed's run could land elsewhere")
 
 
 if __name__ == "__main__":
