@@ -79,7 +79,7 @@ def tune(
         final_overrides = parse_overrides(final_set)
         search_overrides = parse_overrides(search_set)
         tunable = _tunable(found)
-        pruning = _pruning(prune, prune_at, prune_items, tunable, overrides)
+        pruning = _pruning(prune, prune_at, prune_items)
     if rebuild_storage:
         from peftbench.tune.study import set_aside_storage
 
@@ -114,9 +114,8 @@ def _tunable(found):
     return tunable
 
 
-def _pruning(name: str | None, at: int | None, items: int | None, tunable, overrides: dict):
+def _pruning(name: str | None, at: int | None, items: int | None):
     """The search's look part-way (tune/prune.py), or None without --prune."""
-    from peftbench.planning.plan import plan_run
     from peftbench.tune.prune import PRUNERS, Pruning
 
     if name is None:
@@ -125,8 +124,6 @@ def _pruning(name: str | None, at: int | None, items: int | None, tunable, overr
         return None
     if name not in PRUNERS:
         raise UserError(f"--prune {name!r}: expected one of {', '.join(PRUNERS)}")
-    if at is None:
-        at = max(1, plan_run(tunable[0].path, overrides=overrides, task=tunable[0].task).cfg.max_steps // 3)
     return Pruning(name, at, items)
 
 
@@ -172,6 +169,7 @@ def _search(tunable, trials, output_dir, overrides, seed, per_round, options, se
 
 def _write_winners(search, decisions: dict, overrides: dict, force: bool) -> None:
     from peftbench.tune.search import baked_overrides, counted
+    from peftbench.tune.study import score_of
     from peftbench.tune.trials import describe_params
     from peftbench.tune.winner import write_tuned
 
@@ -184,9 +182,9 @@ def _write_winners(search, decisions: dict, overrides: dict, force: bool) -> Non
         for t in counted(method, search.budget.trials):
             mark = " (default)" if t.number == 0 else ""
             mark += " (stands)" if chosen is not None and t.number == chosen.number else ""
-            shown = t.value is not None and t.state.name != "PRUNED"  # a pruned trial's value is its look part-way
+            score = score_of(t)
             table.add_row(str(t.number), Text(describe_params(t.params)),
-                          f"{t.value:.3g}" if shown else "", t.state.name.lower() + mark)
+                          f"{score:.3g}" if score is not None else "", t.state.name.lower() + mark)
         console.print(table)
         if chosen is None:
             warn(f"{method.experiment.full_name}: no trial completed; no tuned experiment written")

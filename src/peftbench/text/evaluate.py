@@ -42,7 +42,7 @@ def generate_answers(model, tokenizer, cfg, examples: list[Example], progress=No
             out = model.generate(**enc, max_new_tokens=budget, do_sample=False,
                                  pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
             return tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-    return _batched_generation(model, tokenizer, cfg, examples, decode, progress)
+    return batched_generation(model, tokenizer, cfg, examples, decode, progress)
 
 
 def plain_generate_answers(model, tokenizer, cfg, examples: list[Example], progress=None) -> list[str]:
@@ -61,17 +61,19 @@ def generation_batches(examples: list[Example], size: int) -> Iterator[list[int]
     return _batches(sorted(range(len(examples)), key=lambda i: -len(examples[i].question)), size)
 
 
-def _batched_generation(model, tokenizer, cfg, examples, decode, progress) -> list[str]:
+def batched_generation(model, tokenizer, cfg, examples, decode, progress, empty="") -> list:
+    """`decode(enc, budget)`'s answer to each example (one entry per prompt of the batch), in
+    `generation_batches`; `empty` for an example whose prompt leaves no room to generate."""
     model.eval()
     gen = cfg.generation_kwargs
     device = next(model.parameters()).device
-    by_index: dict[int, str] = {}
+    by_index: dict[int, object] = {}
     for idx in generation_batches(examples, cfg.batch_size_eval):
         check_stop()
         prompts = [format_prompt(cfg.query_template, examples[i].question) for i in idx]
         enc = tokenizer(prompts, return_tensors="pt", padding=True).to(device)
         budget = min(gen.max_new_tokens, gen.max_length - enc["input_ids"].shape[1])
-        texts = decode(enc, budget) if budget > 0 else [""] * len(idx)
+        texts = decode(enc, budget) if budget > 0 else [empty] * len(idx)
         by_index.update(zip(idx, texts))
         if progress:
             progress(len(idx))

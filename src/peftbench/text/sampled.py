@@ -16,8 +16,7 @@ from typing import Callable
 import torch
 
 from peftbench.tasks.base import Example, Score
-from peftbench.text.data import format_prompt
-from peftbench.text.evaluate import generation_batches
+from peftbench.text.evaluate import batched_generation
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -29,27 +28,18 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 def sample_answers(model, tokenizer, cfg, examples: list[Example], progress=None) -> list[list[str]]:
     """`cfg.sampled.samples` answers to each example, by plain temperature sampling (no top-k, no top-p),
     in the greedy pass's batches; the generator is seeded with the run's seed before the first batch."""
-    settings, gen = cfg.sampled, cfg.generation_kwargs
-    model.eval()
-    device = next(model.parameters()).device
+    settings = cfg.sampled
+    n = settings.samples
+
+    def decode(enc, budget) -> list[list[str]]:
+        out = model.generate(**enc, max_new_tokens=budget, do_sample=True, temperature=settings.temperature,
+                             top_k=0, top_p=1.0, num_return_sequences=n,
+                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+        texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        return [texts[row * n:(row + 1) * n] for row in range(enc["input_ids"].shape[0])]  # a prompt's samples are adjacent
+
     torch.manual_seed(cfg.seed)
-    answers: dict[int, list[str]] = {}
-    for idx in generation_batches(examples, cfg.batch_size_eval):
-        prompts = [format_prompt(cfg.query_template, examples[i].question) for i in idx]
-        enc = tokenizer(prompts, return_tensors="pt", padding=True).to(device)
-        budget = min(gen.max_new_tokens, gen.max_length - enc["input_ids"].shape[1])
-        if budget <= 0:
-            texts = [""] * (len(idx) * settings.samples)
-        else:
-            out = model.generate(**enc, max_new_tokens=budget, do_sample=True, temperature=settings.temperature,
-                                 top_k=0, top_p=1.0, num_return_sequences=settings.samples,
-                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-            texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-        for row, i in enumerate(idx):  # generate() returns each prompt's samples next to each other
-            answers[i] = texts[row * settings.samples:(row + 1) * settings.samples]
-        if progress:
-            progress(len(idx))
-    return [answers[i] for i in range(len(examples))]
+    return batched_generation(model, tokenizer, cfg, examples, decode, progress, empty=[""] * n)
 
 
 def sampled_pass(examples: list[Example], answers: list[list[str]], score: Callable[[str, str], Score],

@@ -17,7 +17,7 @@ reaching the study's storage.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # --prune NAME -> (Optuna pruner, what it stops). Percentile pruners compare a look with the looks of the
 # trials that trained every step; successive halving with every earlier look (and keeps the top third).
@@ -37,8 +37,12 @@ class Pruning:
     """How trials look part-way: the pruner (a `PRUNERS` name), the step and the validation problems."""
 
     pruner: str
-    at: int
+    at: int | None  # None: a third of the search's steps (`search.prepare` sets it from the budget)
     items: int | None
+
+    def at_step(self, steps: int) -> Pruning:
+        """This pruning with its look's step set: a third of `steps` when none was given."""
+        return self if self.at is not None else replace(self, at=max(1, steps // 3))
 
     def make(self):
         import optuna

@@ -122,6 +122,9 @@ def prepare(experiments: list[Experiment], trials: int, results: Path, overrides
         overrides["max_steps"] = steps
     probes = [plan_run(exp.path, overrides=overrides, task=exp.task) for exp in experiments]
     steps = _equal_budget(probes, experiments)
+    pruning = pruning.at_step(steps) if pruning is not None else None
+    if pruning is not None and not 0 < (pruning.at or 0) < steps:
+        raise UserError(f"--prune-at {pruning.at}: the look must come after step 0 and before the last step ({steps})")
     shared = trials_mod.trial_overrides(steps, overrides)
     methods = []
     for exp, probe in zip(experiments, probes):
@@ -138,8 +141,6 @@ def prepare(experiments: list[Experiment], trials: int, results: Path, overrides
     cfg, spec = probes[0].cfg, probes[0].spec
     data = getattr(cfg, "data", None)
     validation = f"{data.valid_size} validation problems" if data else "the validation split"
-    if pruning is not None and not 0 < pruning.at < steps:
-        raise UserError(f"--prune-at {pruning.at}: the look must come after step 0 and before the last step ({steps})")
     budget = Budget(trials, steps, cfg.batch_size, task_metric("valid", spec.metric), validation,
                     study_mod.sampler_description(seed), cfg.seed, pruning)
     search = Search(methods, budget, results, shared, seed, max(1, batch))
@@ -236,18 +237,16 @@ def _collect(search: Search, method: MethodSearch, number: int, plan: SweepEntry
         look = record.train_info.early_stop or {}
         if look:  # reported whether it stopped the trial or not: later trials' bars are set from it
             study_mod.report(method.study, number, look["score"], look["step"])
-        value = trials_mod.score(record, search.budget.objective) if state == SUCCESS else None
         if state == SUCCESS and look.get("stopped"):
-            state, value = PRUNED, None
             study_mod.prune(method.study, number)
+            row = TrialRow(number, params, PRUNED, None, f"stopped at step {look['step']}: look "
+                           f"{_score(look['score'])} below its bar {_score(look['below'])}")
         else:
+            value = trials_mod.score(record, search.budget.objective) if state == SUCCESS else None
             if state == SUCCESS and value is None:
                 state = FAILED
             study_mod.tell(method.study, number, value)
-        reason = record.run_info.error_msg if state == FAILED else ""
-        if state == PRUNED:
-            reason = f"stopped at step {look['step']}: look {_score(look['score'])} below its bar {_score(look['below'])}"
-        row = TrialRow(number, params, state, value, reason)
+            row = TrialRow(number, params, state, value, record.run_info.error_msg if state == FAILED else "")
     method.rows[number] = row
     if on_trial:
         on_trial(method, row)
@@ -263,9 +262,7 @@ def counted(method: MethodSearch, trials: int) -> list:
 def winner(method: MethodSearch, trials: int):
     """The counted trial with the best validation score (ties: the earliest, so the default, trial 0,
     wins a tie); None if none completed. A pruned trial never wins: its value is its look part-way."""
-    from optuna.trial import TrialState
-
-    done = [t for t in counted(method, trials) if t.state == TrialState.COMPLETE and t.value is not None]
+    done = [t for t in counted(method, trials) if study_mod.score_of(t) is not None]
     return max(done, key=lambda t: (t.value, -t.number)) if done else None
 
 

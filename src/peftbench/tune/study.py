@@ -181,6 +181,14 @@ def prune(study, number: int) -> None:
     study.tell(number, state=TrialState.PRUNED)
 
 
+def score_of(trial) -> float | None:
+    """A finished trial's validation score: None unless it trained every step (Optuna gives a pruned
+    trial its look part-way as its value, which is not a score to compare)."""
+    from optuna.trial import TrialState
+
+    return trial.value if trial.state == TrialState.COMPLETE else None
+
+
 def tell(study, number: int, value: float | None) -> None:
     """Finish a trial: its validation score, or None for a run that failed (Optuna's FAIL state: the
     sampler ignores it, the budget counts it)."""

@@ -22,7 +22,7 @@ from peftbench.planning.experiment import ADAPTER_FILE, PARAMS_FILE, TUNED_FILE,
 from peftbench.records.results import atomic_write_json
 from peftbench.tune import space as space_mod
 from peftbench.tune.search import Decision, MethodSearch, Search, counted
-from peftbench.tune.study import storage_path
+from peftbench.tune.study import score_of, storage_path
 
 TUNED_PREFIX = "tuned-"
 TUNED_DIR = "tuned"  # <results>/tuned/<task>/<method>/tuned-<name>/
@@ -66,9 +66,7 @@ def provenance(search: Search, method: MethodSearch, decision: Decision) -> dict
 def _history_row(trial) -> dict:
     """A trial in tune.json: its values, validation score and state, and its look part-way when the search
     pruned (`looks`, by step; a pruned trial has no score: Optuna's value for it is its look)."""
-    pruned = trial.state.name == "PRUNED"
-    row = {"number": trial.number, "params": trial.params, "value": None if pruned else trial.value,
-           "state": trial.state.name.lower()}
+    row = {"number": trial.number, "params": trial.params, "value": score_of(trial), "state": trial.state.name.lower()}
     if trial.intermediate_values:
         row["looks"] = {str(step): value for step, value in trial.intermediate_values.items()}
     return row
