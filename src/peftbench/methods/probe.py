@@ -20,8 +20,8 @@ from peftbench.tasks.minimath import problems as minimath_data
 from peftbench.text.data import encode_example, text_batches
 from peftbench.text.lm_loss import causal_lm_loss
 from peftbench.text.models import load_model
-from peftbench.training.hooks import Hooks, Meters
-from peftbench.training.sft import TrainState, train
+from peftbench.training.hooks import Hooks, Meters, TrainState
+from peftbench.training.sft import train
 
 # The smallest run that still goes through every part of a real one.
 PROBE_OVERRIDES = {

@@ -37,8 +37,8 @@ from peftbench.adapters.saved import adapter_dir, save_adapter
 from peftbench.system.signals import check_stop, is_stop
 from peftbench.system.threads import apply_thread_limit
 from peftbench.telemetry.trackers import Trackers, summary_of
-from peftbench.training.hooks import Hooks, Meters
-from peftbench.training.sft import TrainState, train
+from peftbench.training.hooks import Hooks, Meters, TrainState
+from peftbench.training.sft import train
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from peftbench.planning.config import RunConfig
 from peftbench.planning.plan import RunPlan
 from peftbench.tasks.base import ImageTask, Task
-from peftbench.training.sft import TrainState
+from peftbench.training.hooks import TrainState
 
 if TYPE_CHECKING:
     import torch

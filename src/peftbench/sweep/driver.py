@@ -11,10 +11,21 @@ import time
 from pathlib import Path
 
 from peftbench.records.status import CANCELLED, FAILED
-from peftbench.sweep.executor import ExecutorOptions, OnChange, make_executor
+from peftbench.sweep.executor import Executor, ExecutorKind, ExecutorOptions, OnChange
 from peftbench.sweep.outcome import Outcome
 from peftbench.sweep.plan import SweepEntry
 from peftbench.sweep.state import driver_file, prune_drivers, write_state
+
+
+def make_executor(options: ExecutorOptions) -> Executor:
+    """The executor `options` names; Ray is imported only when asked for (an extra, and slow to import)."""
+    if options.kind is ExecutorKind.ray:
+        from peftbench.sweep.ray_exec import RayExecutor
+
+        return RayExecutor(options)
+    from peftbench.sweep.local import LocalExecutor
+
+    return LocalExecutor(options)
 
 
 def run_planned(planned: list[SweepEntry], output_dir: Path | str, options: ExecutorOptions = ExecutorOptions(),

@@ -1,6 +1,6 @@
 """Executors run a sweep's planned runs somewhere: this machine's processes (`local`) or a Ray cluster
 (`ray`). Each is built from one `ExecutorOptions` and returns an `Outcome` per run; a new backend (e.g.
-SLURM through submitit) is one more class with the same `run` method and one line in `make_executor`.
+SLURM through submitit) is one more class with the same `run` method and one line in `driver.make_executor`.
 
 Every executor starts the same worker process per run (`launch.start_worker`), so a run's memory
 figures are its own and a run writes its own result, wherever it runs.
@@ -48,13 +48,3 @@ class Executor(Protocol):
     def run(self, runs: list[SweepEntry], output_dir: Path, on_change: OnChange) -> dict[str, Outcome]:
         """Run every planned run; an Outcome per run key. `on_change` is called as runs start and end."""
         ...
-
-
-def make_executor(options: ExecutorOptions) -> Executor:
-    if options.kind is ExecutorKind.ray:
-        from peftbench.sweep.ray_exec import RayExecutor
-
-        return RayExecutor(options)
-    from peftbench.sweep.local import LocalExecutor
-
-    return LocalExecutor(options)

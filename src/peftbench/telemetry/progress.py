@@ -45,7 +45,7 @@ class Reporter:
         """Yields `on_step(state)` that advances the bar and shows the latest loss."""
         job = self.bar.add_task("train", total=total_steps, info="")
 
-        def on_step(state: Any) -> None:  # a training.sft.TrainState
+        def on_step(state: Any) -> None:  # a training.hooks.TrainState
             self.bar.update(job, completed=state.step, info=f"loss {state.last_loss:.3f}")
 
         yield on_step

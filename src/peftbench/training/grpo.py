@@ -27,7 +27,7 @@ import time
 from peftbench.metrics import EVAL_TIME, METRICS, REWARD, TRAIN_SAMPLES
 from peftbench.system.signals import check_stop
 from peftbench.training.hooks import Hooks, Meters
-from peftbench.training.sft import TrainState
+from peftbench.training.hooks import TrainState
 
 # TRL's logged figures -> our window-row keys: the metrics that declare a TRL key (`Metric.trl`).
 FROM_TRL = {m.trl: m.key for m in METRICS.values() if m.trl}

@@ -1,17 +1,30 @@
-"""What a training loop reports to besides the model and its data: the meters it feeds each step and the
-pipeline's callbacks. Both loops (`sft.train`, `grpo.train_grpo`) take the same two objects, which the
+"""What a training loop reports to besides the model and its data: the meters it feeds each step, the
+pipeline's callbacks, and the state they see (`TrainState`). Both loops (`sft.train`, `grpo.train_grpo`) take the same two objects, which the
 run pipeline builds in one place (`pipeline/sequence.py`), so a new meter or callback is one field here
 rather than one more parameter on every loop."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
-if TYPE_CHECKING:  # only annotations: sft.py imports this module
+from peftbench.telemetry.measure import Stopwatch
+
+if TYPE_CHECKING:  # only annotations
     from peftbench.telemetry.measure import MemorySampler
     from peftbench.telemetry.memory_accounting import AccountedMemory
-    from peftbench.training.sft import TrainState
+
+
+@dataclass
+class TrainState:
+    """What training has produced so far; a cancelled run reports exactly this."""
+
+    step: int = 0
+    samples: int = 0
+    tokens: int = 0
+    train_time: Stopwatch = field(default_factory=Stopwatch)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    last_loss: float = float("nan")
 
 
 def _ignore(_: object) -> None:

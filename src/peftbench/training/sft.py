@@ -8,29 +8,15 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import torch
 
 from peftbench.metrics import (ELAPSED, EVAL_TIME, SAMPLES_PER_SEC, TOKENS_PER_SEC, TRAIN_LOSS, TRAIN_SAMPLES,
                                WINDOW_TRAIN_TIME)
-from peftbench.telemetry.measure import Stopwatch
 from peftbench.system.signals import check_stop
 from peftbench.tasks.base import Batch
-from peftbench.training.hooks import Hooks, Meters
-
-
-@dataclass
-class TrainState:
-    """What training has produced so far; a cancelled run reports exactly this."""
-
-    step: int = 0
-    samples: int = 0
-    tokens: int = 0
-    train_time: Stopwatch = field(default_factory=Stopwatch)
-    metrics: list[dict[str, Any]] = field(default_factory=list)
-    last_loss: float = float("nan")
+from peftbench.training.hooks import Hooks, Meters, TrainState
 
 
 def mixed_precision(cfg, device: torch.device):
