@@ -8,8 +8,8 @@ Usage: python benchmarks/tune_minimath.py                      # search, finals,
 Everything goes to one results folder (default published/minimath-tuned/, committed with the project so
 anyone can regenerate the report, and so a comparison that does not fit one sitting resumes from it):
 the same command continues where the last one stopped. Prints the set-up and the wall time of this
-invocation; `--report-only` prints the CPU-hours every method took (search, confirmation, finals) from
-the records: each run's wall time times the torch threads it had.
+invocation; the report it ends with shows the CPU-hours every method took (search, confirmation,
+finals) from the records: each run's total time times the torch threads it had.
 
 The protocol: 8 trials per method (trial 0 the default, then 4 Latin-hypercube centres of the lr range,
 then TPE), each scored on 256 validation problems (`--search-set`), the best re-scored beside the
@@ -27,10 +27,8 @@ import datetime as dt
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
-from peftbench.records.record import read_record_or_none
 from peftbench.system.environment import system_info
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,30 +85,6 @@ def main() -> None:
         code = subprocess.call(base + extra, cwd=ROOT)
         if code:
             raise SystemExit(code)
-    print_cost(args.output_dir)
-
-
-def print_cost(results: Path) -> None:
-    """CPU-hours per method and stage, from every record in the folder (trials, confirmations, finals)."""
-    hours: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for path in sorted(results.rglob("*.json")):
-        record = read_record_or_none(path)  # None: a config file, not a record
-        if record is None:
-            continue
-        run_info = record.run_info
-        threads = (record.meta_info.system_info or {}).get("torch_num_threads") or 1
-        trial = run_info.trial
-        stage = "confirmation" if trial is not None and trial.confirms else "search" if trial is not None else "finals"
-        method = (trial.source if trial is not None else run_info.experiment_name).split("/")[0]
-        hours[method][stage] += (run_info.total_time or 0) * threads / 3600
-    print("| method | search | confirmation | finals | total |")
-    print("|---|--:|--:|--:|--:|")
-    for method in sorted(hours):
-        row = hours[method]
-        cells = [row.get(stage, 0.0) for stage in ("search", "confirmation", "finals")]
-        print(f"| {method} | " + " | ".join(f"{c:.2f}" for c in cells) + f" | {sum(cells):.2f} |")
-    total = sum(sum(row.values()) for row in hours.values())
-    print(f"CPU-hours in all: {total:.1f} (run time x torch threads, every record in {results})")
 
 
 if __name__ == "__main__":

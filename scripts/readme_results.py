@@ -18,9 +18,11 @@ docs/minimath-lr-sensitivity.png (not compared by --check: a PNG's bytes depend 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -32,18 +34,53 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 RESULTS_PAGE = ROOT / "docs" / "results-minimath.md"
 DEFAULTS = Path("published") / "minimath-defaults"
-TUNE = Path("published") / "minimath-tune"
 BLOCKS = {"defaults": ("<!-- minimath-results:start -->", "<!-- minimath-results:end -->"),
           "tune": ("<!-- minimath-tune:start -->", "<!-- minimath-tune:end -->"),
+          "tuned": ("<!-- minimath-tuned:start -->", "<!-- minimath-tuned:end -->"),
           "front": ("<!-- minimath-front:start -->", "<!-- minimath-front:end -->")}
-SENSITIVITY = Path("minimath-lr-sensitivity.png")  # the search's figure in docs/, linked from the results page
 HOURS = 3600
 SITTING_GAP = 600  # seconds between runs that start a new sitting (a sweep starts its next run within seconds)
-# benchmarks/tune_minimath.py's defaults; run two at a time on the 2-core machine (the first 20 trials ran one at
-# a time beside other runs): the results do not depend on it, only the wall time does.
-TUNED_METHODS, TRIALS, SEEDS = "lora,ia3,loha,vera,ln_tuning,full-finetuning,lily,hira", 6, "0,1,2"
-METHODS, N_SEEDS = TUNED_METHODS.split(","), len(SEEDS.split(","))
-RUN_TOGETHER = "two at a time (the first 20 trials one at a time beside other runs)"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A committed tuned comparison: its folder, what `peftbench tune` was told, and how its runs shared the
+    2-core machine (the results do not depend on it, only the wall time does)."""
+
+    folder: Path
+    methods: str
+    trials: int
+    seeds: str
+    flags: str  # the rest of its tune command line
+    together: str
+    search_items: int  # validation problems that scored a trial
+    figure: Path  # its learning-rate sensitivity figure, in docs/
+    benchmark: str = ""  # the benchmark command that makes it today ("" when none: its defaults have moved on)
+
+    @property
+    def method_list(self) -> list[str]:
+        return self.methods.split(",")
+
+    @property
+    def n_seeds(self) -> int:
+        return len(self.seeds.split(","))
+
+    def command(self) -> str:
+        tune = (f"`peftbench tune --task minimath --methods {self.methods} --trials {self.trials} --seeds {self.seeds} "
+                f"{self.flags} --output-dir {self.folder.as_posix()}`")
+        return f"`{self.benchmark}` (= {tune})" if self.benchmark else tune
+
+
+# benchmarks/tune_minimath.py's defaults: the comparison the README leads with once its finals are in.
+TUNED = Comparison(Path("published") / "minimath-tuned", "lora,ia3,loha,vera,ln_tuning,full-finetuning,lily,hira,miss,gralora",
+                   8, "0,1,2,3,4", "--set data.valid_size=64 --search-set data.valid_size=256 --jobs 2 "
+                   "--final-set data.test_size=400 --final-set overhead.repeats=0", "two at a time", 256,
+                   Path("minimath-tuned-lr-sensitivity.png"), "python benchmarks/tune_minimath.py")
+# The earlier protocol (6 trials on 64 problems, no default among them, no confirmation, 3 seeds).
+EARLIER = Comparison(Path("published") / "minimath-tune", "lora,ia3,loha,vera,ln_tuning,full-finetuning,lily,hira", 6,
+                     "0,1,2", "--set data.valid_size=64 --final-set data.test_size=400 --jobs 2",
+                     "two at a time (the first 20 trials one at a time beside other runs)", 64,
+                     Path("minimath-lr-sensitivity.png"))
 
 
 def _records(folder: Path) -> list[dict]:
@@ -100,66 +137,116 @@ def _wall(records: list[dict]) -> tuple[float, int]:
     return sum(end - start for start, end in sittings) / HOURS, len(sittings)
 
 
-def _write_sensitivity() -> None:
-    """Draw the report's learning-rate sensitivity figure of the search to SENSITIVITY (docs/results-minimath.md links it),
-    in process: the figure needs the trials only, not the rest of a report."""
+def _write_sensitivity(comparison: Comparison) -> None:
+    """Draw the report's learning-rate sensitivity figure of a search to its `figure` in docs/ (the results
+    page links it), in process: the figure needs the trials only, not the rest of a report."""
     from peftbench.analysis.load import load_runs
     from peftbench.analysis.report_data import build
     from peftbench.analysis.report_verdicts import sensitivity_png
 
-    reports = build(load_runs(ROOT / TUNE, task="minimath", warn=lambda message: None), n_resamples=100)
-    sensitivity_png(reports[0], RESULTS_PAGE.parent / SENSITIVITY)
+    reports = build(load_runs(ROOT / comparison.folder, task="minimath", warn=lambda message: None), n_resamples=100)
+    sensitivity_png(reports[0], RESULTS_PAGE.parent / comparison.figure)
 
 
-def _sensitivity_note(searched: int, done: int) -> str:
-    if done < searched:
+def _sensitivity_note(comparison: Comparison, complete: bool) -> str:
+    if not complete:
         return ""
-    return (f"\n![validation accuracy of every trial against its learning rate, per method]({SENSITIVITY.as_posix()})\n\n"
-            f"*Every trial of the search: validation accuracy (64 problems, one training seed) against the learning "
-            f"rate, per method; each method's winner is its highest point. A trial's score moves in steps of 1.6 "
-            f"points and is itself noisy: these choose a learning rate, they do not rank methods.*\n")
+    return (f"\n![validation accuracy of every trial against its learning rate, per method]({comparison.figure.as_posix()})\n\n"
+            f"*Every trial of the search: validation accuracy ({comparison.search_items} problems, one training seed) "
+            f"against the learning rate, per method; each method's best trial is its highest point. A trial's score moves "
+            f"in steps of {100 / comparison.search_items:.1f} points and is itself noisy: these choose a learning rate, "
+            f"they do not rank methods.*\n")
 
 
-def _seeds_left(finals: list[dict], names: list[str]) -> dict[str, int]:
-    """Of the final experiments `names`, those with seeds still to run, and how many."""
-    done = Counter(r["run_info"]["experiment_name"] for r in finals)
-    return {n: N_SEEDS - done[n] for n in names if done[n] < N_SEEDS}
+@dataclass
+class Progress:
+    """How far a comparison's records go: its search trials, confirmations and finals, and what is left."""
+
+    trials: list[dict]
+    confirmations: list[dict]
+    finals: list[dict]
+    searching: list[str]  # methods whose search has not settled yet (no tune.json)
+    seeds_left: dict[str, int]  # final experiment -> seeds still to run (methods and baselines)
+
+    @property
+    def searched(self) -> int:
+        return sum(r["train_info"]["status"] == "success" for r in self.trials)
+
+    @property
+    def complete(self) -> bool:
+        return not self.searching and not self.seeds_left
 
 
-def tune_block(narrow: bool = False) -> str:
+def progress(comparison: Comparison) -> Progress:
     from peftbench.planning.experiment import discover
 
-    trials = _records(TUNE / "trials" / "minimath")
-    finals = _records(TUNE / "minimath")
-    hours = sum(r["run_info"]["total_time"] for r in trials + finals) / HOURS
-    wall, sittings = _wall(trials + finals)
+    runs = _records(comparison.folder / "trials" / "minimath")
+    confirms = [r for r in runs if (r["run_info"].get("trial") or {}).get("confirms")]
+    trials = [r for r in runs if r not in confirms]
+    finals = _records(comparison.folder / "minimath")
+    searching, expected = [], []
+    for method in comparison.method_list:
+        decision = _decision(comparison, method)
+        if decision is None and _settles(comparison):  # a search of today's protocol writes tune.json when it settles
+            searching.append(method)
+        expected += [f"{method}/default"] + ([f"{method}/tuned-default"] if not (decision or {}).get("kept_default") else [])
+    baselines = [e.full_name for e in discover(ROOT / "experiments", "minimath") if e.is_baseline]
+    done = Counter(r["run_info"]["experiment_name"] for r in finals)
+    left = {n: comparison.n_seeds - done[n] for n in expected + baselines if done[n] < comparison.n_seeds}
+    return Progress(trials, confirms, finals, searching, left)
+
+
+def _decision(comparison: Comparison, method: str) -> dict | None:
+    path = ROOT / comparison.folder / "tuned" / "minimath" / method / "tuned-default" / "tune.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _settles(comparison: Comparison) -> bool:
+    """Whether its search leaves tune.json files (today's protocol; the earlier one's records predate them)."""
+    return comparison is not EARLIER
+
+
+def tune_block(comparison: Comparison, narrow: bool = False) -> str:
+    state = progress(comparison)
+    runs = state.trials + state.confirmations + state.finals
+    wall, sittings = _wall(runs) if runs else (0.0, 0)
+    hours = sum(r["run_info"]["total_time"] for r in runs) / HOURS
     spent = f"{hours:.1f} h of run time and {wall:.1f} h of wall time in {sittings} sittings, in the committed records"
-    command = (f"`python benchmarks/tune_minimath.py --jobs 2` (= `peftbench tune --task minimath --methods {TUNED_METHODS} "
-               f"--trials {TRIALS} --seeds {SEEDS} --set data.valid_size=64 --final-set data.test_size=400 --jobs 2 "
-               f"--output-dir {TUNE.as_posix()}`)")
-    done = sum(r["train_info"]["status"] == "success" for r in trials)
-    searched = len(METHODS) * TRIALS
-    figure = "" if narrow else _sensitivity_note(searched, done)
-    # the tune command's final runs: each method's default and winner, and the no-training baselines
-    methods_left = _seeds_left(finals, [f"{m}/{v}" for m in METHODS for v in ("default", "tuned-default")])
-    baselines_left = _seeds_left(finals, [e.full_name for e in discover(ROOT / "experiments", "minimath") if e.is_baseline])
-    if methods_left:  # without every method's finals (LoRA's included) the verdicts would compare a partial field
-        return (f"Under way with {command}: {done} of {searched} search trials and {len(finals)} final test-set runs "
-                f"done so far ({spent}); the tuned leaderboard, default vs tuned and the claims appear here once every "
-                f"method's final runs are in ({len(methods_left)} experiments left). The same command resumes it.\n{figure}")
-    pending = (f"\nNot run yet, the baselines (no training; the same command resumes them, and they join the table "
-               f"above as rows): {', '.join(f'`{n}` ({k} of {N_SEEDS} seeds still to run)' for n, k in baselines_left.items())}.\n"
-               if baselines_left else "")
-    head = (f"{command}; {len(trials)} trials and {len(finals)} final runs, {spent}, {_machine(trials + finals, RUN_TOGETHER)}. "
-            f"{_regenerate(TUNE, narrow)}")
-    return f"{head}\n\n{_report(TUNE, narrow)}{pending}{figure}"
+    searched = len(comparison.method_list) * comparison.trials
+    counts = (f"{state.searched} of {searched} search trials, {len(state.confirmations)} confirmation runs and "
+              f"{len(state.finals)} final test-set runs")
+    if not state.complete:  # without every method's finals (LoRA's included) the verdicts would compare a partial field
+        left = (f"searches still to settle: {', '.join(state.searching)}; " if state.searching else "") + \
+            f"final runs still to run: {'at most ' if state.searching else ''}{sum(state.seeds_left.values())} " \
+            f"({len(state.seeds_left)} experiments; a search that keeps its default needs no finals of its own)"
+        return (f"Under way with {comparison.command()}: {counts} done so far ({spent}); {left}. The leaderboard, default "
+                f"vs tuned, the claims and what the search cost appear here once every final run is in. The same command "
+                f"resumes it.\n")
+    head = (f"{comparison.command()}; {counts}, {spent}, {_machine(runs, comparison.together)}. "
+            f"{_regenerate(comparison.folder, narrow)}")
+    figure = "" if narrow else _sensitivity_note(comparison, True)
+    return f"{head}\n\n{_report(comparison.folder, narrow)}{figure}"
+
+
+def front_block() -> str:
+    """The README leads with today's comparison once it is complete; until then with the earlier one, saying so."""
+    state = progress(TUNED)
+    if state.complete:
+        return tune_block(TUNED, narrow=True)
+    return (f"The 5-seed comparison of 10 methods under the protocol of [tuning and verdicts](docs/tuning.md) is under "
+            f"way ({state.searched} of {len(TUNED.method_list) * TUNED.trials} search trials and {len(state.finals)} "
+            f"final runs committed, [progress](docs/results-minimath.md)); until it is complete, this is the earlier "
+            f"3-seed comparison.\n\n{tune_block(EARLIER, narrow=True)}")
 
 
 def main(argv: list[str]) -> int:
-    page = [(*BLOCKS["tune"], tune_block()), (*BLOCKS["defaults"], defaults_block())]
-    if "--check" not in argv and _records(TUNE / "trials" / "minimath"):
-        _write_sensitivity()
-    front = write_or_check(README, [(*BLOCKS["front"], tune_block(narrow=True))], argv, "scripts/readme_results.py")
+    page = [(*BLOCKS["tuned"], tune_block(TUNED)), (*BLOCKS["tune"], tune_block(EARLIER)),
+            (*BLOCKS["defaults"], defaults_block())]
+    if "--check" not in argv:
+        for comparison in (TUNED, EARLIER):
+            if progress(comparison).complete:
+                _write_sensitivity(comparison)
+    front = write_or_check(README, [(*BLOCKS["front"], front_block())], argv, "scripts/readme_results.py")
     return front or write_or_check(RESULTS_PAGE, page, argv, "scripts/readme_results.py")
 
 

@@ -7,7 +7,7 @@ import json
 
 from typer.testing import CliRunner
 
-from peftbench.analysis import report_data
+from peftbench.analysis import report_data, report_verdicts
 from peftbench.analysis.load import load_runs
 from peftbench.cli import app
 from test_analysis_load import record, write_run
@@ -110,3 +110,37 @@ def test_a_kept_default_is_a_row_of_its_own_without_runs_of_its_own(tmp_path):
     table = report_verdicts.tuned_table(report)
     assert table["tuned"].tolist() == ["the default (kept)"] and table["tuned vs default"].tolist() == ["same configuration"]
     assert "kept the default: no trial scored above it" in table["chosen on"].iloc[0]
+
+
+def test_the_search_cost_is_cpu_hours_per_stage_with_threads_and_failed_runs_counted(tmp_path):
+    results = _results(tmp_path)  # 3 trials (one failed), 3 default and 3 tuned finals: 92.3 s each, 1 thread
+    _trial(results, 1, 3e-3, 0.55)  # the confirmation re-score of trial 1, on 2 threads
+    path = next((results / "trials" / "minimath").glob("*-001.json"))
+    confirm = path.with_name(path.name.replace(".trial-", ".confirm-"))
+    data = json.loads(path.read_text())
+    data["run_info"]["trial"]["confirms"] = True
+    data["meta_info"]["system_info"] = {"torch_num_threads": 2}
+    confirm.write_text(json.dumps(data))
+    _trial(results, 1, 3e-3, 0.5)  # rewrite trial 1 itself, unchanged
+    report = report_data.build(load_runs(results), "lora", n_resamples=200)[0]
+
+    cost = report.cost.set_index("experiment")
+    hour = 92.3 / 3600
+    assert list(cost.index) == ["lora/default"]  # the tuned runs count to the default they were tuned from
+    assert cost.loc["lora/default", "search runs"] == 3 and abs(cost.loc["lora/default", "search CPU-h"] - 3 * hour) < 1e-9
+    assert cost.loc["lora/default", "confirmation runs"] == 1
+    assert abs(cost.loc["lora/default", "confirmation CPU-h"] - 2 * hour) < 1e-9  # 2 threads
+    assert cost.loc["lora/default", "finals runs"] == 6 and abs(cost.loc["lora/default", "total CPU-h"] - 11 * hour) < 1e-9
+    table = report_verdicts.cost_table(report)
+    assert list(table["experiment"]) == ["lora/default", "all"] and table["finals"].iloc[1] == "0.15 h (6 runs)"
+
+    markdown = runner.invoke(app, ["report", "--results", str(results), "--format", "markdown", "--resamples", "200"])
+    assert "#### What the search cost" in markdown.output and "0.28 h" in markdown.output
+
+
+def test_a_comparison_without_a_search_has_no_cost_table(tmp_path):
+    results = tmp_path / "results"
+    for seed in range(2):
+        write_run(results, "lora/default", seed=seed, correct=[i < 10 for i in range(60)])
+    report = report_data.build(load_runs(results), "lora", n_resamples=200)[0]
+    assert report.cost.empty and report_verdicts.cost_table(report).empty

@@ -110,6 +110,11 @@ def _aliased(row: dict) -> dict:
     return {_alias(k): v for k, v in row.items()}
 
 
+def _threads(system: dict | None) -> int | None:
+    threads = (system or {}).get("torch_num_threads")
+    return threads if isinstance(threads, int) and not isinstance(threads, bool) and threads > 0 else None
+
+
 def run_row(record: ResultRecord, path: Path) -> dict:
     """One flat row of a result record: identity columns and every metric the record has."""
     info, train = record.run_info, record.train_info
@@ -132,6 +137,8 @@ def run_row(record: ResultRecord, path: Path) -> dict:
         "memory_kind": train.memory_kind,
         "trial": info.trial.study if info.trial else None,  # tuning trials: never leaderboard rows
         "tuned_from": info.tuned.source if info.tuned else None,
+        # CPU-hours = run time x the torch threads it had (tuning.cost); None: the record does not say
+        "threads": _threads(record.meta_info.system_info),
     }
     for key, value in _aliased(record.final_metrics()).items():
         if key.startswith("test ") or key in FINAL_KEYS:

@@ -202,6 +202,7 @@ def _plain_tables(report: TaskReport) -> list:
     found = []
     for title, frame in ((f"{report.task}: verdicts", report_verdicts.verdict_table(report)),
                          (f"{report.task}: default vs tuned", report_verdicts.tuned_table(report)),
+                         (f"{report.task}: {report_verdicts.COST_TITLE.lower()}", report_verdicts.cost_table(report)),
                          (f"{report.task}: {report_verdicts.claims_title(report)}", claims.table(report))):
         if not frame.empty:
             table = Table(*frame.columns, title=title, title_justify="left")

@@ -43,6 +43,7 @@ class TaskReport:
     power: list[power_mod.Power] = field(default_factory=list)  # interval widths and item counts, per pair
     trials: pd.DataFrame = field(default_factory=pd.DataFrame)  # tuning trials (`tuning.trial_points`)
     tuned: list[dict] = field(default_factory=list)  # default vs tuned (`tuning.default_vs_tuned`)
+    cost: pd.DataFrame = field(default_factory=pd.DataFrame)  # CPU-hours of a search, per stage (`tuning.cost`)
     memory: str = MEMORY_MAX.key  # the training-memory column that ranks these runs (`memory_key`)
     trade_offs: list[str] = field(default_factory=list)  # x metrics of the Pareto plots
     fronts: dict[str, pd.Series] = field(default_factory=dict)  # x metric -> on-front flag per summary row
@@ -197,6 +198,7 @@ def task_report(task: str, all_runs: pd.DataFrame, reference: str, n_resamples: 
         report.power = _power(sidecars, report.reference, n_resamples, seed)
     report.trials = tuning.trial_points(trial_runs) if not trial_runs.empty else pd.DataFrame()
     report.tuned = tuning.default_vs_tuned(subject, main, sets, score, n_resamples, seed, sidecars)
+    report.cost = tuning.cost(trial_runs, of_task[of_task["source"] == OURS])
     report.memory = memory_key(subject)
     report.trade_offs = _trade_offs(summary, report.memory)
     means = report.means

@@ -1,6 +1,6 @@
 """The report's verdict sections, for every renderer (terminal, Markdown, HTML, PNG): verdicts against
-the reference, the noise floor and statistical power, default vs tuned, and the learning-rate
-sensitivity of each search (validation score of every trial against its learning rate)."""
+the reference, the noise floor and statistical power, default vs tuned, what the search cost, and the
+learning-rate sensitivity of each search (validation score of every trial against its learning rate)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pandas as pd
 
 from peftbench.analysis import claims as claims_mod
 from peftbench.analysis import power as power_mod
+from peftbench.analysis import tuning as tuning_mod
 from peftbench.analysis import verdicts as verdicts_mod
 from peftbench.analysis.markdown import md_table, md_text
 from peftbench.analysis.report_data import TaskReport
@@ -157,6 +158,28 @@ def tuned_table(report: TaskReport) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+COST_TITLE = "What the search cost"
+COST_NOTE = ("CPU-hours: each run's total time (training, validation, test) times the torch threads it had, from "
+             "the records; runs that shared cores took longer than alone, so these are upper bounds. Failed runs count.")
+
+
+def cost_table(report: TaskReport) -> pd.DataFrame:
+    """Per experiment searched, the CPU-hours and runs of its search, confirmation and finals, and a total row."""
+    cost = report.cost
+    if cost is None or cost.empty:
+        return pd.DataFrame()
+    total = cost.drop(columns="experiment").sum().to_dict() | {"experiment": "all"}
+    rows = []
+    for row in [*cost.to_dict("records"), total]:
+        cells = {"experiment": row["experiment"]}
+        for stage in tuning_mod.COST_STAGES:
+            runs = int(row[f"{stage} runs"])
+            cells[stage] = f"{row[f'{stage} CPU-h']:.2f} h ({runs} run{'s' if runs != 1 else ''})" if runs else ""
+        cells["total"] = f"{row['total CPU-h']:.2f} h"
+        rows.append(cells)
+    return pd.DataFrame(rows)
+
+
 def _score(value, main: str) -> str:
     return "" if value is None else format_value(value, main, units=True)
 
@@ -221,6 +244,9 @@ def markdown(report: TaskReport, figure: str | None, verdicts: bool = True, leve
         lines += [f"- {md_text(line)}" for line in stats] + [""]
     if report.tuned:
         lines += [f"{level} Default vs tuned", "", md_table(tuned_table(report)), ""]
+    cost = cost_table(report)
+    if not cost.empty:
+        lines += [f"{level} {COST_TITLE}", "", md_table(cost), "", md_text(COST_NOTE), ""]
     claims = claims_mod.table(report)
     if not claims.empty:
         lines += [f"{level} {claims_title(report)}", "", md_table(claims), ""]
@@ -243,6 +269,9 @@ def html(report: TaskReport, table, embed) -> str:
                          + "".join(f"<li>{_escape(line)}</li>" for line in rest) + "</ul></details>")
     if report.tuned:
         parts += ["<h3>Default vs tuned</h3>", table(tuned_table(report))]
+    cost = cost_table(report)
+    if not cost.empty:
+        parts += [f"<h3>{COST_TITLE}</h3>", table(cost), f"<p class=\"note\">{_escape(COST_NOTE)}</p>"]
     claims = claims_mod.table(report)
     if not claims.empty:
         parts += [f"<h3>{claims_title(report)}</h3>", table(claims)]

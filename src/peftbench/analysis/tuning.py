@@ -1,5 +1,6 @@
 """What the report shows about searches (`peftbench tune`): every trial's validation score against its
-learning rate (the sensitivity plot), and each method's default configuration beside its tuned one.
+learning rate (the sensitivity plot), each method's default configuration beside its tuned one, and
+what the search cost.
 
 Trial records are read here and nowhere else: leaderboards never show them (they have no test metric;
 they chose on the validation split). Reader side: no torch.
@@ -14,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from peftbench.analysis import verdicts as verdicts_mod
+from peftbench.metrics import TOTAL_TIME
 from peftbench.records.record import read_record_or_none
 from peftbench.records.status import SUCCESS
 from peftbench.tune.space import LR_KEY
@@ -37,6 +39,44 @@ def trial_points(trials: pd.DataFrame) -> pd.DataFrame:
                      "objective": info.objective, "status": status, "params": info.params})
     columns = ["source", "study", "number", "lr", "value", "objective", "status", "params"]
     return pd.DataFrame(rows, columns=columns).sort_values(["source", "number"], kind="stable").reset_index(drop=True)
+
+
+COST_STAGES = ("search", "confirmation", "finals")
+HOUR = 3600.0
+
+
+def cost(trials: pd.DataFrame, finals: pd.DataFrame) -> pd.DataFrame:
+    """What a tuned comparison cost, per experiment searched: CPU-hours (each run's total time x the torch
+    threads it had; 1 when the record does not say) and runs, per stage — the search's trials, the
+    confirmation re-scores, and the test-set finals (a tuned experiment's count to the one it was tuned
+    from; baselines are rows of their own). Failed and interrupted runs count: they took the time. Empty
+    without trials (no search)."""
+    if trials.empty:
+        return pd.DataFrame()
+    rows = []
+    for path, hours in zip(trials["path"], _cpu_hours(trials)):
+        record = read_record_or_none(path)
+        info = record.run_info.trial if record else None
+        if info is not None:
+            rows.append((info.source, "confirmation" if info.confirms else "search", hours))
+    for name, source, hours in zip(finals["experiment"], finals["tuned_from"], _cpu_hours(finals)):
+        rows.append((source if isinstance(source, str) else name, "finals", hours))
+    frame = pd.DataFrame(rows, columns=["experiment", "stage", "hours"])
+    hours = frame.pivot_table(index="experiment", columns="stage", values="hours", aggfunc="sum", fill_value=0.0)
+    runs = frame.pivot_table(index="experiment", columns="stage", values="hours", aggfunc="count", fill_value=0)
+    table = pd.DataFrame(index=hours.index)
+    for stage in COST_STAGES:
+        table[f"{stage} CPU-h"] = hours[stage] if stage in hours else 0.0
+        table[f"{stage} runs"] = runs[stage].astype(int) if stage in runs else 0
+    table["total CPU-h"] = table[[f"{s} CPU-h" for s in COST_STAGES]].sum(axis=1)
+    return table.reset_index()
+
+
+def _cpu_hours(runs: pd.DataFrame) -> list[float]:
+    seconds = runs[TOTAL_TIME.key] if TOTAL_TIME.key in runs else pd.Series(math.nan, index=runs.index)
+    threads = runs["threads"] if "threads" in runs else pd.Series(math.nan, index=runs.index)
+    return [(0.0 if pd.isna(s) else float(s)) * (1 if pd.isna(t) else int(t)) / HOUR
+            for s, t in zip(seconds, threads)]
 
 
 def _last(rows: list[dict], key: str) -> float:
