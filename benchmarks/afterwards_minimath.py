@@ -5,8 +5,9 @@ Usage: python benchmarks/afterwards_minimath.py                  # 350 instructi
        python benchmarks/afterwards_minimath.py --report-only    # the table from the records on disk
        python benchmarks/afterwards_minimath.py --smoke --output-dir /tmp/aw   # 2 steps, 8 prompts: the wiring
 
-Each method runs what its search settled on (`<tuned>/tuned/minimath/<method>/tuned-default/`, written by
-benchmarks/tune_minimath.py), or its shipped default while its search has not finished (the table says
+Each method runs what its search settled on: its tuned configuration
+(`<tuned>/tuned/minimath/<method>/tuned-default/`, written by benchmarks/tune_minimath.py) where the search
+replaced the default, else its shipped default (kept, or while its search has not settled; the table says
 which), through `peftbench sweep` with `retention.instructions.size` set; inference overhead is in every
 record anyway. Prints its set-up first, then per method: test accuracy, instruction following of the tuned
 and the base model with the delta's 95% interval over the prompts, generation overhead unmerged and merged
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import subprocess
 import sys
 import time
@@ -36,11 +38,14 @@ METHODS = "lora,ia3,loha,vera,ln_tuning,full-finetuning,lily,hira,miss,gralora" 
 
 
 def experiment_dirs(methods: list[str], tuned: Path) -> list[Path]:
-    """Each method's tuned configuration where its search wrote one, else its shipped default."""
+    """Each method's tuned configuration where its search replaced the default, else its shipped default
+    (the search kept it, or has not settled yet)."""
     found = []
     for method in methods:
         winner = tuned / "tuned" / "minimath" / method / "tuned-default"
-        found.append(winner if winner.is_dir() else ROOT / "experiments" / "minimath" / method / "default")
+        decision = winner / "tune.json"
+        replaced = decision.is_file() and not json.loads(decision.read_text()).get("kept_default")
+        found.append(winner if replaced else ROOT / "experiments" / "minimath" / method / "default")
     return found
 
 

@@ -28,7 +28,10 @@ def test_background_thread_catches_a_peak_between_step_samples():
     sampler = MemorySampler("cpu").start()
     sampler.sample()
     block = torch.ones(50 * MB // 4)  # float32: 50 MB, freed before the next per-step sample
-    time.sleep(0.2)
+    seen = len(sampler.samples)
+    deadline = time.monotonic() + 30  # on a loaded machine the thread may wait long for its turn
+    while len(sampler.samples) < seen + 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
     del block
     sampler.sample()
     sampler.stop()
