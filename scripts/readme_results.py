@@ -55,6 +55,7 @@ class Comparison:
     together: str
     search_items: int  # validation problems that scored a trial
     figure: Path  # its learning-rate sensitivity figure, in docs/
+    protocol: str  # how it chose and tested, for the front page
     benchmark: str = ""  # the benchmark command that makes it today ("" when none: its defaults have moved on)
 
     @property
@@ -75,12 +76,18 @@ class Comparison:
 TUNED = Comparison(Path("published") / "minimath-tuned", "lora,ia3,loha,vera,ln_tuning,full-finetuning,lily,hira,miss,gralora",
                    8, "0,1,2,3,4", "--set data.valid_size=64 --search-set data.valid_size=256 --jobs 2 "
                    "--final-set data.test_size=400 --final-set overhead.repeats=0", "two at a time", 256,
-                   Path("minimath-tuned-lr-sensitivity.png"), "python benchmarks/tune_minimath.py")
+                   Path("minimath-tuned-lr-sensitivity.png"),
+                   "Each method had 8 Optuna trials of 60 steps scored on 256 validation problems, its own default "
+                   "among them; a better trial replaced the default only if a second seed confirmed it. Each default "
+                   "and each confirmed winner then ran on 400 test problems with seeds 0 to 4.",
+                   "python benchmarks/tune_minimath.py")
 # The earlier protocol (6 trials on 64 problems, no default among them, no confirmation, 3 seeds).
 EARLIER = Comparison(Path("published") / "minimath-tune", "lora,ia3,loha,vera,ln_tuning,full-finetuning,lily,hira", 6,
                      "0,1,2", "--set data.valid_size=64 --final-set data.test_size=400 --jobs 2",
                      "two at a time (the first 20 trials one at a time beside other runs)", 64,
-                     Path("minimath-lr-sensitivity.png"))
+                     Path("minimath-lr-sensitivity.png"),
+                     "Each method had 6 Optuna trials of 60 steps scored on 64 validation problems; its default and its "
+                     "best trial (\"tuned-default\") then ran on 400 test problems with seeds 0, 1 and 2.")
 
 
 def _records(folder: Path) -> list[dict]:
@@ -225,7 +232,8 @@ def tune_block(comparison: Comparison, narrow: bool = False) -> str:
     head = (f"{comparison.command()}; {counts}, {spent}, {_machine(runs, comparison.together)}. "
             f"{_regenerate(comparison.folder, narrow)}")
     figure = "" if narrow else _sensitivity_note(comparison, True)
-    return f"{head}\n\n{_report(comparison.folder, narrow)}{figure}"
+    protocol = f"{comparison.protocol} " if narrow else ""  # the results page says it in its prose
+    return f"{protocol}{head}\n\n{_report(comparison.folder, narrow)}{figure}"
 
 
 def front_block() -> str:
