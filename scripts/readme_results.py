@@ -56,7 +56,8 @@ class Comparison:
     search_items: int  # validation problems that scored a trial
     figure: Path  # its learning-rate sensitivity figure, in docs/
     protocol: str  # how it chose and tested, for the front page
-    benchmark: str = ""  # the benchmark command that makes it today ("" when none: its defaults have moved on)
+    benchmark: str = ""
+    settles: bool = True  # its search writes tune.json when it settles (the earlier protocol's predates them)  # the benchmark command that makes it today ("" when none: its defaults have moved on)
 
     @property
     def method_list(self) -> list[str]:
@@ -87,7 +88,8 @@ EARLIER = Comparison(Path("published") / "minimath-tune", "lora,ia3,loha,vera,ln
                      "two at a time (the first 20 trials one at a time beside other runs)", 64,
                      Path("minimath-lr-sensitivity.png"),
                      "Each method had 6 Optuna trials of 60 steps scored on 64 validation problems; its default and its "
-                     "best trial (\"tuned-default\") then ran on 400 test problems with seeds 0, 1 and 2.")
+                     "best trial (\"tuned-default\") then ran on 400 test problems with seeds 0, 1 and 2.",
+                     settles=False)
 
 
 def _records(folder: Path) -> list[dict]:
@@ -194,7 +196,7 @@ def progress(comparison: Comparison) -> Progress:
     searching, expected = [], []
     for method in comparison.method_list:
         decision = _decision(comparison, method)
-        if decision is None and _settles(comparison):  # a search of today's protocol writes tune.json when it settles
+        if decision is None and comparison.settles:
             searching.append(method)
         expected += [f"{method}/default"] + ([f"{method}/tuned-default"] if not (decision or {}).get("kept_default") else [])
     baselines = [e.full_name for e in discover(ROOT / "experiments", "minimath") if e.is_baseline]
@@ -208,13 +210,7 @@ def _decision(comparison: Comparison, method: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _settles(comparison: Comparison) -> bool:
-    """Whether its search leaves tune.json files (today's protocol; the earlier one's records predate them)."""
-    return comparison is not EARLIER
-
-
-def tune_block(comparison: Comparison, narrow: bool = False) -> str:
-    state = progress(comparison)
+def tune_block(comparison: Comparison, state: Progress, narrow: bool = False) -> str:
     runs = state.trials + state.confirmations + state.finals
     wall, sittings = _wall(runs) if runs else (0.0, 0)
     hours = sum(r["run_info"]["total_time"] for r in runs) / HOURS
@@ -236,25 +232,26 @@ def tune_block(comparison: Comparison, narrow: bool = False) -> str:
     return f"{protocol}{head}\n\n{_report(comparison.folder, narrow)}{figure}"
 
 
-def front_block() -> str:
+def front_block(states: dict[Comparison, Progress]) -> str:
     """The README leads with today's comparison once it is complete; until then with the earlier one, saying so."""
-    state = progress(TUNED)
+    state = states[TUNED]
     if state.complete:
-        return tune_block(TUNED, narrow=True)
+        return tune_block(TUNED, state, narrow=True)
     return (f"The 5-seed comparison of 10 methods under the protocol of [tuning and verdicts](docs/tuning.md) is under "
             f"way ({state.searched} of {len(TUNED.method_list) * TUNED.trials} search trials and {len(state.finals)} "
             f"final runs committed, [progress](docs/results-minimath.md)); until it is complete, this is the earlier "
-            f"3-seed comparison.\n\n{tune_block(EARLIER, narrow=True)}")
+            f"3-seed comparison.\n\n{tune_block(EARLIER, states[EARLIER], narrow=True)}")
 
 
 def main(argv: list[str]) -> int:
-    page = [(*BLOCKS["tuned"], tune_block(TUNED)), (*BLOCKS["tune"], tune_block(EARLIER)),
+    states = {comparison: progress(comparison) for comparison in (TUNED, EARLIER)}  # each folder read once
+    page = [(*BLOCKS["tuned"], tune_block(TUNED, states[TUNED])), (*BLOCKS["tune"], tune_block(EARLIER, states[EARLIER])),
             (*BLOCKS["defaults"], defaults_block())]
     if "--check" not in argv:
-        for comparison in (TUNED, EARLIER):
-            if progress(comparison).complete:
+        for comparison, state in states.items():
+            if state.complete:
                 _write_sensitivity(comparison)
-    front = write_or_check(README, [(*BLOCKS["front"], front_block())], argv, "scripts/readme_results.py")
+    front = write_or_check(README, [(*BLOCKS["front"], front_block(states))], argv, "scripts/readme_results.py")
     return front or write_or_check(RESULTS_PAGE, page, argv, "scripts/readme_results.py")
 
 

@@ -136,6 +136,8 @@ def run_row(record: ResultRecord, path: Path) -> dict:
         "run": path.stem,
         "memory_kind": train.memory_kind,
         "trial": info.trial.study if info.trial else None,  # tuning trials: never leaderboard rows
+        "trial_source": info.trial.source if info.trial else None,  # the experiment a trial searched
+        "confirms": bool(info.trial.confirms) if info.trial else None,  # a confirmation re-score
         "tuned_from": info.tuned.source if info.tuned else None,
         # CPU-hours = run time x the torch threads it had (tuning.cost); None: the record does not say
         "threads": _threads(record.meta_info.system_info),

@@ -53,12 +53,8 @@ def cost(trials: pd.DataFrame, finals: pd.DataFrame) -> pd.DataFrame:
     without trials (no search)."""
     if trials.empty:
         return pd.DataFrame()
-    rows = []
-    for path, hours in zip(trials["path"], _cpu_hours(trials)):
-        record = read_record_or_none(path)
-        info = record.run_info.trial if record else None
-        if info is not None:
-            rows.append((info.source, "confirmation" if info.confirms else "search", hours))
+    rows = [(source, "confirmation" if confirms else "search", hours)
+            for source, confirms, hours in zip(trials["trial_source"], trials["confirms"], _cpu_hours(trials))]
     for name, source, hours in zip(finals["experiment"], finals["tuned_from"], _cpu_hours(finals)):
         rows.append((source if isinstance(source, str) else name, "finals", hours))
     frame = pd.DataFrame(rows, columns=["experiment", "stage", "hours"])
